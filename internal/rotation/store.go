@@ -1,0 +1,176 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rotor-ci/rotor/internal/audit"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// VersionState is where a token version is in its life.
+type VersionState string
+
+const (
+	VersionPending  VersionState = "pending"  // minted, not yet promoted
+	VersionCurrent  VersionState = "current"  // what every binding holds
+	VersionPrevious VersionState = "previous" // replaced; revoked after the grace period
+	VersionRetired  VersionState = "retired"  // revoked (or handed to a person to delete)
+	VersionRejected VersionState = "rejected" // a person's token that failed check; left alone
+)
+
+// Version is one concrete token of a credential. The value is kept only
+// sealed; the fingerprint identifies it everywhere else.
+type Version struct {
+	Credential  string       `json:"credential"`
+	Seq         int64        `json:"seq"` // 1, 2, 3… per credential
+	Fingerprint string       `json:"fingerprint"`
+	Kind        token.Kind   `json:"kind"`
+	Sealed      []byte       `json:"-"`
+	State       VersionState `json:"state"`
+	ByRotor     bool         `json:"by_rotor"`
+	Identity    string       `json:"identity,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
+	ExpiresAt   time.Time    `json:"expires_at,omitzero"`
+	RetireAfter time.Time    `json:"retire_after,omitzero"` // previous: grace ends
+	RetiredAt   time.Time    `json:"retired_at,omitzero"`
+	Note        string       `json:"note,omitempty"` // e.g. manual revocation instructions
+}
+
+// Step is the last protocol step a run completed.
+type Step string
+
+const (
+	StepStarted    Step = "started"
+	StepMinted     Step = "minted"
+	StepChecked    Step = "checked"
+	StepDiscovered Step = "discovered"
+	StepApplied    Step = "applied"
+	StepVerified   Step = "verified"
+	StepPromoted   Step = "promoted"
+	StepRolledBack Step = "rolled_back" // bindings are back on the previous version
+)
+
+// RunStatus is a run's outcome.
+type RunStatus string
+
+const (
+	RunRunning    RunStatus = "running"
+	RunSucceeded  RunStatus = "succeeded"
+	RunFailed     RunStatus = "failed"      // nothing reached a binding
+	RunRolledBack RunStatus = "rolled_back" // bindings were returned to the previous version
+)
+
+// Run is one rotation of one credential, persisted step by step.
+type Run struct {
+	ID         int64     `json:"id"`
+	Credential string    `json:"credential"`
+	Trigger    string    `json:"trigger"` // manual, schedule, api, resume
+	Step       Step      `json:"step"`
+	Status     RunStatus `json:"status"`
+	NewSeq     int64     `json:"new_seq,omitempty"`
+	PrevSeq    int64     `json:"prev_seq,omitempty"`
+	Reason     string    `json:"reason,omitempty"` // CamelCase, for machines: CheckFailed, ApplyFailed…
+	Error      string    `json:"error,omitempty"`  // for people; sanitised
+	// Failing is set when a failure after apply began was recorded but the
+	// rollback has not finished: resume rolls back instead of going forward.
+	Failing    bool      `json:"failing,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// BindingStatus is one binding's state within a run.
+type BindingStatus string
+
+const (
+	BindingPending    BindingStatus = "pending"     // found, untouched
+	BindingApplied    BindingStatus = "applied"     // holds the new version
+	BindingVerified   BindingStatus = "verified"    // proven to work with the new version
+	BindingFailed     BindingStatus = "failed"      // apply or verify failed; may hold either version
+	BindingRolledBack BindingStatus = "rolled_back" // holds the previous version again
+)
+
+// BindingState is a binding's state within a run.
+type BindingState struct {
+	Binding   Binding       `json:"binding"`
+	Status    BindingStatus `json:"status"`
+	Error     string        `json:"error,omitempty"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// CredentialRecord is what the store knows of a configured credential.
+type CredentialRecord struct {
+	Name        string    `json:"name"`
+	Application string    `json:"application,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Store remembers credentials, versions, runs, binding states, leases and
+// the audit chain. Implementations are safe for concurrent use, also across
+// processes sharing one database.
+type Store interface {
+	// Tx runs fn in one transaction: all of its writes happen or none do.
+	// fn may be called again if the transaction must be retried.
+	Tx(ctx context.Context, fn func(Tx) error) error
+
+	// Credential returns ErrNotFound if name was never recorded.
+	Credential(ctx context.Context, name string) (CredentialRecord, error)
+	Credentials(ctx context.Context) ([]CredentialRecord, error)
+	// Versions of one credential, newest (highest Seq) first.
+	Versions(ctx context.Context, credential string) ([]Version, error)
+	// VersionByFingerprint finds any credential's version; ErrNotFound if none.
+	VersionByFingerprint(ctx context.Context, fingerprint string) (Version, error)
+	// Run returns ErrNotFound for an unknown id.
+	Run(ctx context.Context, id int64) (Run, error)
+	// Runs of one credential, newest first, at most limit (0: all).
+	Runs(ctx context.Context, credential string, limit int) ([]Run, error)
+	// OpenRun is the credential's run still running; ErrNotFound if none.
+	OpenRun(ctx context.Context, credential string) (Run, error)
+	// Bindings of a run, in the order they were first put.
+	Bindings(ctx context.Context, runID int64) ([]BindingState, error)
+	// Audit returns records with Seq > after, in order, at most limit (0: all),
+	// and the chain's head as stored.
+	Audit(ctx context.Context, after int64, limit int) ([]audit.Record, audit.Head, error)
+
+	// AcquireLease takes or renews the credential's lease for holder until
+	// now+ttl. It fails with ErrLeaseHeld while another holder's lease is
+	// unexpired. Renewing one's own lease is allowed.
+	AcquireLease(ctx context.Context, credential, holder string, ttl time.Duration) error
+	// ReleaseLease ends holder's lease; releasing a lease one does not hold
+	// is not an error.
+	ReleaseLease(ctx context.Context, credential, holder string) error
+
+	Close() error
+}
+
+// Tx is the write side of a Store, valid only inside Store.Tx.
+type Tx interface {
+	// PutCredential creates or updates a credential record.
+	PutCredential(c CredentialRecord) error
+	// AddVersion inserts v with the next Seq of its credential and returns it.
+	AddVersion(v Version) (Version, error)
+	// UpdateVersion writes State, RetireAfter, RetiredAt and Note of an
+	// existing version; ErrNotFound if it does not exist.
+	UpdateVersion(v Version) error
+	// CreateRun inserts r and returns it with its ID.
+	CreateRun(r Run) (Run, error)
+	// UpdateRun writes every mutable field of an existing run.
+	UpdateRun(r Run) error
+	// PutBindings upserts binding states of a run by binding ID.
+	PutBindings(runID int64, states []BindingState) error
+	// AppendAudit seals r after the current head and stores it.
+	AppendAudit(r audit.Record) (audit.Record, error)
+}
+
+// Sealer keeps token material encrypted at rest. Safe for concurrent use.
+type Sealer interface {
+	Seal(tok token.Token) ([]byte, error)
+	Open(sealed []byte) (token.Token, error)
+}
+
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrLeaseHeld = errors.New("another rotor process holds this credential's lease")
+)
