@@ -43,9 +43,9 @@ type Step string
 
 const (
 	StepStarted    Step = "started"
+	StepDiscovered Step = "discovered" // bindings found (read-only)
 	StepMinted     Step = "minted"
 	StepChecked    Step = "checked"
-	StepDiscovered Step = "discovered"
 	StepApplied    Step = "applied"
 	StepVerified   Step = "verified"
 	StepPromoted   Step = "promoted"
@@ -86,6 +86,7 @@ type BindingStatus string
 
 const (
 	BindingPending    BindingStatus = "pending"     // found, untouched
+	BindingApplying   BindingStatus = "applying"    // new version sent; may hold either version
 	BindingApplied    BindingStatus = "applied"     // holds the new version
 	BindingVerified   BindingStatus = "verified"    // proven to work with the new version
 	BindingFailed     BindingStatus = "failed"      // apply or verify failed; may hold either version
@@ -151,8 +152,9 @@ type Tx interface {
 	PutCredential(c CredentialRecord) error
 	// AddVersion inserts v with the next Seq of its credential and returns it.
 	AddVersion(v Version) (Version, error)
-	// UpdateVersion writes State, RetireAfter, RetiredAt and Note of an
-	// existing version; ErrNotFound if it does not exist.
+	// UpdateVersion writes State, Identity, ExpiresAt, RetireAfter,
+	// RetiredAt and Note of an existing version (found by Credential and
+	// Seq); ErrNotFound if it does not exist.
 	UpdateVersion(v Version) error
 	// CreateRun inserts r and returns it with its ID.
 	CreateRun(r Run) (Run, error)

@@ -16,6 +16,9 @@ type Binding struct {
 	Scopes       []string          `json:"scopes,omitempty"`       // scopes the binding needs
 	Attrs        map[string]string `json:"attrs,omitempty"`        // target-specific, persisted with the run
 	Warnings     []string          `json:"warnings,omitempty"`     // for rotor plan
+	// Slot is the index of the credential's target that produced the
+	// binding; the engine sets it so that a resumed run finds the target.
+	Slot int `json:"slot"`
 }
 
 // Result is the outcome of one binding in Apply, Verify or Rollback.
