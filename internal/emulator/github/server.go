@@ -1,0 +1,248 @@
+package github
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rotor-ci/rotor/internal/emulator/fault"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// Service is the name the emulator uses with the fault injector.
+const Service = "github"
+
+// Default budgets, GitHub's.
+const (
+	DefaultRateLimit                = 5000
+	DefaultUnauthenticatedRateLimit = 60
+	maxBody                         = 1 << 20
+)
+
+// Options tune a Server. The zero value is usable.
+type Options struct {
+	// Clock is the emulator's time (expiry, rate-limit windows, JWT checks);
+	// nil means time.Now.
+	Clock func() time.Time
+	// Faults, when set, is consulted on every REST request; nil means an
+	// injector of the emulator's own without rules, which the admin API
+	// still configures.
+	Faults *fault.Injector
+	// Logger receives one debug line per request (never a token value);
+	// nil discards.
+	Logger *slog.Logger
+	// KeyGen makes an app's private key; nil generates RSA 2048. Tests pass
+	// a function returning a cached key to stay fast.
+	KeyGen func() (*rsa.PrivateKey, error)
+}
+
+// Server is the GitHub emulator: an http.Handler plus Go-level helpers that
+// play GitHub's web UI. Safe for concurrent use.
+type Server struct {
+	now       func() time.Time
+	faults    *fault.Injector
+	log       *slog.Logger
+	keygen    func() (*rsa.PrivateKey, error)
+	rateLimit int
+	anonLimit int
+
+	api   *http.ServeMux
+	admin *http.ServeMux
+
+	mu   sync.Mutex
+	st   state
+	rate    map[string]*window // by principal key; not part of snapshots
+	sweepAt int                // installation tokens held before the next sweep
+
+	tarballs sync.Map // commit sha → []byte
+}
+
+// New builds an emulator holding w.
+func New(w World, opts Options) (*Server, error) {
+	s := &Server{
+		now:       opts.Clock,
+		faults:    opts.Faults,
+		log:       opts.Logger,
+		keygen:    opts.KeyGen,
+		rateLimit: w.RateLimit,
+		anonLimit: w.UnauthenticatedRateLimit,
+		st:        newState(),
+		rate:      map[string]*window{},
+		sweepAt:   minSweep,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.faults == nil {
+		s.faults = fault.New()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.keygen == nil {
+		s.keygen = func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }
+	}
+	if w.RateLimit < 0 || w.UnauthenticatedRateLimit < 0 {
+		return nil, fmt.Errorf("world: %w: rate limits must not be negative", ErrInvalid)
+	}
+	if s.rateLimit == 0 {
+		s.rateLimit = DefaultRateLimit
+	}
+	if s.anonLimit == 0 {
+		s.anonLimit = DefaultUnauthenticatedRateLimit
+	}
+	if err := s.load(w); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) load(w World) error {
+	for n, u := range w.Users {
+		if err := s.CreateUser(u.Login); err != nil {
+			return fmt.Errorf("world: users[%d]: %w", n, err)
+		}
+	}
+	for n, r := range w.Repos {
+		if err := s.CreateRepo(r); err != nil {
+			return fmt.Errorf("world: repos[%d]: %w", n, err)
+		}
+	}
+	for n, t := range w.Tokens {
+		spec := t.TokenSpec
+		if t.Value != "" {
+			spec.Value = token.New(t.Value)
+		}
+		if _, _, err := s.CreateToken(spec.User, spec); err != nil {
+			return fmt.Errorf("world: tokens[%d]: %w", n, err)
+		}
+	}
+	for n, a := range w.Apps {
+		if _, _, err := s.CreateApp(a); err != nil {
+			return fmt.Errorf("world: apps[%d]: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP serves GitHub's REST API at / and at /api/v3/ (where go-github's
+// WithEnterpriseURLs puts it), and the admin API at /_emulator/.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("github emulator: panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+			if !rec.wrote {
+				writeMessage(rec, http.StatusInternalServerError, "Internal Server Error")
+			}
+		}
+		s.log.Debug("github request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	}()
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	r.Body = http.MaxBytesReader(rec, r.Body, maxBody)
+	base := "/"
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/api/v3/"); ok {
+		base = "/api/v3/"
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = "/"+rest, ""
+		r2.URL = &u
+		r = r2
+	}
+	r = r.WithContext(context.WithValue(r.Context(), baseKey{}, baseURL(r, base)))
+	if strings.HasPrefix(r.URL.Path, "/_emulator/") {
+		serveStrict(s.admin, rec, r)
+		return
+	}
+	serveStrict(s.api, rec, r)
+}
+
+// serveStrict answers 404 JSON, as GitHub does, where ServeMux would answer
+// 405 (wrong method), redirect (unclean path or missing slash) or 404 text.
+func serveStrict(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") || strings.Contains(p, "/./") ||
+		strings.Contains(p, "/../") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+		writeNotFound(w)
+		return
+	}
+	if _, pattern := mux.Handler(r); pattern == "" || r.Method == http.MethodConnect {
+		writeNotFound(w)
+		return
+	}
+	mux.ServeHTTP(w, r)
+}
+
+type baseKey struct{}
+
+func baseURL(r *http.Request, base string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + strings.TrimSuffix(base, "/")
+}
+
+// apiURL is an absolute URL on this server for path ("/users/x").
+func apiURL(r *http.Request, path string) string {
+	b, _ := r.Context().Value(baseKey{}).(string)
+	return b + path
+}
+
+// recorder remembers whether a response was started, for the panic handler
+// and the log.
+type recorder struct {
+	http.ResponseWriter
+	wrote  bool
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.wrote, r.status = true, code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.wrote, r.status = true, http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// readBody reads a request body within the 1 MiB limit; the error names
+// the status to answer with.
+func readBody(r *http.Request) ([]byte, *httpError) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, &httpError{http.StatusRequestEntityTooLarge, "Request body too large"}
+		}
+		return nil, &httpError{http.StatusBadRequest, "Problems parsing JSON"}
+	}
+	return b, nil
+}
+
+type httpError struct {
+	status  int
+	message string
+}
