@@ -1,0 +1,126 @@
+// Package schedule decides when a credential is due for rotation. Each rule
+// is a small pure function of (policy, state, clock); Next runs them in
+// order, so every decision comes with the reason a person can read.
+package schedule
+
+import (
+	"hash/fnv"
+	"time"
+)
+
+// Policy is a credential's rotation schedule from the config.
+type Policy struct {
+	Every       time.Duration // rotate when the current token is this old
+	RenewBefore time.Duration // rotate this long before the token expires
+	Jitter      time.Duration // spread due times by up to this much
+	// BackoffBase and BackoffMax bound retries after failed runs
+	// (defaults 1m and 6h).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+}
+
+// State is what rotor knows of a credential at a moment.
+type State struct {
+	Name           string
+	HasCurrent     bool
+	CurrentCreated time.Time
+	CurrentExpires time.Time // zero: does not expire
+	// Broken is set when the watcher saw the current token stop working.
+	Broken bool
+	// Requested is set by a manual trigger (API or dashboard).
+	Requested bool
+	// Failures counts failed runs since the last success; LastFailure is
+	// when the newest of them ended.
+	Failures    int
+	LastFailure time.Time
+}
+
+// Reasons, CamelCase for machines and metrics.
+const (
+	ReasonRequested  = "Requested"
+	ReasonBroken     = "TokenBroken"
+	ReasonNoCurrent  = "NoCurrentVersion"
+	ReasonExpiring   = "Expiring"
+	ReasonAge        = "Age"
+	ReasonBackingOff = "BackingOff"
+)
+
+// Decision says when a credential is next due, and why.
+type Decision struct {
+	At     time.Time // when it is (or became) due
+	Reason string
+	// NotBefore, when set, holds a due credential back (backoff).
+	NotBefore time.Time
+}
+
+// Due reports whether the decision makes the credential due at now.
+func (d Decision) Due(now time.Time) bool {
+	return !now.Before(d.At) && !now.Before(d.NotBefore)
+}
+
+// Next is the earliest moment the credential is due. Rules in order: a
+// manual request or a broken token is due at once; otherwise the earlier of
+// age and expiry (with jitter); failures push it back exponentially.
+func Next(p Policy, s State, now time.Time) Decision {
+	d := firstDue(p, s, now)
+	if nb := backoff(p, s); nb.After(d.At) {
+		d.NotBefore = nb
+		if nb.After(now) && d.Reason != ReasonRequested {
+			d.Reason += "," + ReasonBackingOff
+		}
+	}
+	return d
+}
+
+func firstDue(p Policy, s State, now time.Time) Decision {
+	switch {
+	case s.Requested:
+		return Decision{At: now, Reason: ReasonRequested}
+	case s.Broken:
+		return Decision{At: now, Reason: ReasonBroken}
+	case !s.HasCurrent:
+		return Decision{At: now, Reason: ReasonNoCurrent}
+	}
+	d := Decision{At: farFuture, Reason: ""}
+	if p.Every > 0 {
+		d = Decision{At: s.CurrentCreated.Add(p.Every - jitter(p, s.Name)), Reason: ReasonAge}
+	}
+	if !s.CurrentExpires.IsZero() {
+		if at := s.CurrentExpires.Add(-p.RenewBefore); at.Before(d.At) {
+			d = Decision{At: at, Reason: ReasonExpiring}
+		}
+	}
+	return d
+}
+
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// jitter is a stable per-credential fraction of p.Jitter, so replicas and
+// restarts agree on the due time while credentials spread out.
+func jitter(p Policy, name string) time.Duration {
+	if p.Jitter <= 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return time.Duration(uint64(p.Jitter) * uint64(h.Sum32()%1000) / 1000)
+}
+
+// backoff is when a credential with failures may be tried again.
+func backoff(p Policy, s State) time.Time {
+	if s.Failures == 0 || s.LastFailure.IsZero() {
+		return time.Time{}
+	}
+	base, ceil := p.BackoffBase, p.BackoffMax
+	if base <= 0 {
+		base = time.Minute
+	}
+	if ceil <= 0 {
+		ceil = 6 * time.Hour
+	}
+	wait := base
+	for i := 1; i < s.Failures && wait < ceil; i++ {
+		wait *= 2
+	}
+	return s.LastFailure.Add(min(wait, ceil))
+}
