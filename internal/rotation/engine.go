@@ -39,6 +39,10 @@ type Options struct {
 	// Bootstrap allows a first rotation when rotor knows no current token.
 	// Such a run cannot roll back: a failure leaves bindings as they are.
 	Bootstrap bool
+	// StillDue, if set, is asked under the lease before a new run starts;
+	// false makes Rotate return ErrNotDue. Schedulers use it so that two
+	// replicas that both saw a credential due rotate it once.
+	StillDue func(ctx context.Context) (bool, error)
 }
 
 // Event is one step as it happens, for progress output. It never holds a
@@ -81,6 +85,7 @@ var (
 	ErrRolledBack    = errors.New("rotation rolled back")
 	ErrRunFailed     = errors.New("rotation failed")
 	ErrRollbackStuck = errors.New("rollback incomplete")
+	ErrNotDue        = errors.New("no longer due")
 )
 
 // RunError is the error Rotate returns for a run that did not succeed. Its
@@ -149,6 +154,15 @@ func (e *Engine) Rotate(ctx context.Context, c Credential, opts Options) (Run, e
 			e.log().Info("resuming run", "credential", c.Name, "run", run.ID, "step", run.Step)
 			_ = e.audit(ctx, nil, run, "run.resumed", map[string]any{"step": run.Step})
 		case errors.Is(err, ErrNotFound):
+			if opts.StillDue != nil {
+				due, err := opts.StillDue(ctx)
+				if err != nil {
+					return fmt.Errorf("%s: is it still due: %w", c.Name, err)
+				}
+				if !due {
+					return ErrNotDue
+				}
+			}
 			if run, err = e.start(ctx, c, opts); err != nil {
 				return err
 			}
@@ -199,9 +213,12 @@ func (e *Engine) withLease(ctx context.Context, name string, fn func(context.Con
 			}
 		}
 	}()
+	// Deferred, so that a panic (the torture tests' simulated crash) stops
+	// the renewer too; the lease itself is then left to expire, as after a
+	// real crash.
+	defer close(done)
+	defer cancel(nil)
 	err := fn(ctx)
-	close(done)
-	cancel(nil)
 	// Release even if ctx was cancelled: a fresh context with a short bound.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer rcancel()
