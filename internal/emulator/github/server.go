@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
@@ -57,12 +59,13 @@ type Server struct {
 	api   *http.ServeMux
 	admin *http.ServeMux
 
-	mu   sync.Mutex
-	st   state
+	mu      sync.Mutex
+	st      state
 	rate    map[string]*window // by principal key; not part of snapshots
 	sweepAt int                // installation tokens held before the next sweep
 
 	tarballs sync.Map // commit sha → []byte
+	reqID    atomic.Uint64
 }
 
 // New builds an emulator holding w.
@@ -139,6 +142,7 @@ func (s *Server) load(w World) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
+	rec.Header().Set("X-GitHub-Request-Id", fmt.Sprintf("E%07X:%04X", s.reqID.Add(1), os.Getpid()&0xffff))
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

@@ -126,11 +126,11 @@ type ids struct {
 
 // state is everything Snapshot saves. Guarded by Server.mu.
 type state struct {
-	users      map[string]*user  // lower(login)
-	repos      map[string]*repo  // lower(owner/name)
-	pats       map[int64]*pat    // id
-	patByValue map[string]*pat   // value
-	apps       map[int64]*app    // id
+	users      map[string]*user // lower(login)
+	repos      map[string]*repo // lower(owner/name)
+	pats       map[int64]*pat   // id
+	patByValue map[string]*pat  // value
+	apps       map[int64]*app   // id
 	insts      map[int64]*installation
 	instTokens map[string]*instToken // value
 	next       ids
