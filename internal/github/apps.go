@@ -1,0 +1,67 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	gh "github.com/google/go-github/v93/github"
+
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// CreateInstallationToken mints an installation token with the app's JWT,
+// narrowed to repos (names, without owner) and perms ({"contents": "read"})
+// when given. It returns the token and when it expires.
+//
+// Not idempotent, so it is not retried after a server error: a second try
+// could leave a live token behind that nobody uses.
+func (c *Client) CreateInstallationToken(ctx context.Context, appJWT string, installationID int64, repos []string, perms map[string]string) (token.Token, time.Time, error) {
+	if appJWT == "" {
+		return token.Token{}, time.Time{}, errors.New("create installation token: no app JWT")
+	}
+	api := c.api(appJWT)
+	body := struct {
+		Repositories []string          `json:"repositories,omitempty"`
+		Permissions  map[string]string `json:"permissions,omitempty"`
+	}{repos, perms}
+	req, err := api.NewRequest(ctx, http.MethodPost, fmt.Sprintf("app/installations/%d/access_tokens", installationID), body)
+	if err != nil {
+		return token.Token{}, time.Time{}, fmt.Errorf("create installation token: %w", err)
+	}
+	var out gh.InstallationToken
+	if _, err := api.Do(req, &out); err != nil {
+		err = sanitize(err)
+		switch status(err) {
+		case http.StatusUnauthorized:
+			err = fmt.Errorf("GitHub refused the app's JWT (check app_id or client_id, the private key and this machine's clock): %w", err)
+		case http.StatusNotFound:
+			err = fmt.Errorf("%w: installation %d (is the app installed, and is installation_id right?): %w", ErrNotFound, installationID, err)
+		}
+		return token.Token{}, time.Time{}, fmt.Errorf("create installation token: %w", err)
+	}
+	if out.GetToken() == "" {
+		return token.Token{}, time.Time{}, errors.New("create installation token: GitHub answered without a token")
+	}
+	return token.New(out.GetToken()), out.GetExpiresAt().Time, nil
+}
+
+// RevokeInstallationToken revokes an installation token with itself
+// (DELETE /installation/token). Idempotent: a token GitHub already refuses
+// is dead, which is what was asked.
+func (c *Client) RevokeInstallationToken(ctx context.Context, tok token.Token) error {
+	if tok.IsZero() {
+		return errEmptyToken
+	}
+	_, err := c.api(tok.Reveal()).Apps.RevokeInstallationToken(ctx)
+	if err == nil {
+		return nil
+	}
+	err = sanitize(err)
+	if status(err) == http.StatusUnauthorized {
+		return nil
+	}
+	return fmt.Errorf("revoke installation token %s: %w", tok.Fingerprint(), err)
+}
