@@ -1,0 +1,160 @@
+package github
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// emuKey is generated once: RSA generation is slow under -race.
+var emuKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+func startEmulator(t *testing.T) (*ghemu.Server, *Client) {
+	t.Helper()
+	w := ghemu.World{
+		Users: []ghemu.UserSpec{{Login: "alice"}, {Login: "carol"}},
+		Repos: []ghemu.RepoSpec{
+			{Owner: "alice", Name: "test-repo", Private: true},
+			{Owner: "alice", Name: "other", Private: true},
+			{Owner: "carol", Name: "secret", Private: true},
+		},
+		Apps: []ghemu.AppSpec{{
+			Name: "rotor-ci", Owner: "alice",
+			Installations: []ghemu.InstallationSpec{{Account: "alice", Repositories: []string{"test-repo", "other"}}},
+		}},
+	}
+	emu, err := ghemu.New(w, ghemu.Options{KeyGen: func() (*rsa.PrivateKey, error) { return emuKey(), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, c
+}
+
+func appJWT(t *testing.T, appID int64) string {
+	t.Helper()
+	now := time.Now()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
+		IssuedAt: jwt.NewNumericDate(now.Add(-time.Minute)), ExpiresAt: jwt.NewNumericDate(now.Add(9 * time.Minute)), Issuer: strconv.FormatInt(appID, 10),
+	}).SignedString(emuKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestClient_emulatorPersonalTokens(t *testing.T) {
+	emu, c := startEmulator(t)
+	ctx := context.Background()
+	classic, info, err := emu.CreateToken("alice", ghemu.TokenSpec{User: "alice", Kind: ghemu.KindClassic, Scopes: []string{"repo", "admin:repo_hook"}, ExpiresIn: ghemu.Duration{Duration: 30 * 24 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.Identify(ctx, classic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Login != "alice" || len(id.Scopes) != 2 || id.ExpiresAt.IsZero() || time.Until(id.ExpiresAt) < 29*24*time.Hour {
+		t.Errorf("Identify(classic) = %+v", id)
+	}
+	if err := c.CanRead(ctx, classic, "alice", "test-repo"); err != nil {
+		t.Errorf("CanRead(own repo) = %v", err)
+	}
+	if err := c.CanRead(ctx, classic, "carol", "secret"); !errors.Is(err, ErrNoAccess) {
+		t.Errorf("CanRead(carol/secret) = %v, want ErrNoAccess", err)
+	}
+
+	fine, _, err := emu.CreateToken("alice", ghemu.TokenSpec{User: "alice", Kind: ghemu.KindFineGrained, Repositories: []string{"alice/test-repo"}, Permissions: map[string]string{"contents": "read"}, ExpiresIn: ghemu.Duration{Duration: 24 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err = c.Identify(ctx, fine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Login != "alice" || id.Scopes != nil || id.ExpiresAt.IsZero() {
+		t.Errorf("Identify(fine-grained) = %+v, want alice, no scopes, an expiry", id)
+	}
+	if err := c.CanRead(ctx, fine, "alice", "other"); !errors.Is(err, ErrNoAccess) {
+		t.Errorf("CanRead(fine-grained, repo it was not given) = %v, want ErrNoAccess", err)
+	}
+
+	// Regenerate kills the old value at once: the reason rotor prefers new tokens.
+	if _, _, err := emu.Regenerate(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Identify(ctx, classic); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("Identify(regenerated away) = %v, want ErrBadCredentials", err)
+	}
+
+	if err := c.RevokeCredentials(ctx, []token.Token{fine}); err != nil {
+		t.Fatalf("RevokeCredentials() = %v", err)
+	}
+	if _, err := c.Identify(ctx, fine); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("Identify(revoked) = %v, want ErrBadCredentials", err)
+	}
+	// Revoking again is not an error.
+	if err := c.RevokeCredentials(ctx, []token.Token{fine}); err != nil {
+		t.Errorf("RevokeCredentials(again) = %v", err)
+	}
+}
+
+func TestClient_emulatorInstallationTokens(t *testing.T) {
+	emu, c := startEmulator(t)
+	ctx := context.Background()
+	appID, insts := emu.App("rotor-ci")
+	tok, exp, err := c.CreateInstallationToken(ctx, appJWT(t, appID), insts[0], []string{"test-repo"}, map[string]string{"contents": "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token.KindOf(tok.Reveal()) != token.KindInstallation || time.Until(exp) < 50*time.Minute {
+		t.Errorf("CreateInstallationToken() = %v expiring %v", tok, exp)
+	}
+	id, err := c.Identify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !id.Installation() || len(id.Repositories) != 1 || id.Repositories[0] != "alice/test-repo" {
+		t.Errorf("Identify(installation) = %+v, want only alice/test-repo", id)
+	}
+	if err := c.CanRead(ctx, tok, "alice", "test-repo"); err != nil {
+		t.Errorf("CanRead(narrowed repo) = %v", err)
+	}
+	if err := c.CanRead(ctx, tok, "alice", "other"); !errors.Is(err, ErrNoAccess) {
+		t.Errorf("CanRead(repo outside the narrowing) = %v, want ErrNoAccess", err)
+	}
+	if _, _, err := c.CreateInstallationToken(ctx, appJWT(t, appID), 999999, nil, nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CreateInstallationToken(unknown installation) = %v, want ErrNotFound", err)
+	}
+	if err := c.RevokeInstallationToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Identify(ctx, tok); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("Identify(revoked installation token) = %v, want ErrBadCredentials", err)
+	}
+	if err := c.RevokeInstallationToken(ctx, tok); err != nil {
+		t.Errorf("RevokeInstallationToken(again) = %v, want nil", err)
+	}
+}
