@@ -149,3 +149,21 @@ func TestServer_Concurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func BenchmarkServer_Tarball(b *testing.B) {
+	srv, err := New(testWorld(), Options{KeyGen: func() (*rsa.PrivateKey, error) { return testKey(), nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("GET", "/repos/alice/private/tarball/master", nil)
+			req.Header.Set("Authorization", "token "+aliceClassic)
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			if rec.Code != 200 && rec.Code != 403 {
+				b.Fatalf("status %d", rec.Code)
+			}
+		}
+	})
+}
