@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/rotor-ci/rotor/internal/audit"
+	"github.com/rotor-ci/rotor/internal/rotation"
+)
+
+const auditCols = `seq, time, credential, run_id, event, actor, detail, prev_hash, hash`
+
+// AppendAudit seals r after the chain's head and stores both the record and
+// the new head. The head row is locked first (FOR UPDATE on PostgreSQL; on
+// SQLite the transaction already holds the write lock), so concurrent
+// writers, in any process or replica, extend one chain in turn. Time
+// defaults to now.
+func (t *tx) AppendAudit(r audit.Record) (audit.Record, error) {
+	var head audit.Head
+	err := t.queryRow(`SELECT seq, hash FROM audit_head WHERE id = 1` + t.s.d.forUpdate).Scan(&head.Seq, &head.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, errors.New("append audit: the audit head row is missing (the store was altered); run `rotor audit verify`")
+	}
+	if err != nil {
+		return r, fmt.Errorf("append audit: %w", err)
+	}
+	if r.Time.IsZero() {
+		r.Time = t.s.now()
+	}
+	r = audit.Seal(r, head)
+	if _, err := t.exec(`INSERT INTO audit (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, r.Time.UnixMicro(), r.Credential, r.RunID, r.Event, r.Actor, r.Detail, r.PrevHash, r.Hash); err != nil {
+		return r, fmt.Errorf("append audit %d: %w", r.Seq, err)
+	}
+	if _, err := t.exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, r.Seq, r.Hash); err != nil {
+		return r, fmt.Errorf("append audit %d: move head: %w", r.Seq, err)
+	}
+	return r, nil
+}
+
+// Audit returns records after seq `after`, in order, at most limit (0: all),
+// and the head. The head is read before the records: under concurrent
+// appends the records may run past it, never stop short of it (records and
+// head are written together), so a reader that stops at the head sees a
+// consistent chain without a snapshot transaction.
+func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]audit.Record, audit.Head, error) {
+	var head audit.Head
+	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) { // a missing head reads as empty: Verify reports it
+		return nil, head, fmt.Errorf("audit head: %w", err)
+	}
+	q := `SELECT ` + auditCols + ` FROM audit WHERE seq > ? ORDER BY seq`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.q(q), after)
+	if err != nil {
+		return nil, head, fmt.Errorf("audit: %w", err)
+	}
+	defer rows.Close()
+	var out []audit.Record
+	for rows.Next() {
+		var r audit.Record
+		if err := rows.Scan(&r.Seq, scanTime(&r.Time), &r.Credential, &r.RunID, &r.Event, &r.Actor, &r.Detail, &r.PrevHash, &r.Hash); err != nil {
+			return nil, head, fmt.Errorf("audit: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, head, fmt.Errorf("audit: %w", err)
+	}
+	return out, head, nil
+}
+
+// auditPage is how many records VerifyAudit and Migrate read at once.
+const auditPage = 1000
+
+// VerifyAudit reads the whole chain of s in pages and checks it with
+// audit.Verify: an edited, deleted, reordered or truncated record, or one
+// added past the head, is an error wrapping audit.ErrBroken. Records
+// appended while it reads are left for the next check.
+func VerifyAudit(ctx context.Context, s rotation.Store) error {
+	recs, head, err := readChain(ctx, s)
+	if err != nil {
+		return err
+	}
+	if n := len(recs); n > 0 && recs[n-1].Seq > head.Seq {
+		// Records past the head seen first: appended since, or forged. An
+		// append moves the head in its own transaction, so a head read now
+		// covers every record already read unless one was slipped in.
+		last := recs[n-1].Seq
+		_, now, err := s.Audit(ctx, last, 1)
+		if err != nil {
+			return err
+		}
+		if last > now.Seq {
+			return fmt.Errorf("%w: record %d lies past the head (%d): records were added, or the head moved back, behind rotor's back", audit.ErrBroken, last, now.Seq)
+		}
+		i := sort.Search(n, func(i int) bool { return recs[i].Seq > head.Seq })
+		recs = recs[:i]
+	}
+	return audit.Verify(recs, head)
+}
+
+// readChain reads every record, and the head as the first page saw it.
+func readChain(ctx context.Context, s rotation.Store) ([]audit.Record, audit.Head, error) {
+	var all []audit.Record
+	var head audit.Head
+	after := int64(0)
+	for first := true; ; first = false {
+		page, h, err := s.Audit(ctx, after, auditPage)
+		if err != nil {
+			return nil, head, err
+		}
+		if first {
+			head = h
+		}
+		all = append(all, page...)
+		if len(page) < auditPage {
+			return all, head, nil
+		}
+		after = page[len(page)-1].Seq
+	}
+}

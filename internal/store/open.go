@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rotor-ci/rotor/internal/rotation"
+)
+
+// Options tune a store. The zero value is what production uses.
+type Options struct {
+	// Clock, when set, replaces time.Now for the timestamps the store fills
+	// in and for judging lease expiry. Tests pass a fake clock.
+	//
+	// When nil, lease expiry is judged by the database's own clock, not the
+	// process's: replicas sharing a PostgreSQL store then agree on when a
+	// lease ends however far apart their clocks drift. (For SQLite, every
+	// process is on the machine that holds the file, so the two are the
+	// same clock.)
+	Clock func() time.Time
+}
+
+// Store is the SQL store. Safe for concurrent use, also by several
+// processes sharing one database.
+type Store struct {
+	db    *sql.DB
+	d     dialect
+	name  string // the DSN with any password removed, for errors
+	clock func() time.Time
+}
+
+var _ rotation.Store = (*Store)(nil)
+
+// Open opens (creating if need be) and migrates the store named by dsn:
+//
+//	sqlite:PATH               a SQLite file (created if missing; its directory must exist)
+//	sqlite::memory:           a private in-memory SQLite database, for tests
+//	postgres://… postgresql://…  a PostgreSQL database (pgx connection URL)
+func Open(ctx context.Context, dsn string, opts Options) (rotation.Store, error) {
+	s, err := open(ctx, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	var s *Store
+	var err error
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		s, err = openSQLite(strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		s, err = openPostgres(dsn)
+	default:
+		return nil, fmt.Errorf("store %q: unknown kind; want sqlite:PATH, postgres://… or postgresql://…", redact(dsn))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.clock = opts.Clock
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open store %s: %w", s.name, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open store %s: %w", s.name, err)
+	}
+	return s, nil
+}
+
+func openSQLite(path string) (*Store, error) {
+	name := "sqlite:" + path
+	if path == "" {
+		return nil, fmt.Errorf("store %q: want sqlite:PATH", name)
+	}
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("store %s: the path must not contain '?'", name)
+	}
+	memory := path == ":memory:"
+	if !memory {
+		dir := filepath.Dir(path)
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open store %s: directory %s does not exist", name, dir)
+		}
+	}
+	// Every write transaction begins IMMEDIATE: it takes the write lock at
+	// once, so two writers queue under busy_timeout instead of one failing
+	// when it tries to upgrade a read lock. That is what keeps one audit
+	// chain with several writers, in one process or many.
+	params := url.Values{}
+	params.Set("_txlock", "immediate")
+	params.Add("_pragma", "busy_timeout(10000)")
+	params.Add("_pragma", "foreign_keys(1)")
+	if !memory {
+		params.Add("_pragma", "journal_mode(WAL)")
+		params.Add("_pragma", "synchronous(NORMAL)")
+	}
+	db, err := sql.Open(sqliteDialect.driver, path+"?"+params.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	if memory {
+		// Each connection to :memory: is its own database: keep one.
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
+	}
+	return &Store{db: db, d: sqliteDialect, name: name}, nil
+}
+
+func openPostgres(dsn string) (*Store, error) {
+	name := redact(dsn)
+	if _, err := url.Parse(dsn); err != nil {
+		return nil, fmt.Errorf("store %s: not a URL", name)
+	}
+	db, err := sql.Open(postgresDialect.driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return &Store{db: db, d: postgresDialect, name: name}, nil
+}
+
+// redact removes a password from a URL-shaped DSN.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if err != nil && strings.Contains(dsn, "@") {
+			return "(unparsable DSN)"
+		}
+		return dsn
+	}
+	return u.Redacted()
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// String names the store without its password.
+func (s *Store) String() string { return s.name }
+
+// DB is the underlying database, for tests and tooling that must reach
+// below the Store interface (the contract suite tampers with the audit
+// table through it).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// now is the store's clock for timestamps it fills in.
+func (s *Store) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now()
+}
