@@ -21,7 +21,7 @@ const auditCols = `seq, time, credential, run_id, event, actor, detail, prev_has
 // defaults to now.
 func (t *tx) AppendAudit(r audit.Record) (audit.Record, error) {
 	var head audit.Head
-	err := t.queryRow(`SELECT seq, hash FROM audit_head WHERE id = 1` + t.s.d.forUpdate).Scan(&head.Seq, &head.Hash)
+	err := t.queryRow(`SELECT seq, hash FROM audit_head WHERE id = 1`+t.s.d.forUpdate).Scan(&head.Seq, &head.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, errors.New("append audit: the audit head row is missing (the store was altered); run `rotor audit verify`")
 	}

@@ -305,7 +305,9 @@ func testRuns(t *testing.T, open func(t *testing.T) rotation.Store) {
 	if _, err := s.Run(ctx, runs[3].ID+100); !errors.Is(err, rotation.ErrNotFound) {
 		t.Errorf("Run(unknown) = %v, want ErrNotFound", err)
 	}
-	err = s.Tx(ctx, func(tx rotation.Tx) error { return tx.UpdateRun(rotation.Run{ID: runs[3].ID + 100, Step: rotation.StepMinted}) })
+	err = s.Tx(ctx, func(tx rotation.Tx) error {
+		return tx.UpdateRun(rotation.Run{ID: runs[3].ID + 100, Step: rotation.StepMinted})
+	})
 	if !errors.Is(err, rotation.ErrNotFound) {
 		t.Errorf("UpdateRun(unknown) = %v, want ErrNotFound", err)
 	}
