@@ -136,6 +136,16 @@ func (t *Target) applyVersion(ctx context.Context, tok token.Token, vid string) 
 			return err
 		}
 		pending = pending || put
+		if cur == "" {
+			// The first version of a secret gets AWSCURRENT with whatever
+			// labels it was put with.
+			if d, err = t.describe(ctx); err != nil {
+				return err
+			}
+			cur = current(d)
+		}
+	}
+	if cur != vid {
 		in := &sm.UpdateSecretVersionStageInput{
 			SecretId: aws.String(t.c.SecretID), VersionStage: aws.String(stageCurrent), MoveToVersionId: aws.String(vid),
 		}
@@ -251,7 +261,7 @@ func (t *Target) rollback(ctx context.Context, prev token.Token) error {
 		t.log.InfoContext(ctx, "secret rolled back: AWSCURRENT moved back", "version", id, "from", cur, "fingerprint", prev.Fingerprint())
 		return t.clearPending(ctx, prev)
 	}
-	t.log.InfoContext(ctx, "secret rolled back by writing the previous token again", "version", vid, "fingerprint", prev.Fingerprint())
+	t.log.InfoContext(ctx, "secret rollback: no version to move back to; writing the previous token again", "version", vid, "fingerprint", prev.Fingerprint())
 	if err := t.applyVersion(ctx, prev, vid); err != nil {
 		return err
 	}

@@ -167,6 +167,9 @@ func (t *Target) Rollback(ctx context.Context, prev token.Token, bindings []rota
 
 func (t *Target) verify(ctx context.Context, tok token.Token) error {
 	v, err := t.readCurrent(ctx)
+	if errors.Is(err, errNoVersion) {
+		return fmt.Errorf("%w: no AWSCURRENT version", ErrMismatch)
+	}
 	if err != nil {
 		return err
 	}
