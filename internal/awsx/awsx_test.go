@@ -12,11 +12,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdkratelimit "github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/smithy-go"
 
+	"github.com/rotor-ci/rotor/internal/ratelimit"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -284,3 +289,50 @@ func (e *apiErr) Error() string                 { return e.code }
 func (e *apiErr) ErrorCode() string             { return e.code }
 func (e *apiErr) ErrorMessage() string          { return e.code }
 func (e *apiErr) ErrorFault() smithy.ErrorFault { return smithy.FaultUnknown }
+
+// TestPace checks that every attempt, retries included, passes through the
+// operation's limiter and reports how it was answered.
+func TestPace(t *testing.T) {
+	isolate(t)
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		switch n.Add(1) {
+		case 1, 2:
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"__type":"ThrottlingException","message":"Rate exceeded"}`)
+		case 3:
+			fmt.Fprint(w, `{"pipelines":[]}`)
+		default:
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"__type":"PipelineNotFoundException","message":"no such pipeline"}`)
+		}
+	}))
+	defer srv.Close()
+	cfg, err := Load(context.Background(), Config{Region: "us-east-1", EndpointURL: srv.URL, Credentials: static})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := ratelimit.NewGroup(ratelimit.Options{Initial: 1000})
+	c := codepipeline.NewFromConfig(cfg, func(o *codepipeline.Options) {
+		o.APIOptions = append(o.APIOptions, Pace(g))
+		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 5
+			o.RateLimiter = sdkratelimit.None
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		})
+	})
+	if _, err := c.ListPipelines(context.Background(), &codepipeline.ListPipelinesInput{}); err != nil {
+		t.Fatal(Sanitize(err))
+	}
+	if _, err := c.GetPipeline(context.Background(), &codepipeline.GetPipelineInput{Name: aws.String("p")}); !IsCode(err, "PipelineNotFoundException") {
+		t.Fatalf("GetPipeline: %v", err)
+	}
+	got := g.Stats()
+	if s := got["ListPipelines"]; s.Throttles != 2 || s.Successes != 1 {
+		t.Errorf("ListPipelines stats = %+v, want 2 throttles and 1 success", s)
+	}
+	if s := got["GetPipeline"]; s.Throttles != 0 || s.Successes != 1 {
+		t.Errorf("GetPipeline stats = %+v, want 1 success (a 4xx answer)", s)
+	}
+}

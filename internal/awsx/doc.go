@@ -3,7 +3,7 @@
 // config and profiles, SSO, IMDS), an optional assumed role, an endpoint
 // override for the emulators and moto, a shared HTTP client sized for many
 // concurrent calls, a retryer that leaves pacing to rotor's adaptive limiter
-// (package ratelimit), and sanitised errors.
+// (package ratelimit, hooked into each attempt by Pace), and sanitised errors.
 //
 // Every AWS target builds its clients the same way:
 //
