@@ -365,7 +365,7 @@ func (s *session) discover(ctx context.Context, run Run) (Run, error) {
 		return s.fail(ctx, run, "NoBindings", errors.New("the credential's targets found nothing to update"))
 	}
 	s.e.observe(run, "discover", true, fmt.Sprintf("%d binding(s)", len(all)))
-	return s.advance(ctx, run, StepDiscovered, func(tx Tx) error {
+	return s.advance(ctx, run, StepDiscovered, func(tx Tx, _ *Run) error {
 		return tx.PutBindings(run.ID, all)
 	}, "discovered", map[string]any{"bindings": len(all)})
 }
@@ -423,13 +423,10 @@ func (s *session) mint(ctx context.Context, run Run) (Run, error) {
 	}
 	v := Version{Credential: s.c.Name, Fingerprint: fp, Kind: token.KindOf(m.Token.Reveal()), Sealed: sealed,
 		State: VersionPending, ByRotor: m.ByRotor, CreatedAt: s.e.now(), ExpiresAt: m.ExpiresAt}
-	run, err = s.advance(ctx, run, StepMinted, func(tx Tx) error {
-		var err error
-		if v, err = tx.AddVersion(v); err != nil {
-			return err
-		}
-		run.NewSeq = v.Seq
-		return tx.UpdateRun(run)
+	run, err = s.advance(ctx, run, StepMinted, func(tx Tx, run *Run) error {
+		added, err := tx.AddVersion(v)
+		run.NewSeq = added.Seq
+		return err
 	}, "minted", map[string]any{"fingerprint": fp, "by_rotor": m.ByRotor, "source": s.c.Source.Type()})
 	if err == nil {
 		if s.tokens == nil {
@@ -471,7 +468,7 @@ func (s *session) check(ctx context.Context, run Run) (Run, error) {
 		v.ExpiresAt = id.ExpiresAt
 	}
 	s.e.observe(run, "check", true, fmt.Sprintf("identity %s, scopes %s, %d repositories readable", orDash(id.Login), orDash(strings.Join(id.Scopes, ",")), len(req.Repositories)))
-	return s.advance(ctx, run, StepChecked, func(tx Tx) error {
+	return s.advance(ctx, run, StepChecked, func(tx Tx, _ *Run) error {
 		return tx.UpdateVersion(v)
 	}, "checked", map[string]any{"fingerprint": v.Fingerprint, "identity": id.Login, "scopes": id.Scopes, "expires_at": id.ExpiresAt})
 }
@@ -550,25 +547,29 @@ func (s *session) runTarget(ctx context.Context, run Run, step string, slot int,
 		bindings = append(bindings, st.Binding)
 	}
 	var mu sync.Mutex
-	results := map[string]error{}
+	results := map[string]Result{}
 	call(ctx, tok, bindings, func(r Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		if _, ok := byID[r.BindingID]; ok {
-			results[r.BindingID] = r.Err
+			results[r.BindingID] = r
 		}
 	})
 	var failed []error
 	var out []BindingState
 	now := s.e.now()
 	for _, st := range todo {
-		err, reported := results[st.Binding.ID]
+		r, reported := results[st.Binding.ID]
 		if !reported {
-			err = fmt.Errorf("%s: target reported no result", st.Binding.ID)
+			r.Err = fmt.Errorf("%s: target reported no result", st.Binding.ID)
 		}
 		st.UpdatedAt = now
-		if err != nil {
-			st.Status, st.Error = BindingFailed, s.scrub(err.Error())
+		if r.Err != nil {
+			st.Status, st.Error = BindingFailed, s.scrub(r.Err.Error())
+			if r.Unchanged && okStatus == BindingApplied {
+				// Only an apply refusal proves the old token is still there.
+				st.Status = BindingRefused
+			}
 			failed = append(failed, fmt.Errorf("%s %s: %s", step, st.Binding.ID, st.Error))
 		} else {
 			st.Status, st.Error = okStatus, ""
@@ -587,7 +588,7 @@ func (s *session) runTarget(ctx context.Context, run Run, step string, slot int,
 func countFailed(states []BindingState) int {
 	n := 0
 	for _, st := range states {
-		if st.Status == BindingFailed {
+		if st.Status == BindingFailed || st.Status == BindingRefused {
 			n++
 		}
 	}
@@ -629,7 +630,7 @@ func (s *session) promote(ctx context.Context, run Run) (Run, error) {
 	now := s.e.now()
 	run.Status, run.Step, run.FinishedAt = RunSucceeded, StepPromoted, now
 	var fp string
-	run, err = s.advance(ctx, run, StepPromoted, func(tx Tx) error {
+	run, err = s.advance(ctx, run, StepPromoted, func(tx Tx, _ *Run) error {
 		for _, v := range versions {
 			switch {
 			case v.Seq == run.NewSeq:
@@ -687,7 +688,7 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 	}
 	touched := false
 	for _, st := range states {
-		if st.Status != BindingPending {
+		if needsRollback(st.Status) || st.Status == BindingRolledBack {
 			touched = true
 		}
 	}
@@ -711,7 +712,7 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 			for slot, t := range s.c.Targets {
 				var todo []BindingState
 				for _, st := range states {
-					if st.Binding.Slot == slot && st.Status != BindingPending && st.Status != BindingRolledBack {
+					if st.Binding.Slot == slot && needsRollback(st.Status) {
 						todo = append(todo, st)
 					}
 				}
@@ -774,6 +775,15 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 	return s.finishWith(ctx, run, status, v, map[string]any{"fingerprint": v.Fingerprint, "revoked": v.Note == ""})
 }
 
+// needsRollback: the binding may hold the new version.
+func needsRollback(st BindingStatus) bool {
+	switch st {
+	case BindingApplying, BindingApplied, BindingVerified, BindingFailed:
+		return true
+	}
+	return false
+}
+
 func (s *session) finish(ctx context.Context, run Run, status RunStatus, note string, detail map[string]any) (Run, error) {
 	run.Status, run.FinishedAt = status, s.e.now()
 	if note != "" {
@@ -784,16 +794,17 @@ func (s *session) finish(ctx context.Context, run Run, status RunStatus, note st
 
 func (s *session) finishWith(ctx context.Context, run Run, status RunStatus, v Version, detail map[string]any) (Run, error) {
 	run.Status, run.FinishedAt = status, s.e.now()
-	return s.advance(ctx, run, run.Step, func(tx Tx) error { return tx.UpdateVersion(v) }, "run."+string(status), detail)
+	return s.advance(ctx, run, run.Step, func(tx Tx, _ *Run) error { return tx.UpdateVersion(v) }, "run."+string(status), detail)
 }
 
 // advance persists run at step together with extra writes and an audit
 // record, in one transaction, then calls the hook.
-func (s *session) advance(ctx context.Context, run Run, step Step, extra func(Tx) error, event string, detail map[string]any) (Run, error) {
+// extra may change the run (it gets the copy that is persisted).
+func (s *session) advance(ctx context.Context, run Run, step Step, extra func(Tx, *Run) error, event string, detail map[string]any) (Run, error) {
 	run.Step, run.UpdatedAt = step, s.e.now()
 	err := s.e.Store.Tx(ctx, func(tx Tx) error {
 		if extra != nil {
-			if err := extra(tx); err != nil {
+			if err := extra(tx, &run); err != nil {
 				return err
 			}
 		}

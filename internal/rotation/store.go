@@ -90,6 +90,7 @@ const (
 	BindingApplied    BindingStatus = "applied"     // holds the new version
 	BindingVerified   BindingStatus = "verified"    // proven to work with the new version
 	BindingFailed     BindingStatus = "failed"      // apply or verify failed; may hold either version
+	BindingRefused    BindingStatus = "refused"     // the write was refused; holds what it held before
 	BindingRolledBack BindingStatus = "rolled_back" // holds the previous version again
 )
 

@@ -25,6 +25,11 @@ type Binding struct {
 type Result struct {
 	BindingID string
 	Err       error // nil on success; sanitised, never holds a token
+	// Unchanged, with Err, says the target knows the binding was left as it
+	// was: the service refused the write (a 4xx answer, a refusal before any
+	// write). Rollback then has nothing to undo there. Leave it false when
+	// in doubt (a timeout, a 5xx): rollback will restore the binding.
+	Unchanged bool
 }
 
 // Target writes a credential's token into the places that use it.
