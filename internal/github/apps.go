@@ -65,3 +65,15 @@ func (c *Client) RevokeInstallationToken(ctx context.Context, tok token.Token) e
 	}
 	return fmt.Errorf("revoke installation token %s: %w", tok.Fingerprint(), err)
 }
+
+// AppSlug returns the slug of the app whose JWT this is (GET /app).
+func (c *Client) AppSlug(ctx context.Context, appJWT string) (string, error) {
+	if appJWT == "" {
+		return "", errors.New("get app: no app JWT")
+	}
+	app, _, err := c.api(appJWT).Apps.Get(ctx, "")
+	if err != nil {
+		return "", fmt.Errorf("get app: %w", sanitize(err))
+	}
+	return app.GetSlug(), nil
+}

@@ -125,6 +125,9 @@ func TestClient_emulatorInstallationTokens(t *testing.T) {
 	emu, c := startEmulator(t)
 	ctx := context.Background()
 	appID, insts := emu.App("rotor-ci")
+	if slug, err := c.AppSlug(ctx, appJWT(t, appID)); err != nil || slug != "rotor-ci" {
+		t.Errorf("AppSlug() = %q, %v; want rotor-ci", slug, err)
+	}
 	tok, exp, err := c.CreateInstallationToken(ctx, appJWT(t, appID), insts[0], []string{"test-repo"}, map[string]string{"contents": "read"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,212 @@
+package githubapp
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// Type is the source's name in rotor.yaml.
+const Type = "github-app"
+
+// Config is one credential's github-app source, as rotor.yaml gives it.
+type Config struct {
+	AppID          int64
+	ClientID       string // preferred as the JWT issuer when set
+	InstallationID int64
+	PrivateKeyFile string // PEM (PKCS#1 or PKCS#8), mode 0600
+	Repositories   []string
+	Permissions    map[string]string
+	// Now is the clock for JWTs and expiry checks; nil means time.Now.
+	Now func() time.Time
+}
+
+// Source mints installation tokens. Safe for concurrent use.
+type Source struct {
+	cfg Config
+	gh  *github.Client
+	key *rsa.PrivateKey
+
+	mu   sync.Mutex
+	slug string // the app's slug, once GitHub told it
+}
+
+var _ rotation.Source = (*Source)(nil)
+
+// New loads the app's private key, refusing a file that others can read,
+// and returns the source.
+func New(cfg Config, gh *github.Client) (*Source, error) {
+	if cfg.AppID == 0 && cfg.ClientID == "" {
+		return nil, errors.New("github-app: need app_id or client_id")
+	}
+	if cfg.InstallationID <= 0 {
+		return nil, errors.New("github-app: need installation_id")
+	}
+	key, err := loadKey(cfg.PrivateKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Source{cfg: cfg, gh: gh, key: key}, nil
+}
+
+func loadKey(path string) (*rsa.PrivateKey, error) {
+	if path == "" {
+		return nil, errors.New("github-app: need private_key_file")
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("private key file %s does not exist (download one from the app's settings: Generate a private key)", path)
+	case err != nil:
+		return nil, fmt.Errorf("private key file %s: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("private key file %s is not a regular file", path)
+	case fi.Mode().Perm()&0o077 != 0:
+		return nil, fmt.Errorf("private key file %s has mode %04o: group and others must not have access; fix with: chmod 600 %s",
+			path, fi.Mode().Perm(), path)
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("private key file %s: %w", path, err)
+	}
+	key, err := jwt.ParseRSAPrivateKeyFromPEM(pem)
+	clear(pem)
+	if err != nil {
+		// jwt's errors describe the encoding, never the key material.
+		return nil, fmt.Errorf("private key file %s is not an RSA private key in PEM: %v", path, err)
+	}
+	return key, nil
+}
+
+// Type implements rotation.Source.
+func (s *Source) Type() string { return Type }
+
+// JWT signs the app's JWT: RS256, issued a minute ago (GitHub's clock may be
+// behind), valid nine minutes (GitHub allows ten), issued by the client id
+// when configured, else by the app id.
+func (s *Source) JWT() (string, error) {
+	now := s.cfg.Now()
+	iss := s.cfg.ClientID
+	if iss == "" {
+		iss = strconv.FormatInt(s.cfg.AppID, 10)
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
+		Issuer:    iss,
+		IssuedAt:  jwt.NewNumericDate(now.Add(-60 * time.Second)),
+		ExpiresAt: jwt.NewNumericDate(now.Add(9 * time.Minute)),
+	}).SignedString(s.key)
+	if err != nil {
+		return "", fmt.Errorf("sign app JWT: %w", err)
+	}
+	return signed, nil
+}
+
+// Mint creates an installation token narrowed to the configured
+// repositories and permissions. Every call makes a live token.
+func (s *Source) Mint(ctx context.Context, _ rotation.Requirements) (rotation.Minted, error) {
+	appJWT, err := s.JWT()
+	if err != nil {
+		return rotation.Minted{}, err
+	}
+	tok, exp, err := s.gh.CreateInstallationToken(ctx, appJWT, s.cfg.InstallationID, s.cfg.Repositories, s.cfg.Permissions)
+	if err != nil {
+		return rotation.Minted{}, fmt.Errorf("mint: %w", err)
+	}
+	return rotation.Minted{Token: tok, ExpiresAt: exp, ByRotor: true}, nil
+}
+
+// Check proves tok is a live installation token that can read every
+// repository the bindings need and lives long enough.
+func (s *Source) Check(ctx context.Context, tok token.Token, req rotation.Requirements) (rotation.Identity, error) {
+	tok, kind, err := token.Parse(tok.Reveal())
+	if err != nil {
+		return rotation.Identity{}, fmt.Errorf("%w: %w", rotation.ErrRejected, err)
+	}
+	if kind != token.KindInstallation {
+		return rotation.Identity{}, fmt.Errorf("%w: this is a %s, not a GitHub App installation token", rotation.ErrRejected, kind.Describe())
+	}
+	id, err := s.gh.Identify(ctx, tok)
+	if err != nil {
+		if errors.Is(err, github.ErrBadCredentials) {
+			return rotation.Identity{}, fmt.Errorf("%w: %w", rotation.ErrRejected, github.ErrBadCredentials)
+		}
+		return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
+	}
+	if !id.ExpiresAt.IsZero() {
+		if left := id.ExpiresAt.Sub(s.cfg.Now()); left < req.MinValidity {
+			return rotation.Identity{}, fmt.Errorf("%w: the installation token expires in %s, sooner than the %s rotor needs",
+				rotation.ErrRejected, left.Round(time.Second), req.MinValidity)
+		}
+	}
+	for _, full := range req.Repositories {
+		owner, repo, ok := strings.Cut(full, "/")
+		if !ok {
+			return rotation.Identity{}, fmt.Errorf("check token: repository %q is not owner/repo", full)
+		}
+		if err := s.gh.CanRead(ctx, tok, owner, repo); err != nil {
+			if errors.Is(err, github.ErrNoAccess) {
+				hint := "install the app on that repository"
+				if len(s.cfg.Repositories) > 0 && !slices.Contains(s.cfg.Repositories, repo) {
+					hint = fmt.Sprintf("add %s to the source's repositories in rotor.yaml (and to the app's installation)", repo)
+				}
+				return rotation.Identity{}, fmt.Errorf("%w: the installation token cannot read %s: %s", rotation.ErrRejected, full, hint)
+			}
+			if errors.Is(err, github.ErrBadCredentials) {
+				return rotation.Identity{}, fmt.Errorf("%w: %w", rotation.ErrRejected, err)
+			}
+			return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
+		}
+	}
+	return rotation.Identity{Login: s.login(ctx), ExpiresAt: id.ExpiresAt}, nil
+}
+
+// login names the installation as rotation.Identity does:
+// app/<slug>/installation/<id>. The slug is asked of GitHub once; until it
+// answers, the app id (or client id) stands in for it.
+func (s *Source) login(ctx context.Context) string {
+	s.mu.Lock()
+	slug := s.slug
+	s.mu.Unlock()
+	if slug == "" {
+		if appJWT, err := s.JWT(); err == nil {
+			if got, err := s.gh.AppSlug(ctx, appJWT); err == nil && got != "" {
+				s.mu.Lock()
+				s.slug, slug = got, got
+				s.mu.Unlock()
+			}
+		}
+	}
+	if slug == "" {
+		slug = s.cfg.ClientID
+		if slug == "" {
+			slug = strconv.FormatInt(s.cfg.AppID, 10)
+		}
+	}
+	return fmt.Sprintf("app/%s/installation/%d", slug, s.cfg.InstallationID)
+}
+
+// Revoke revokes an installation token with itself. Idempotent: a token
+// GitHub already refuses counts as revoked.
+func (s *Source) Revoke(ctx context.Context, tok token.Token) error {
+	if tok.IsZero() {
+		return nil
+	}
+	return s.gh.RevokeInstallationToken(ctx, tok)
+}
