@@ -92,6 +92,16 @@ func openSQLite(path string) (*Store, error) {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("open store %s: directory %s does not exist", name, dir)
 		}
+		// Sealed tokens and the audit trail are nobody else's business:
+		// create the file 0600 (SQLite gives its -wal and -shm files the
+		// database file's mode).
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		switch {
+		case err == nil:
+			f.Close()
+		case !errors.Is(err, fs.ErrExist):
+			return nil, fmt.Errorf("open store %s: %w", name, err)
+		}
 	}
 	// Every write transaction begins IMMEDIATE: it takes the write lock at
 	// once, so two writers queue under busy_timeout instead of one failing

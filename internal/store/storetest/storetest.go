@@ -533,7 +533,8 @@ func appendN(t *testing.T, s rotation.Store, n int) []audit.Record {
 	for i := range n {
 		tx(t, s, func(tx rotation.Tx) error {
 			r, err := tx.AppendAudit(audit.Record{
-				Time:       at(time.Duration(i) * time.Second),
+				// Another zone and nanoseconds: the hash must survive both.
+				Time:       at(time.Duration(i) * time.Second).In(time.FixedZone("CET", 3600)),
 				Credential: "a",
 				RunID:      int64(i % 3),
 				Event:      fmt.Sprintf("step-%d", i),
