@@ -17,8 +17,7 @@ import (
 
 // TestCanary plants tokens, drives every path (successes and failures) and
 // checks that no error, warning or log line holds any of them (I6).
-func TestCanary(t *testing.T) {
-	ep := startMoto(t)
+func testCanary(t *testing.T, ep string) {
 	c := client(t, ep)
 	old, next := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
 	var logs bytes.Buffer

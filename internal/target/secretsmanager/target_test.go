@@ -120,8 +120,7 @@ func newToken(t *testing.T) token.Token {
 	return token.Generate(token.KindClassicPAT)
 }
 
-func TestTarget_Discover(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_Discover(t *testing.T, ep string) {
 	c := client(t, ep)
 	name := createSecret(t, c, "x", "alias/rotor")
 	tg := newTestTarget(t, ep, Config{SecretID: name, KMSKeyID: "alias/rotor"})
@@ -138,8 +137,7 @@ func TestTarget_Discover(t *testing.T) {
 	}
 }
 
-func TestTarget_DiscoverRefuses(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_DiscoverRefuses(t *testing.T, ep string) {
 	c := client(t, ep)
 	bin := createSecret(t, c, "", "")
 	if _, err := c.PutSecretValue(context.Background(), &sm.PutSecretValueInput{SecretId: aws.String(bin), SecretBinary: []byte{1, 2, 3}}); err != nil {
@@ -174,8 +172,7 @@ func TestTarget_DiscoverRefuses(t *testing.T) {
 	}
 }
 
-func TestTarget_DiscoverWarnings(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_DiscoverWarnings(t *testing.T, ep string) {
 	c := client(t, ep)
 	tests := []struct {
 		name, value, key, want string
@@ -194,8 +191,7 @@ func TestTarget_DiscoverWarnings(t *testing.T) {
 	}
 }
 
-func TestTarget_ApplyLabels(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_ApplyLabels(t *testing.T, ep string) {
 	c := client(t, ep)
 	old, next := newToken(t), newToken(t)
 	name := createSecret(t, c, old.Reveal(), "")
@@ -230,8 +226,7 @@ func TestTarget_ApplyLabels(t *testing.T) {
 	}
 }
 
-func TestTarget_ApplyFirstVersion(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_ApplyFirstVersion(t *testing.T, ep string) {
 	c := client(t, ep)
 	tok := newToken(t)
 	name := createSecret(t, c, "", "")
@@ -246,8 +241,7 @@ func TestTarget_ApplyFirstVersion(t *testing.T) {
 	}
 }
 
-func TestTarget_ApplyJSONKey(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_ApplyJSONKey(t *testing.T, ep string) {
 	c := client(t, ep)
 	old, next := newToken(t), newToken(t)
 	tests := []struct {
@@ -287,8 +281,7 @@ func TestTarget_ApplyJSONKey(t *testing.T) {
 	}
 }
 
-func TestTarget_Rollback(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_Rollback(t *testing.T, ep string) {
 	c := client(t, ep)
 
 	t.Run("moves AWSCURRENT back to the old version", func(t *testing.T) {
@@ -386,8 +379,7 @@ func (f *flaky) UpdateSecretVersionStage(ctx context.Context, in *sm.UpdateSecre
 	return f.api.UpdateSecretVersionStage(ctx, in, o...)
 }
 
-func TestTarget_ApplyResumes(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_ApplyResumes(t *testing.T, ep string) {
 	c := client(t, ep)
 	tests := []struct {
 		name  string
@@ -443,8 +435,7 @@ func TestTarget_ApplyResumes(t *testing.T) {
 	})
 }
 
-func TestTarget_RoleARN(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_RoleARN(t *testing.T, ep string) {
 	c := client(t, ep)
 	old, next := newToken(t), newToken(t)
 	name := createSecret(t, c, old.Reveal(), "")

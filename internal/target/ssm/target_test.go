@@ -107,8 +107,7 @@ func read(t *testing.T, c *ssm.Client, name string) state {
 	}
 }
 
-func TestTarget_Discover(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_Discover(t *testing.T, ep string) {
 	c := client(t, ep)
 	old := token.Generate(token.KindClassicPAT)
 	name := createParam(t, c, param{typ: types.ParameterTypeSecureString, value: old.Reveal(), kms: "alias/one"})
@@ -136,8 +135,7 @@ func TestTarget_Discover(t *testing.T) {
 	}
 }
 
-func TestTarget_DiscoverRefuses(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_DiscoverRefuses(t *testing.T, ep string) {
 	c := client(t, ep)
 	tests := []struct {
 		name string
@@ -161,8 +159,7 @@ func TestTarget_DiscoverRefuses(t *testing.T) {
 	}
 }
 
-func TestTarget_Apply(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_Apply(t *testing.T, ep string) {
 	c := client(t, ep)
 	tests := []struct {
 		name      string
@@ -215,8 +212,7 @@ func TestTarget_Apply(t *testing.T) {
 	}
 }
 
-func TestTarget_RoleARN(t *testing.T) {
-	ep := startMoto(t)
+func testTarget_RoleARN(t *testing.T, ep string) {
 	c := client(t, ep)
 	old, next := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
 	name := createParam(t, c, param{typ: types.ParameterTypeSecureString, value: old.Reveal()})
@@ -240,8 +236,7 @@ func TestTarget_RoleARN(t *testing.T) {
 
 // TestCanary plants tokens, drives every path and checks that no error,
 // warning or log line holds any of them (I6).
-func TestCanary(t *testing.T) {
-	ep := startMoto(t)
+func testCanary(t *testing.T, ep string) {
 	c := client(t, ep)
 	old, next := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
 	var logs bytes.Buffer
