@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,11 @@ var _ rotation.Store = (*Store)(nil)
 //	sqlite:PATH               a SQLite file (created if missing; its directory must exist)
 //	sqlite::memory:           a private in-memory SQLite database, for tests
 //	postgres://… postgresql://…  a PostgreSQL database (pgx connection URL)
+//
+// A relative SQLite path is relative to the working directory; callers
+// resolve it against the config file's directory first. sqlite::memory:
+// has a single connection, so a Store method called from inside Tx's fn
+// would wait forever (Tx's fn must not do that with any backend).
 func Open(ctx context.Context, dsn string, opts Options) (rotation.Store, error) {
 	s, err := open(ctx, dsn, opts)
 	if err != nil {
@@ -61,7 +67,11 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		s, err = openPostgres(dsn)
 	default:
-		return nil, fmt.Errorf("store %q: unknown kind; want sqlite:PATH, postgres://… or postgresql://…", redact(dsn))
+		shown := redact(dsn)
+		if shown == dsn {
+			shown = strconv.Quote(dsn)
+		}
+		return nil, fmt.Errorf("store %s: unknown kind; want sqlite:PATH, postgres://… or postgresql://…", shown)
 	}
 	if err != nil {
 		return nil, err
@@ -143,16 +153,22 @@ func openPostgres(dsn string) (*Store, error) {
 	return &Store{db: db, d: postgresDialect, name: name}, nil
 }
 
-// redact removes a password from a URL-shaped DSN.
+// redact removes passwords from a DSN shown in errors: the user-info
+// password and a password query parameter of a URL. A DSN that is not a
+// URL but may hold one (key=value form) is not shown at all.
 func redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(dsn, "@") {
-			return "(unparsable DSN)"
+	if err == nil && u.Scheme != "" && u.Opaque == "" {
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
 		}
-		return dsn
+		return u.Redacted()
 	}
-	return u.Redacted()
+	if strings.Contains(dsn, "@") || strings.Contains(strings.ToLower(dsn), "password") {
+		return "(DSN not shown: it may hold a password)"
+	}
+	return dsn
 }
 
 // Close closes the database.

@@ -21,6 +21,8 @@ func TestOpen_errors(t *testing.T) {
 		notWant string
 	}{
 		{"unknown scheme", "mysql://rotor:hunter2@db.example/rotor", []string{"mysql://rotor:xxxxx@db.example/rotor", "sqlite:PATH", "postgres://"}, "hunter2"},
+		{"key=value DSN", "host=db user=rotor password=hunter2", []string{"postgres://"}, "hunter2"},
+		{"password parameter", "postgres://127.0.0.1:1/rotor?password=hunter2&connect_timeout=5", []string{"127.0.0.1:1"}, "hunter2"},
 		{"bare path", "rotor.db", []string{`"rotor.db"`, "sqlite:PATH"}, ""},
 		{"empty sqlite path", "sqlite:", []string{"sqlite:PATH"}, ""},
 		{"missing directory", "sqlite:" + filepath.Join(dir, "nope", "rotor.db"), []string{filepath.Join(dir, "nope", "rotor.db"), "does not exist"}, ""},
