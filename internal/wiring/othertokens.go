@@ -1,0 +1,74 @@
+package wiring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// otherTokens answers a target's question "which token does this binding,
+// which belongs to another credential, hold?". CodePipeline needs it: a
+// pipeline update must carry every GitHub action's real token, because a
+// masked "****" sent back would be stored as the token. A binding belongs
+// to a credential when that credential's newest successful run (or its open
+// run) lists it; rotor then holds the token that credential has current.
+func (e *Env) otherTokens(self string) func(ctx context.Context, bindingID string) (token.Token, bool, error) {
+	var once sync.Once
+	var owners map[string]string // binding ID → credential
+	var loadErr error
+	return func(ctx context.Context, bindingID string) (token.Token, bool, error) {
+		once.Do(func() { owners, loadErr = e.bindingOwners(ctx, self) })
+		if loadErr != nil {
+			return token.Token{}, false, loadErr
+		}
+		owner, ok := owners[bindingID]
+		if !ok {
+			return token.Token{}, false, nil
+		}
+		versions, err := e.Store.Versions(ctx, owner)
+		if err != nil {
+			return token.Token{}, false, err
+		}
+		for _, v := range versions {
+			if v.State == rotation.VersionCurrent {
+				t, err := e.Sealer.Open(v.Sealed)
+				if err != nil {
+					return token.Token{}, false, fmt.Errorf("open %s's current token: %w", owner, err)
+				}
+				return t, true, nil
+			}
+		}
+		return token.Token{}, false, nil
+	}
+}
+
+func (e *Env) bindingOwners(ctx context.Context, self string) (map[string]string, error) {
+	owners := map[string]string{}
+	for _, c := range e.Config.Credentials {
+		if c.Name == self {
+			continue
+		}
+		runs, err := e.Store.Runs(ctx, c.Name, 20)
+		if err != nil && !errors.Is(err, rotation.ErrNotFound) {
+			return nil, err
+		}
+		for _, r := range runs {
+			if r.Status != rotation.RunSucceeded {
+				continue
+			}
+			states, err := e.Store.Bindings(ctx, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, st := range states {
+				owners[st.Binding.ID] = c.Name
+			}
+			break
+		}
+	}
+	return owners, nil
+}

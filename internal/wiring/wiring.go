@@ -1,0 +1,77 @@
+// Package wiring turns a validated config into the running parts: the store,
+// the sealer, the GitHub client, the engine, and each credential's source and
+// targets. It is the one place that knows every implementation; the engine
+// knows none of them and the CLI only asks wiring.
+package wiring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/rotor-ci/rotor/internal/config"
+	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/store"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// Env is an opened installation of rotor: what every command that touches
+// state needs. Close it when done.
+type Env struct {
+	Config *config.Config
+	Store  rotation.Store
+	Sealer *seal.Sealer
+	GitHub *github.Client
+	Log    *slog.Logger
+	// Holder names this process in leases and the audit log.
+	Holder string
+}
+
+// Open opens the store and the sealing key named by cfg.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Env, error) {
+	sealer, err := seal.Open(cfg.Key, cfg.Dir())
+	if err != nil {
+		return nil, err
+	}
+	gh, err := github.New(cfg.GitHub.APIURL)
+	if err != nil {
+		return nil, fmt.Errorf("github.api_url: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.Store, store.Options{}) // paths already resolved by config
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return &Env{Config: cfg, Store: st, Sealer: sealer, GitHub: gh, Log: log, Holder: fmt.Sprintf("%s/%d", host, os.Getpid())}, nil
+}
+
+// Close releases the store.
+func (e *Env) Close() error { return e.Store.Close() }
+
+// Engine returns an engine over this installation.
+func (e *Env) Engine(observe func(rotation.Event)) *rotation.Engine {
+	return &rotation.Engine{Store: e.Store, Sealer: e.Sealer, Log: e.Log, Holder: e.Holder, Observe: observe}
+}
+
+// TokenReader supplies a person's token (hidden prompt or stdin).
+type TokenReader func(ctx context.Context) (token.Token, error)
+
+// ErrUnknownCredential is returned for a name the config does not have.
+var ErrUnknownCredential = errors.New("no such credential in the config")
+
+// Lookup finds a configured credential by name.
+func (e *Env) Lookup(name string) (*config.Credential, error) {
+	c, ok := e.Config.Credential(name)
+	if !ok {
+		var names []string
+		for _, c := range e.Config.Credentials {
+			names = append(names, c.Name)
+		}
+		return nil, fmt.Errorf("%q: %w (configured: %v)", name, ErrUnknownCredential, names)
+	}
+	return c, nil
+}
