@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/rotor-ci/rotor/internal/config"
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/wiring"
+	"golang.org/x/term"
+)
+
+// loadConfig reads the config named by --config.
+func (a *App) loadConfig() (*config.Config, error) {
+	return config.Load(a.ConfigPath)
+}
+
+// openEnv loads the config and opens the store and key it names.
+func (a *App) openEnv(ctx context.Context) (*wiring.Env, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return wiring.Open(ctx, cfg, a.Log)
+}
+
+// emit writes v as JSON with -o json, or calls table with a tab writer.
+func (a *App) emit(v any, table func(w io.Writer)) error {
+	if a.Output == "json" {
+		enc := json.NewEncoder(a.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(a.Out, 2, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// progress prints engine events as they happen, one line each, on stderr
+// so that stdout stays data.
+func (a *App) progress(e rotation.Event) {
+	mark := "✓"
+	if !e.OK {
+		mark = "✗"
+	}
+	fmt.Fprintf(a.Err, "  %s %-8s %s\n", mark, e.Step, e.Message)
+}
+
+// isTTY reports whether r is a terminal (for hidden prompts and progress).
+func isTTY(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// bindingProgress returns a fan-out progress reporter for a terminal, or nil
+// (targets then log structured lines instead).
+func (a *App) bindingProgress() func(done, total, failed int) {
+	if !isTTY(a.Err) {
+		return nil
+	}
+	return func(done, total, failed int) {
+		fmt.Fprintf(a.Err, "\r    %d/%d bindings, %d failed", done, total, failed)
+		if done == total {
+			fmt.Fprintln(a.Err)
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/wiring"
+	"github.com/spf13/cobra"
+)
+
+func newRetireCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "retire [NAME...]",
+		Short: "Revoke previous tokens whose grace period has ended",
+		Long: `Revoke every previous token whose grace period has ended, for the named
+credentials or all of them. A token is revoked only when every binding was
+verified on its successor; 'rotor serve' does this on its own.`,
+		Example: `  rotor retire                         # every credential
+  rotor retire codepipeline-test-repo`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			env, err := app.openEnv(ctx)
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			names := args
+			if len(names) == 0 {
+				for _, c := range env.Config.Credentials {
+					names = append(names, c.Name)
+				}
+			}
+			var all []rotation.Version
+			for _, name := range names {
+				cc, err := env.Lookup(name)
+				if err != nil {
+					return &UsageError{Err: err}
+				}
+				cred, err := env.Credential(ctx, cc, wiring.CredentialOptions{})
+				if err != nil {
+					return err
+				}
+				got, err := env.Engine(app.progress).Retire(ctx, cred)
+				if err != nil {
+					return err
+				}
+				all = append(all, got...)
+			}
+			return app.emit(all, func(w io.Writer) {
+				if len(all) == 0 {
+					fmt.Fprintln(w, "nothing to retire")
+				}
+				for _, v := range all {
+					how := "revoked"
+					if v.Note != "" {
+						how = "delete by hand: " + v.Note
+					}
+					fmt.Fprintf(w, "%s\tversion %d\t%s\t%s\n", v.Credential, v.Seq, v.Fingerprint, how)
+				}
+			})
+		},
+	}
+}
