@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -67,7 +68,7 @@ func runInit(app *App, path string, force bool) error {
 	}
 
 	if app.Output == "json" {
-		return app.emitJSON(struct {
+		return writeJSONTo(app.Out, struct {
 			Config     string `json:"config"`
 			Key        string `json:"key"`
 			KeyCreated bool   `json:"key_created"`
@@ -129,9 +130,9 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// emitJSON writes v as indented JSON on stdout.
-func (a *App) emitJSON(v any) error {
-	enc := json.NewEncoder(a.Out)
+// writeJSONTo writes v as indented JSON.
+func writeJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

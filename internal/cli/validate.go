@@ -44,9 +44,9 @@ func runValidate(app *App) error {
 		n, m := len(cfg.Credentials), cfg.TargetCount()
 		v := validateView{File: app.ConfigPath, OK: true, Credentials: n, Targets: m}
 		if app.Output == "json" {
-			return app.emitJSON(v)
+			return writeJSONTo(app.Out, v)
 		}
-		fmt.Fprintf(app.Out, "%s: ok (%s, %s)\n", app.ConfigPath, plural(n, "credential"), plural(m, "target"))
+		fmt.Fprintf(app.Out, "%s: ok (%s, %s)\n", app.ConfigPath, nounCount(n, "credential"), nounCount(m, "target"))
 		return nil
 	}
 	var errs config.Errors
@@ -58,7 +58,7 @@ func runValidate(app *App) error {
 		for _, e := range errs {
 			v.Errors = append(v.Errors, &configItem{Line: e.Line, Field: e.Field, Message: e.Msg})
 		}
-		if err := app.emitJSON(v); err != nil {
+		if err := writeJSONTo(app.Out, v); err != nil {
 			return err
 		}
 	} else {
@@ -76,12 +76,12 @@ type invalidConfig struct {
 }
 
 func (e *invalidConfig) Error() string {
-	return fmt.Sprintf("%s: %s", e.file, plural(e.n, "error"))
+	return fmt.Sprintf("%s: %s", e.file, nounCount(e.n, "error"))
 }
 
 func (e *invalidConfig) ExitCode() int { return ExitUsage }
 
-func plural(n int, word string) string {
+func nounCount(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
