@@ -11,7 +11,7 @@ import (
 
 func TestInit(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "etc", "rotor")
-	out, errs, code := runCmd(t, newInitCmd, &App{ConfigPath: "rotor.yaml"}, "--dir", dir)
+	out, errs, code := runSubcommand(t, newInitCmd, &App{ConfigPath: "rotor.yaml"}, "--dir", dir)
 	if code != 0 {
 		t.Fatalf("exit code %d: %s", code, errs)
 	}
@@ -42,7 +42,7 @@ func TestInit(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("# mine\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, errs, code = runCmd(t, newInitCmd, &App{ConfigPath: "rotor.yaml"}, "--dir", dir)
+	_, errs, code = runSubcommand(t, newInitCmd, &App{ConfigPath: "rotor.yaml"}, "--dir", dir)
 	if code != 2 || !strings.Contains(errs, "already exists") {
 		t.Errorf("second init: exit %d, stderr %q; want 2 and 'already exists'", code, errs)
 	}
@@ -51,7 +51,7 @@ func TestInit(t *testing.T) {
 	}
 
 	// --force replaces the config but never the key.
-	out, errs, code = runCmd(t, newInitCmd, &App{ConfigPath: "rotor.yaml"}, "--dir", dir, "--force")
+	out, errs, code = runSubcommand(t, newInitCmd, &App{ConfigPath: "rotor.yaml"}, "--dir", dir, "--force")
 	if code != 0 {
 		t.Fatalf("init --force: exit %d: %s", code, errs)
 	}
@@ -69,7 +69,7 @@ func TestInit(t *testing.T) {
 func TestInit_configFlag(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	out, errs, code := runCmd(t, newInitCmd, &App{ConfigPath: "rotor.yaml"})
+	out, errs, code := runSubcommand(t, newInitCmd, &App{ConfigPath: "rotor.yaml"})
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

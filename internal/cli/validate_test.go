@@ -14,7 +14,7 @@ import (
 
 // runCmd runs one subcommand as rotor would, with buffers for streams, and
 // returns what it printed and the exit code Main would give.
-func runCmd(t *testing.T, build func(*App) *cobra.Command, app *App, args ...string) (stdout, stderr string, code int) {
+func runSubcommand(t *testing.T, build func(*App) *cobra.Command, app *App, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	app.IO = IO{In: strings.NewReader(""), Out: &out, Err: &errb}
@@ -35,7 +35,7 @@ func runCmd(t *testing.T, build func(*App) *cobra.Command, app *App, args ...str
 	return out.String(), errb.String(), code
 }
 
-func writeConfig(t *testing.T, body string) string {
+func writeTestConfig(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rotor.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -88,7 +88,7 @@ func TestValidate(t *testing.T) {
 				}
 			}
 			t.Chdir(dir)
-			out, errs, code := runCmd(t, newValidateCmd, &App{ConfigPath: "rotor.yaml"})
+			out, errs, code := runSubcommand(t, newValidateCmd, &App{ConfigPath: "rotor.yaml"})
 			if code != tt.wantCode {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tt.wantCode, errs)
 			}
@@ -105,8 +105,8 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidate_json(t *testing.T) {
-	path := writeConfig(t, "store: nope\ncredentials:\n  - name: cp\n")
-	out, _, code := runCmd(t, newValidateCmd, &App{ConfigPath: path, Output: "json"})
+	path := writeTestConfig(t, "store: nope\ncredentials:\n  - name: cp\n")
+	out, _, code := runSubcommand(t, newValidateCmd, &App{ConfigPath: path, Output: "json"})
 	if code != 2 {
 		t.Errorf("exit code %d, want 2", code)
 	}
@@ -123,8 +123,8 @@ func TestValidate_json(t *testing.T) {
 		t.Errorf("JSON (-want +got):\n%s", diff)
 	}
 
-	path = writeConfig(t, validConfig)
-	out, _, code = runCmd(t, newValidateCmd, &App{ConfigPath: path, Output: "json"})
+	path = writeTestConfig(t, validConfig)
+	out, _, code = runSubcommand(t, newValidateCmd, &App{ConfigPath: path, Output: "json"})
 	if code != 0 || !strings.Contains(out, `"ok": true`) || !strings.Contains(out, `"targets": 3`) {
 		t.Errorf("exit %d, stdout %s", code, out)
 	}
