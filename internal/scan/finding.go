@@ -90,7 +90,7 @@ func advice(f Finding) string {
 	case RulePipelineJSON:
 		return "delete this file: a pipeline declaration with a real OAuthToken (the seed procedure's last step); " + knownAdvice(f)
 	case RuleCFNLiteral:
-		return "replace the literal OAuthToken with '{{resolve:secretsmanager:SECRET:SecretString:FIELD}}'; the value stays in this template's history, so " + knownAdvice(f)
+		return "use a dynamic reference ('{{resolve:secretsmanager:SECRET:SecretString:FIELD}}') instead of the literal, and treat the token as exposed (it stays in the template's history); " + knownAdvice(f)
 	}
 	if f.LikelyFalsePositive() {
 		return "checksum does not match: likely a false positive (test data, or a token damaged in copying)"

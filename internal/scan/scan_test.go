@@ -146,13 +146,13 @@ func TestScan_Unreadable(t *testing.T) {
 	t.Run("open fails", func(t *testing.T) {
 		// Tests run as root here, and root reads a mode-000 file; make the
 		// open fail the way it would for anyone else.
-		openFile = func(name string) (*os.File, error) {
+		readFile = func(name string, max int64, buf []byte) ([]byte, readStatus, error) {
 			if filepath.Base(name) == "locked.txt" {
-				return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+				return nil, 0, &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
 			}
-			return openNoFollow(name)
+			return readRegular(name, max, buf)
 		}
-		t.Cleanup(func() { openFile = openNoFollow })
+		t.Cleanup(func() { readFile = readRegular })
 		res := scanDir(t, dir, Options{})
 		if diff := cmp.Diff([]Problem{{Path: "locked.txt", Err: "permission denied"}}, res.Problems); diff != "" {
 			t.Errorf("problems (-want +got):\n%s", diff)

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/rotor-ci/rotor/internal/token"
@@ -41,7 +39,7 @@ type workerState struct {
 	findings []Finding
 	problems []Problem
 	stats    Stats
-	buf      bytes.Buffer
+	buf      []byte // reused from file to file
 }
 
 func newWalker(s *scanner) *walker {
@@ -179,47 +177,39 @@ func hasEntry(entries []os.DirEntry, name string) bool {
 	return false
 }
 
-// openFile is a variable so that a test can make a file unreadable even
+// readStatus says why readRegular returned no data without an error.
+type readStatus int
+
+const (
+	readOK       readStatus = iota
+	readSymlink             // the name is a symbolic link now
+	readSpecial             // not a regular file (any more)
+	readTooLarge            // over Options.MaxFileSize
+)
+
+// readFile is a variable so that a test can make a file unreadable even
 // for root.
-var openFile = openNoFollow
+var readFile = readRegular
 
 func (s *scanner) scanFile(ctx context.Context, j job, st *workerState) {
-	f, err := openFile(j.abs)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) { // replaced by a link since it was listed
-			st.stats.Symlinks++
-			return
-		}
+	data, status, err := readFile(j.abs, s.opts.MaxFileSize, st.buf)
+	if cap(data) > cap(st.buf) {
+		st.buf = data[:0] // keep the larger buffer for the next file
+	}
+	switch {
+	case err != nil:
 		st.problem(j.display, err)
 		return
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		st.problem(j.display, err)
+	case status == readSymlink:
+		st.stats.Symlinks++
 		return
-	}
-	if !fi.Mode().IsRegular() {
+	case status == readSpecial:
 		st.stats.Special++
 		return
-	}
-	max := s.opts.MaxFileSize
-	if fi.Size() > max {
+	case status == readTooLarge:
 		st.stats.TooLarge++
 		return
-	}
-	st.buf.Reset()
-	st.buf.Grow(int(fi.Size()) + bytes.MinRead)
-	if _, err := st.buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
-		st.problem(j.display, err)
-		return
-	}
-	data := st.buf.Bytes()
-	if int64(len(data)) > max { // it grew while we read it
-		st.stats.TooLarge++
-		return
-	}
-	if isBinary(data) {
+	case isBinary(data):
 		st.stats.Binary++
 		return
 	}
