@@ -549,6 +549,15 @@ func TestClient_rateLimits(t *testing.T) {
 			wantHits:  3,
 		},
 		{
+			name: "secondary limit that outlasts the retries",
+			handler: func(calls int, w http.ResponseWriter) {
+				writeJSON(w, 403, map[string]string{"message": "You have exceeded a secondary rate limit."})
+			},
+			wantWaits: []time.Duration{time.Minute, 2 * time.Minute},
+			wantErr:   ErrRateLimited,
+			wantHits:  3,
+		},
+		{
 			name: "429 without headers",
 			handler: func(calls int, w http.ResponseWriter) {
 				writeJSON(w, 429, map[string]string{"message": "Too Many Requests"})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v93/github"
@@ -80,7 +81,8 @@ func sanitize(err error) error {
 	}
 	if er, ok := errors.AsType[*gh.ErrorResponse](err); ok {
 		e := apiError(er.Response, er.Message, er.Errors, er.DocumentationURL)
-		if e.Status == http.StatusTooManyRequests {
+		if e.Status == http.StatusTooManyRequests ||
+			(e.Status == http.StatusForbidden && strings.Contains(strings.ToLower(e.Message), "rate limit")) {
 			return &RateLimitError{APIError: *e}
 		}
 		return e
