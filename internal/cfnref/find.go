@@ -64,6 +64,7 @@ func Find(ctx context.Context, cfn API, stackName, pipelineName, stage, action s
 		Pseudo:   pseudoFromStackID(aws.ToString(stack.StackId), aws.ToString(stack.StackName)),
 		Params:   paramValues(stack, tmpl),
 		Physical: physical,
+		SSMNames: ssmParamNames(stack, tmpl),
 	}
 	logical, props, ok := matchPipeline(tmpl, e, pipelineName)
 	if !ok {
@@ -160,6 +161,9 @@ func paramValues(stack types.Stack, tmpl map[string]any) map[string]string {
 		if _, set := vals[k]; set || noEcho(d) || m == nil {
 			continue
 		}
+		if t, _ := m["Type"].(string); strings.HasPrefix(t, ssmParamTypePrefix) {
+			continue // its default is a parameter name, not its value
+		}
 		if def, ok := m["Default"]; ok {
 			if s, err := (env{}).eval(def); err == nil {
 				vals[k] = s
@@ -167,6 +171,32 @@ func paramValues(stack types.Stack, tmpl map[string]any) map[string]string {
 		}
 	}
 	return vals
+}
+
+// ssmParamNames are the values given for parameters of an SSM parameter
+// type: the names of SSM parameters (their ResolvedValue is what the
+// parameter holds, which may be the token itself).
+func ssmParamNames(stack types.Stack, tmpl map[string]any) map[string]string {
+	decl, _ := tmpl["Parameters"].(map[string]any)
+	names := map[string]string{}
+	for _, p := range stack.Parameters {
+		k := aws.ToString(p.ParameterKey)
+		m, _ := decl[k].(map[string]any)
+		if t, _ := m["Type"].(string); strings.HasPrefix(t, ssmParamTypePrefix) {
+			names[k] = aws.ToString(p.ParameterValue)
+		}
+	}
+	for k, d := range decl {
+		m, _ := d.(map[string]any)
+		t, _ := m["Type"].(string)
+		if _, set := names[k]; set || !strings.HasPrefix(t, ssmParamTypePrefix) {
+			continue
+		}
+		if def, ok := m["Default"].(string); ok {
+			names[k] = def
+		}
+	}
+	return names
 }
 
 func noEcho(decl any) bool {
@@ -283,7 +313,7 @@ func classify(v any, tmpl map[string]any, e env) (Ref, error) {
 
 func stackParameter(name string, decl map[string]any, e env) Ref {
 	if t, _ := decl["Type"].(string); strings.HasPrefix(t, ssmParamTypePrefix) {
-		param := e.Params[name]
+		param := e.SSMNames[name]
 		return Ref{
 			Kind: KindSSM, Param: param, StackParameter: name,
 			Warnings: []string{fmt.Sprintf("OAuthToken comes from stack parameter %s of type %s, which reads SSM parameter %s as a plain String: a token must be a SecureString, which this parameter type cannot read; use {{resolve:ssm-secure:NAME}} or {{resolve:secretsmanager:…}}", name, t, param)},

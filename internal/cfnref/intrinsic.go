@@ -13,6 +13,9 @@ type env struct {
 	Pseudo   map[string]string // "AWS::Region" → "us-east-1", …
 	Params   map[string]string // parameter name → value (NoEcho ones absent)
 	Physical map[string]string // logical id → physical id
+	// SSMNames: for parameters of type AWS::SSM::Parameter::Value<…>, the
+	// SSM parameter's name (Params holds what it resolved to).
+	SSMNames map[string]string
 }
 
 // pseudoFromStackID fills the pseudo parameters CloudFormation knows from
