@@ -83,7 +83,7 @@ func (f *Finding) assessHolder(action rotation.Binding, bindings []rotation.Bind
 		}
 	}
 	if holderAt < 0 {
-		f.Warnings = append(f.Warnings, fmt.Sprintf("stack %s reads OAuthToken of %s from %s, which this credential does not rotate: the next stack update would put the old token back on the pipeline; add this target before the codepipeline target:\n%s", f.Stack, action.ID, what, snippet))
+		f.Warnings = append(f.Warnings, fmt.Sprintf("stack %s reads OAuthToken of %s from %s, which this credential does not rotate: the next stack update would put the old token back on the pipeline, and rotor revokes that token once the grace period ends; add this target before the codepipeline target:\n%s", f.Stack, action.ID, what, snippet))
 		return
 	}
 	holder := bindings[holderAt]

@@ -120,8 +120,8 @@ func TestFind(t *testing.T) {
 			ok:   true,
 		},
 		{
-			name: "json, Fn::Sub name and reference from parameter defaults",
-			cfn:  &fakeCFN{template: pipelineJSON(`{"Fn::Sub": "${AWS::StackName}-build"}`, `{"Fn::Sub": "{{resolve:secretsmanager:${SecretName}:SecretString:token}}"}`)},
+			name:     "json, Fn::Sub name and reference from parameter defaults",
+			cfn:      &fakeCFN{template: pipelineJSON(`{"Fn::Sub": "${AWS::StackName}-build"}`, `{"Fn::Sub": "{{resolve:secretsmanager:${SecretName}:SecretString:token}}"}`)},
 			pipeline: "ci-build",
 			want:     Ref{Kind: KindSecretsManager, SecretID: "ci/gh", JSONKey: "token", Text: "{{resolve:secretsmanager:ci/gh:SecretString:token}}"},
 			ok:       true,
@@ -207,8 +207,8 @@ func TestFind(t *testing.T) {
 			wantCalls: []string{"DescribeStacks", "GetTemplate:Original", "GetTemplate:Processed"},
 		},
 		{
-			name: "yaml with short forms",
-			cfn:  &fakeCFN{template: testdata(t, "pipeline.yaml"), params: []types.Parameter{{ParameterKey: aws.String("SecretName"), ParameterValue: aws.String("ci/gh")}}},
+			name:     "yaml with short forms",
+			cfn:      &fakeCFN{template: testdata(t, "pipeline.yaml"), params: []types.Parameter{{ParameterKey: aws.String("SecretName"), ParameterValue: aws.String("ci/gh")}}},
 			pipeline: "ci-pipeline",
 			want:     Ref{Kind: KindSecretsManager, SecretID: "ci/gh", JSONKey: "token", Text: "{{resolve:secretsmanager:ci/gh:SecretString:token}}"},
 			ok:       true,
