@@ -145,6 +145,7 @@ func build(cfg Config, log *slog.Logger, githubURL string) (*Sandbox, error) {
 	if cfg.StateFile == "" {
 		return sb, nil
 	}
+	removeStaleTemps(cfg.StateFile)
 	st, err := readState(cfg.StateFile)
 	if err == nil && st != nil {
 		if err = gh.Restore(st.GitHub); err == nil {

@@ -40,6 +40,15 @@ func readState(path string) (*stateFile, error) {
 	return &st, nil
 }
 
+// removeStaleTemps deletes temporary files a crash left beside the state
+// file (writeFileAtomic's, which are never the state itself).
+func removeStaleTemps(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, f := range stale {
+		_ = os.Remove(f)
+	}
+}
+
 // writeFileAtomic replaces path with data so that a crash at any moment
 // leaves either the old file or the new one, never a part: a temporary file
 // in the same directory, written, synced and renamed over path, then the
