@@ -35,7 +35,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", s.readyz)
-	m.Handle("GET /", dashboard())
+	m.Handle("/", dashboard())
 	s.mux = m
 }
 

@@ -76,9 +76,9 @@ function renderCredentials(list) {
   tbody.replaceChildren();
   for (const c of list) {
     const actions = el("td", {});
-    actions.append(el("button", { type: "button", "aria-controls": "history", "aria-expanded": String(selected === c.name), onclick: () => showHistory(c.name) }, "History", el("span", { class: "skip" }, " of " + c.name)));
+    actions.append(el("button", { type: "button", "aria-controls": "history", "aria-expanded": String(selected === c.name), onclick: () => showHistory(c.name) }, "History", el("span", { class: "sr-only" }, " of " + c.name)));
     if (c.can_mint) {
-      actions.append(" ", el("button", { type: "button", onclick: () => rotate(c.name) }, "Rotate now", el("span", { class: "skip" }, ": " + c.name)));
+      actions.append(" ", el("button", { type: "button", onclick: () => rotate(c.name) }, "Rotate now", el("span", { class: "sr-only" }, ": " + c.name)));
     } else {
       actions.append(" ", el("span", { class: "muted" }, "rotate with ", el("code", {}, "rotor rotate " + c.name)));
     }
@@ -126,7 +126,7 @@ async function refreshHistory() {
       el("td", {}, (r.prev_seq ? "v" + r.prev_seq : "-") + " → " + (r.new_seq ? "v" + r.new_seq : "-")),
       el("td", {}, fmtTime(r.started_at)),
       el("td", {}, r.duration_seconds ? human(r.duration_seconds) : "-"),
-      el("td", { class: "detail" }, el("span", { style: "white-space: pre-line" }, bs || "-")),
+      el("td", { class: "detail" }, el("span", { class: "pre" }, bs || "-")),
       el("td", { class: "detail" }, [r.reason, r.error].filter(Boolean).join(": ") || "-")));
   }
 }
