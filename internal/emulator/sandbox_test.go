@@ -220,6 +220,9 @@ func TestSandbox_StateFile(t *testing.T) {
 	if st := runExecution(t, client(b.CodePipelineURL), emulator.SeedPipeline); st != types.PipelineExecutionStatusSucceeded {
 		t.Errorf("execution after restart = %s, want Succeeded", st)
 	}
+	if err := b.Close(); err != nil { // no save in flight while the directory is listed
+		t.Fatal(err)
+	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("state directory holds %d entries, want only the state file (no temp files left)", len(entries))
