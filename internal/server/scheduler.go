@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/alert"
@@ -270,22 +271,30 @@ func (s *Server) localFailure(name string, err error, runID int64) {
 }
 
 // countAPIErrors attributes a failed run to the service that failed it:
-// GitHub for minting and checking, the target's service for bindings.
+// GitHub for minting and checking, the target's service for bindings (the
+// run's error names the binding that failed, or the target that could not
+// discover).
 func (s *Server) countAPIErrors(ctx context.Context, run rotation.Run) {
 	switch run.Reason {
 	case "MintFailed", "CheckFailed":
 		s.m.apiError("github")
 		return
+	case "DiscoverFailed":
+		if _, rest, ok := strings.Cut(run.Error, "discover "); ok {
+			if typ, _, ok := strings.Cut(rest, " target"); ok {
+				s.m.apiError(typ)
+				return
+			}
+		}
 	}
 	states, err := s.deps.Store.Bindings(context.WithoutCancel(ctx), run.ID)
 	if err != nil {
 		return
 	}
-	seen := map[string]bool{}
 	for _, st := range states {
-		if st.Error != "" && !seen[st.Binding.Target] {
-			seen[st.Binding.Target] = true
+		if strings.Contains(run.Error, st.Binding.ID) {
 			s.m.apiError(st.Binding.Target)
+			return
 		}
 	}
 }
