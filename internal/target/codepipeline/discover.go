@@ -1,0 +1,290 @@
+package codepipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+
+	"github.com/rotor-ci/rotor/internal/awsx"
+	"github.com/rotor-ci/rotor/internal/rotation"
+)
+
+// StackTag is the tag CloudFormation puts on the resources of a stack.
+const StackTag = "aws:cloudformation:stack-name"
+
+// Action is one GitHub v1 source action in the account and region, whether
+// or not rotor holds its token.
+type Action struct {
+	BindingID            string
+	Pipeline             string
+	Stage                string
+	Action               string
+	Owner, Repo, Branch  string
+	Stack                string // CloudFormation stack that manages the pipeline; "" if none
+	PollForSourceChanges bool
+	PollingDisabledAt    time.Time // zero unless AWS disabled polling on an inactive pipeline
+	Account              string
+	Region               string
+}
+
+// scanned is what discovery learns about one pipeline.
+type scanned struct {
+	name              string
+	account           string
+	actions           []ghAction
+	maskedElsewhere   []string
+	stack             string
+	pollingDisabledAt time.Time
+	missing           bool
+	err               error
+}
+
+// Discover expands the target into one binding per GitHub v1 source action:
+// of the named pipelines, of every pipeline in the region when only Match is
+// given, filtered by Match when it is. Read-only.
+//
+// A binding that cannot be rotated safely is an error naming the pipeline: a
+// named pipeline that does not exist or has no (matching) GitHub action, a
+// CloudFormation-managed pipeline without AllowCloudFormationDrift, another
+// GitHub action in the same pipeline whose token rotor does not hold, or
+// another masked secret property. On error the usable bindings are returned
+// too, for rotor plan to show.
+func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
+	named := len(t.cfg.Pipelines) > 0
+	names := slices.Clone(t.cfg.Pipelines)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if !named {
+		var err error
+		if names, err = t.listNames(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var (
+		bindings []rotation.Binding
+		errs     []error
+	)
+	for _, s := range t.scan(ctx, names) {
+		switch {
+		case s.err != nil:
+			errs = append(errs, s.err)
+			continue
+		case s.missing && named:
+			errs = append(errs, fmt.Errorf("pipeline %s: %w in %s", s.name, ErrPipelineNotFound, t.region))
+			continue
+		case s.missing:
+			continue // deleted between ListPipelines and GetPipeline
+		}
+		bs, err := t.bind(ctx, s)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case len(bs) == 0 && named:
+			what := "no GitHub (version 1) source action"
+			if t.cfg.Match != nil {
+				what += " matching " + t.cfg.Match.String()
+			}
+			errs = append(errs, fmt.Errorf("pipeline %s: %w (%s)", s.name, ErrNoGitHubAction, what))
+		default:
+			bindings = append(bindings, bs...)
+		}
+	}
+	slices.SortFunc(bindings, func(a, b rotation.Binding) int { return strings.Compare(a.ID, b.ID) })
+	return bindings, errors.Join(errs...)
+}
+
+// bind turns one scanned pipeline into bindings, or refuses it.
+func (t *Target) bind(ctx context.Context, s scanned) ([]rotation.Binding, error) {
+	var selected, others []ghAction
+	for _, a := range s.actions {
+		if t.cfg.Match.matches(a) {
+			selected = append(selected, a)
+		} else {
+			others = append(others, a)
+		}
+	}
+	if len(selected) == 0 {
+		return nil, nil
+	}
+	if s.stack != "" && !t.cfg.AllowCloudFormationDrift {
+		return nil, cfnError(s.name, s.stack)
+	}
+	if len(s.maskedElsewhere) > 0 {
+		return nil, fmt.Errorf("pipeline %s: %w: %s", s.name, ErrMaskedSecret, strings.Join(s.maskedElsewhere, ", "))
+	}
+	var warnings []string
+	for _, a := range others {
+		if _, err := t.otherToken(ctx, s.name, a); err != nil {
+			return nil, err
+		}
+		warnings = append(warnings, fmt.Sprintf("pipeline also has GitHub action %s (%s/%s) held by another credential: each update re-sends its token", a.key(), a.owner, a.repo))
+	}
+	if s.stack != "" {
+		warnings = append(warnings, fmt.Sprintf("managed by CloudFormation stack %s: the update drifts the stack, and its next update writes the template's token back", s.stack))
+	}
+	if !s.pollingDisabledAt.IsZero() {
+		warnings = append(warnings, fmt.Sprintf("AWS disabled polling on this inactive pipeline at %s: nothing exercises the token until it runs", s.pollingDisabledAt.UTC().Format(time.RFC3339)))
+	}
+	var out []rotation.Binding
+	for _, a := range selected {
+		w := slices.Clone(warnings)
+		if a.pollDisabled {
+			w = append(w, "PollForSourceChanges is false: only webhooks start this pipeline, so a bad token shows on the next push; consider verify: execution")
+		}
+		out = append(out, rotation.Binding{
+			ID:           BindingID(t.region, s.name, a.stage, a.action),
+			Target:       Type,
+			Resource:     s.name,
+			Repositories: []string{a.owner + "/" + a.repo},
+			Scopes:       slices.Clone(Scopes),
+			Attrs: map[string]string{
+				AttrPipeline: s.name, AttrStage: a.stage, AttrAction: a.action,
+				AttrOwner: a.owner, AttrRepo: a.repo, AttrBranch: a.branch,
+				AttrStack: s.stack, AttrAccount: s.account, AttrRegion: t.region,
+			},
+			Warnings: w,
+		})
+	}
+	return out, nil
+}
+
+// Inventory lists every GitHub v1 source action in the account and region,
+// for rotor plan's warnings about actions rotor does not hold. Read-only.
+func (t *Target) Inventory(ctx context.Context) ([]Action, error) {
+	names, err := t.listNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  []Action
+		errs []error
+	)
+	for _, s := range t.scan(ctx, names) {
+		if s.err != nil {
+			errs = append(errs, s.err)
+			continue
+		}
+		for _, a := range s.actions {
+			out = append(out, Action{
+				BindingID: BindingID(t.region, s.name, a.stage, a.action),
+				Pipeline:  s.name, Stage: a.stage, Action: a.action,
+				Owner: a.owner, Repo: a.repo, Branch: a.branch,
+				Stack: s.stack, PollForSourceChanges: !a.pollDisabled, PollingDisabledAt: s.pollingDisabledAt,
+				Account: s.account, Region: t.region,
+			})
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// listNames pages through ListPipelines.
+func (t *Target) listNames(ctx context.Context) ([]string, error) {
+	var names []string
+	p := codepipeline.NewListPipelinesPaginator(t.client, &codepipeline.ListPipelinesInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list pipelines in %s: %w", t.region, awsx.Sanitize(err))
+		}
+		for _, s := range page.Pipelines {
+			if s.Name != nil {
+				names = append(names, *s.Name)
+			}
+		}
+	}
+	return names, nil
+}
+
+// scan reads the named pipelines concurrently (GetPipeline, and
+// ListTagsForResource for those with a GitHub action), in name order.
+func (t *Target) scan(ctx context.Context, names []string) []scanned {
+	out := make([]scanned, len(names))
+	idx := make([]int, len(names))
+	for i := range idx {
+		idx[i] = i
+	}
+	var mu sync.Mutex
+	forEach(ctx, t.cfg.Concurrency, idx, func(ctx context.Context, i int) {
+		s := t.scanOne(ctx, names[i])
+		mu.Lock()
+		out[i] = s
+		mu.Unlock()
+	})
+	for i := range out {
+		if out[i].name == "" { // never started: ctx ended
+			out[i] = scanned{name: names[i], err: fmt.Errorf("pipeline %s: %w", names[i], ctx.Err())}
+		}
+	}
+	return out
+}
+
+func (t *Target) scanOne(ctx context.Context, name string) scanned {
+	s := scanned{name: name}
+	out, err := t.client.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &name})
+	if err != nil {
+		if awsx.IsCode(err, "PipelineNotFoundException") {
+			s.missing = true
+		} else {
+			s.err = getError(name, err)
+		}
+		return s
+	}
+	s.actions = githubActions(out.Pipeline)
+	s.maskedElsewhere = maskedElsewhere(out.Pipeline)
+	if len(s.actions) == 0 {
+		return s
+	}
+	var pipelineArn string
+	if md := out.Metadata; md != nil {
+		pipelineArn = deref(md.PipelineArn)
+		if md.PollingDisabledAt != nil {
+			s.pollingDisabledAt = *md.PollingDisabledAt
+		}
+	}
+	if a, err := arn.Parse(pipelineArn); err == nil {
+		s.account = a.AccountID
+	}
+	if pipelineArn == "" {
+		s.err = fmt.Errorf("pipeline %s: GetPipeline returned no pipelineArn: cannot tell whether CloudFormation manages it", name)
+		return s
+	}
+	s.stack, s.err = t.stackOf(ctx, name, pipelineArn)
+	return s
+}
+
+// stackOf reads the CloudFormation stack tag of a pipeline.
+func (t *Target) stackOf(ctx context.Context, name, pipelineArn string) (string, error) {
+	p := codepipeline.NewListTagsForResourcePaginator(t.client, &codepipeline.ListTagsForResourceInput{ResourceArn: &pipelineArn})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("pipeline %s: tags: %w", name, awsx.Sanitize(err))
+		}
+		for _, tag := range page.Tags {
+			if deref(tag.Key) == StackTag {
+				return deref(tag.Value), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func (m *Match) String() string {
+	if m == nil {
+		return "anything"
+	}
+	or := func(s string) string {
+		if s == "" {
+			return "*"
+		}
+		return s
+	}
+	return or(m.Owner) + "/" + or(m.Repo) + "@" + or(m.Branch)
+}

@@ -1,0 +1,527 @@
+package codepipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	sdk "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+
+	"github.com/rotor-ci/rotor/internal/awsx"
+	cpemu "github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/emulator/fault"
+	"github.com/rotor-ci/rotor/internal/ratelimit"
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+const (
+	region  = "us-east-1"
+	account = "123456789012"
+	roleArn = "arn:aws:iam::123456789012:role/rotor-test-codepipeline"
+)
+
+var static = credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")
+
+// isolate keeps tests away from the machine's AWS config and from IMDS.
+func isolate(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE":             filepath.Join(dir, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_PROFILE":                 "",
+		"AWS_ENDPOINT_URL":            "",
+		"AWS_MAX_ATTEMPTS":            "",
+		"AWS_RETRY_MODE":              "",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// backend is one CodePipeline implementation the contract runs against.
+type backend struct {
+	name     string
+	endpoint string
+	admin    *sdk.Client // for setting up and inspecting, outside the target
+	// masks: GetPipeline shows "****" for tokens (the emulator, AWS).
+	masks bool
+	// stored is the token an action really holds.
+	stored func(t *testing.T, pipeline, action string) token.Token
+	// tagStack marks a pipeline as managed by a CloudFormation stack.
+	tagStack func(t *testing.T, pipeline, stack string)
+	// emu is the emulator, nil on moto.
+	emu *cpemu.Server
+}
+
+func adminClient(endpoint string) *sdk.Client {
+	return sdk.New(sdk.Options{
+		BaseEndpoint: aws.String(endpoint),
+		Region:       region,
+		Credentials:  static,
+		HTTPClient:   awsx.HTTPClient(),
+	})
+}
+
+// fakeGitHub answers the tarball downloads of the emulator's executions: a
+// token may read when it is allowed.
+type fakeGitHub struct {
+	mu      sync.Mutex
+	allowed map[string]bool
+}
+
+func (g *fakeGitHub) allow(tok token.Token, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.allowed[tok.Reveal()] = ok
+}
+
+func (g *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	v, _ := strings.CutPrefix(r.Header.Get("Authorization"), "token ")
+	g.mu.Lock()
+	ok := g.allowed[v]
+	g.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"message":"Bad credentials"}`)
+		return
+	}
+	_, _ = io.WriteString(w, "tarball")
+}
+
+// emulatorBackend serves our CodePipeline emulator in process.
+func emulatorBackend(t *testing.T, wrap func(http.Handler) http.Handler) (backend, *fakeGitHub) {
+	t.Helper()
+	gh := &fakeGitHub{allowed: map[string]bool{}}
+	ghSrv := httptest.NewServer(gh)
+	t.Cleanup(ghSrv.Close)
+	srv, err := cpemu.New(cpemu.World{Account: account, Region: region}, cpemu.Options{
+		GitHubURL:    ghSrv.URL,
+		PollInterval: -1,
+		ActionDelay:  time.Millisecond,
+		Faults:       fault.New(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(func() {
+		hs.Close()
+		_ = srv.Close()
+	})
+	return backend{
+		name:     "emulator",
+		endpoint: hs.URL,
+		admin:    adminClient(hs.URL),
+		masks:    true,
+		emu:      srv,
+		stored: func(t *testing.T, p, a string) token.Token {
+			t.Helper()
+			tok, ok := srv.StoredToken(p, a)
+			if !ok {
+				t.Fatalf("emulator: no action %s in %s", a, p)
+			}
+			return tok
+		},
+		tagStack: func(t *testing.T, p, stack string) {
+			t.Helper()
+			tagInState(t, srv, p, stack)
+		},
+	}, gh
+}
+
+// tagInState gives a pipeline the CloudFormation system tag, which no API
+// caller may set, through the emulator's state file.
+func tagInState(t *testing.T, srv *cpemu.Server, pipeline, stack string) {
+	t.Helper()
+	b, err := srv.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range st["pipelines"].([]any) {
+		pm := p.(map[string]any)
+		var d struct{ Name string }
+		raw, _ := json.Marshal(pm["declaration"])
+		_ = json.Unmarshal(raw, &d)
+		if d.Name == pipeline {
+			tags, _ := pm["tags"].([]any)
+			pm["tags"] = append(tags, map[string]any{"key": StackTag, "value": stack})
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no pipeline %s in the emulator", pipeline)
+	}
+	b, _ = json.Marshal(st)
+	if err := srv.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// motoBackend starts moto_server on a free loopback port, or skips.
+func motoBackend(t *testing.T) backend {
+	t.Helper()
+	endpoint := epochProxy(t, startMoto(t))
+	createRole(t, endpoint)
+	admin := adminClient(endpoint)
+	return backend{
+		name:     "moto",
+		endpoint: endpoint,
+		admin:    admin,
+		masks:    false,
+		stored: func(t *testing.T, p, a string) token.Token {
+			t.Helper()
+			out, err := admin.GetPipeline(context.Background(), &sdk.GetPipelineInput{Name: &p})
+			if err != nil {
+				t.Fatalf("moto GetPipeline %s: %v", p, awsx.Sanitize(err))
+			}
+			for _, st := range out.Pipeline.Stages {
+				for _, ac := range st.Actions {
+					if deref(ac.Name) == a {
+						return token.New(ac.Configuration[propToken])
+					}
+				}
+			}
+			t.Fatalf("moto: no action %s in %s", a, p)
+			return token.Token{}
+		},
+		tagStack: func(t *testing.T, p, stack string) {
+			t.Helper()
+			arn := fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", region, account, p)
+			_, err := admin.TagResource(context.Background(), &sdk.TagResourceInput{
+				ResourceArn: &arn, Tags: []types.Tag{{Key: aws.String(StackTag), Value: &stack}},
+			})
+			if err != nil {
+				t.Skipf("moto refuses the CloudFormation system tag: %v", awsx.Sanitize(err))
+			}
+		},
+	}
+}
+
+// startMoto runs moto_server as a child process for the test.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		t.Skip("SKIPPING moto contract: moto_server is not installed (pip install 'moto[server]')")
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.Env = motoEnv()
+		if err := cmd.Start(); err != nil {
+			t.Skipf("SKIPPING moto contract: moto_server does not start: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		stop := func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			select {
+			case <-exited:
+				deadline = time.Time{} // it died (port taken?): try another port
+				continue
+			default:
+			}
+			resp, err := http.Get(endpoint + "/moto-api/")
+			if err == nil {
+				resp.Body.Close()
+				t.Cleanup(func() {
+					stop()
+					if t.Failed() {
+						t.Logf("moto_server output:\n%s", out.String())
+					}
+				})
+				return endpoint
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		stop()
+		t.Logf("moto_server on port %d did not come up: %s", port, out.String())
+	}
+	t.Skip("SKIPPING moto contract: moto_server did not come up")
+	return ""
+}
+
+// epochProxy fronts moto, which sends the timestamps of GetPipeline's
+// metadata and ListPipelines' summaries as ISO strings where AWS (and so the
+// Go SDK) uses epoch seconds: it rewrites them, and nothing else.
+func epochProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, _ := url.Parse(target)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(r *http.Response) error {
+		op := r.Request.Header.Get("X-Amz-Target")
+		if r.StatusCode != 200 || !(strings.HasSuffix(op, ".GetPipeline") || strings.HasSuffix(op, ".ListPipelines")) {
+			return nil
+		}
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if json.Unmarshal(b, &doc) == nil {
+			if md, ok := doc["metadata"].(map[string]any); ok {
+				epochs(md)
+			}
+			if ps, ok := doc["pipelines"].([]any); ok {
+				for _, p := range ps {
+					if pm, ok := p.(map[string]any); ok {
+						epochs(pm)
+					}
+				}
+			}
+			b, _ = json.Marshal(doc)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Set("Content-Length", fmt.Sprint(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func epochs(m map[string]any) {
+	for _, k := range []string{"created", "updated", "pollingDisabledAt"} {
+		if s, ok := m[k].(string); ok {
+			if ts, err := time.Parse(time.RFC3339, s); err == nil {
+				m[k] = float64(ts.UnixMilli()) / 1000
+			}
+		}
+	}
+}
+
+// motoEnv is the test's environment without the AWS settings that isolate
+// blanked (botocore reads AWS_PROFILE="" as a profile named "").
+func motoEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_") && v == "" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret")
+}
+
+// createRole creates the pipeline role in moto's IAM (CreatePipeline answers
+// 500 without it). IAM speaks the query protocol; moto routes by signature.
+func createRole(t *testing.T, endpoint string) {
+	t.Helper()
+	form := url.Values{
+		"Action":   {"CreateRole"},
+		"Version":  {"2010-05-08"},
+		"RoleName": {"rotor-test-codepipeline"},
+		"AssumeRolePolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+			`"Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}`},
+	}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, endpoint+"/", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	creds, _ := static.Retrieve(context.Background())
+	sum := digestBytes([]byte(form))
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, sum, "iam", region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 && !bytes.Contains(body, []byte("EntityAlreadyExists")) {
+		t.Fatalf("moto CreateRole: %d %s", resp.StatusCode, body)
+	}
+}
+
+// ghSpec is one GitHub v1 source action of a test pipeline.
+type ghSpec struct {
+	action, owner, repo string
+	tok                 token.Token
+}
+
+// testDecl is the seed procedure's pipeline, richer: a V2 pipeline with
+// variables, one or more GitHub v1 source actions and a build stage.
+func testDecl(name string, gh ...ghSpec) *types.PipelineDeclaration {
+	var src []types.ActionDeclaration
+	for i, g := range gh {
+		src = append(src, types.ActionDeclaration{
+			Name:            aws.String(g.action),
+			ActionTypeId:    &types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerThirdParty, Provider: aws.String("GitHub"), Version: aws.String("1")},
+			RunOrder:        aws.Int32(1),
+			Configuration:   map[string]string{propOwner: g.owner, propRepo: g.repo, propBranch: "main", propToken: g.tok.Reveal(), propPoll: "false"},
+			OutputArtifacts: []types.OutputArtifact{{Name: aws.String(fmt.Sprintf("Src%d", i))}},
+		})
+	}
+	return &types.PipelineDeclaration{
+		Name:          aws.String(name),
+		RoleArn:       aws.String(roleArn),
+		ArtifactStore: &types.ArtifactStore{Type: types.ArtifactStoreTypeS3, Location: aws.String("codepipeline-us-east-1-artifacts")},
+		Stages: []types.StageDeclaration{
+			{Name: aws.String("Source"), Actions: src},
+			{Name: aws.String("Build"), Actions: []types.ActionDeclaration{{
+				Name:           aws.String("Build"),
+				ActionTypeId:   &types.ActionTypeId{Category: types.ActionCategoryBuild, Owner: types.ActionOwnerAws, Provider: aws.String("CodeBuild"), Version: aws.String("1")},
+				RunOrder:       aws.Int32(1),
+				Configuration:  map[string]string{"ProjectName": "build-" + name},
+				InputArtifacts: []types.InputArtifact{{Name: aws.String("Src0")}},
+			}}},
+		},
+	}
+}
+
+// plainDecl has no GitHub action.
+func plainDecl(name string) *types.PipelineDeclaration {
+	d := testDecl(name)
+	d.Stages = []types.StageDeclaration{{Name: aws.String("Source"), Actions: []types.ActionDeclaration{{
+		Name:            aws.String("S3Source"),
+		ActionTypeId:    &types.ActionTypeId{Category: types.ActionCategorySource, Owner: types.ActionOwnerAws, Provider: aws.String("S3"), Version: aws.String("1")},
+		Configuration:   map[string]string{"S3Bucket": "b", "S3ObjectKey": "k.zip"},
+		OutputArtifacts: []types.OutputArtifact{{Name: aws.String("Src0")}},
+	}}}, d.Stages[1]}
+	return d
+}
+
+func create(t *testing.T, be backend, d *types.PipelineDeclaration) {
+	t.Helper()
+	if _, err := be.admin.CreatePipeline(context.Background(), &sdk.CreatePipelineInput{Pipeline: d}); err != nil {
+		t.Fatalf("%s: CreatePipeline %s: %v", be.name, deref(d.Name), awsx.Sanitize(err))
+	}
+}
+
+// snapshot is a pipeline as GetPipeline shows it, raw: its comparable
+// declaration (tokens masked, version out) and its version.
+type snapshot struct {
+	decl    any
+	version int32
+}
+
+func getRaw(t *testing.T, be backend, name string) snapshot {
+	t.Helper()
+	var x exchange
+	defer x.wipe()
+	out, err := be.admin.GetPipeline(context.Background(), &sdk.GetPipelineInput{Name: &name}, x.option)
+	if err != nil {
+		t.Fatalf("%s: GetPipeline %s: %v", be.name, name, awsx.Sanitize(err))
+	}
+	p, err := decodeMember(x.raw(), "pipeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snapshot{decl: comparable(p), version: aws.ToInt32(out.Pipeline.Version)}
+}
+
+func newTarget(t *testing.T, be backend, cfg Config) *Target {
+	t.Helper()
+	cfg.AWS = awsx.Config{Region: region, EndpointURL: be.endpoint, Credentials: static}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
+	if cfg.Limits.Initial == 0 {
+		cfg.Limits = ratelimit.Options{Initial: 500}
+	}
+	tg, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// collect runs Apply or Verify and returns each binding's error by ID.
+func collect(run func(report func(rotation.Result))) map[string]error {
+	var mu sync.Mutex
+	out := map[string]error{}
+	run(func(r rotation.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		out[r.BindingID] = r.Err
+	})
+	return out
+}
+
+func apply(tg *Target, tok token.Token, bs []rotation.Binding) map[string]error {
+	return collect(func(report func(rotation.Result)) { tg.Apply(context.Background(), tok, bs, report) })
+}
+
+func verify(tg *Target, tok token.Token, bs []rotation.Binding) map[string]error {
+	return collect(func(report func(rotation.Result)) { tg.Verify(context.Background(), tok, bs, report) })
+}
+
+// failures lists the bindings that failed.
+func failures(res map[string]error) map[string]string {
+	out := map[string]string{}
+	for id, err := range res {
+		if err != nil {
+			out[id] = err.Error()
+		}
+	}
+	return out
+}
+
+
+// held returns OtherTokens for a fixed set of binding IDs.
+func held(m map[string]token.Token) func(context.Context, string) (token.Token, bool, error) {
+	return func(_ context.Context, id string) (token.Token, bool, error) {
+		tok, ok := m[id]
+		return tok, ok, nil
+	}
+}
+
+// syncBuffer collects a child process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
