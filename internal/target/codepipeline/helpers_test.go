@@ -499,7 +499,6 @@ func failures(res map[string]error) map[string]string {
 	return out
 }
 
-
 // held returns OtherTokens for a fixed set of binding IDs.
 func held(m map[string]token.Token) func(context.Context, string) (token.Token, bool, error) {
 	return func(_ context.Context, id string) (token.Token, bool, error) {
