@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/emulator"
 	"github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/token"
 )
 
 var (
@@ -301,5 +303,54 @@ func TestWriteFileAtomic_Crash(t *testing.T) {
 		if err := json.Unmarshal(b, &v); err != nil {
 			t.Fatalf("round %d: the state file is not whole after a crash: %v", i, err)
 		}
+	}
+}
+
+// TestSandbox_RegenerateWindow measures what the seed procedure does: the
+// token is regenerated in GitHub (the old value dies), polls fail until the
+// pipeline is updated with the new value, then succeed again. The fetch
+// record shows the window.
+func TestSandbox_RegenerateWindow(t *testing.T) {
+	ctx := context.Background()
+	sb := startSandbox(t, emulator.Config{World: emulator.DefaultWorld(), PollInterval: 10 * time.Millisecond})
+	c := client(sb.CodePipelineURL)
+	resp, err := http.Post(sb.GitHubURL+"/_emulator/tokens/"+strconv.FormatInt(tokenID(t, sb.GitHub, emulator.SeedTokenNote), 10)+"/regenerate", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var regen struct{ Value string }
+	if err := json.NewDecoder(resp.Body).Decode(&regen); err != nil || resp.StatusCode != 200 || regen.Value == "" {
+		t.Fatalf("regenerate: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	fresh := token.New(regen.Value)
+	waitFor(t, "a failed poll after regenerate", func() bool { return sb.CodePipeline.FetchSummary().Failed > 0 })
+
+	got, err := c.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String(emulator.SeedPipeline)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Pipeline.Stages[0].Actions[0].Configuration["OAuthToken"] = fresh.Reveal()
+	if _, err := c.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: got.Pipeline}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a good poll with the new token", func() bool {
+		for _, f := range sb.CodePipeline.Fetches() {
+			if f.OK && f.TokenFingerprint == fresh.Fingerprint() {
+				return true
+			}
+		}
+		return false
+	})
+	var lastBad, firstGood time.Time
+	for _, f := range sb.CodePipeline.Fetches() {
+		if !f.OK {
+			lastBad = f.Time
+		} else if f.TokenFingerprint == fresh.Fingerprint() && firstGood.IsZero() {
+			firstGood = f.Time
+		}
+	}
+	if lastBad.IsZero() || firstGood.Before(lastBad) {
+		t.Errorf("window: last failure %v, first success with the new token %v", lastBad, firstGood)
 	}
 }
