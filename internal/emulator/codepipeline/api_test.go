@@ -187,7 +187,9 @@ func TestServer_Validation(t *testing.T) {
 			wantErr: new(*types.ValidationException), wantMsg: "Value 'bad name!' at 'pipeline.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [A-Za-z0-9.@\\-_]+"},
 		{name: "bad role", decl: seedDecl("p1", tok, func(d *types.PipelineDeclaration) { d.RoleArn = aws.String("arn:aws:iam::12:role/x") }),
 			wantErr: new(*types.ValidationException), wantMsg: "at 'pipeline.roleArn' failed to satisfy constraint"},
-		{name: "configuration value too long", decl: seedDecl("p1", tok, func(d *types.PipelineDeclaration) { d.Stages[1].Actions[0].Configuration["ProjectName"] = strings.Repeat("x", 1001) }),
+		{name: "configuration value too long", decl: seedDecl("p1", tok, func(d *types.PipelineDeclaration) {
+			d.Stages[1].Actions[0].Configuration["ProjectName"] = strings.Repeat("x", 1001)
+		}),
 			wantErr: new(*types.ValidationException), wantMsg: "Value at 'pipeline.stages.2.member.actions.1.member.configuration' failed to satisfy constraint: Map value must satisfy constraint"},
 		{name: "no artifact store", decl: seedDecl("p1", tok, func(d *types.PipelineDeclaration) { d.ArtifactStore = nil }),
 			wantErr: new(*types.InvalidStructureException), wantMsg: "has no artifact store"},
@@ -244,7 +246,10 @@ func TestServer_NotFoundErrors(t *testing.T) {
 			_, err := e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: seedDecl("Missing", tok)})
 			return err
 		}, "ResourceNotFoundException"},
-		{"state", func() error { _, err := e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: missing}); return err }, "PipelineNotFoundException"},
+		{"state", func() error {
+			_, err := e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: missing})
+			return err
+		}, "PipelineNotFoundException"},
 		{"start", func() error {
 			_, err := e.client.StartPipelineExecution(ctx, &cp.StartPipelineExecutionInput{Name: missing})
 			return err

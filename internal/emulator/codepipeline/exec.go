@@ -77,8 +77,15 @@ func (s *Server) start(p *pipeline, trigger, requestToken string) string {
 		p.requests[requestToken] = e.ID
 	}
 	p.executions = append(p.executions, e)
-	if len(p.executions) > maxExecutions {
-		p.executions = slices.Delete(p.executions, 0, len(p.executions)-maxExecutions)
+	if n := len(p.executions) - maxExecutions; n > 0 {
+		for _, gone := range p.executions[:n] {
+			for tok, id := range p.requests {
+				if id == gone.ID {
+					delete(p.requests, tok)
+				}
+			}
+		}
+		p.executions = slices.Delete(p.executions, 0, n)
 	}
 	p.mu.Unlock()
 

@@ -108,7 +108,9 @@ func newClient(url string, attempts int) *cp.Client {
 
 type constantBackoff time.Duration
 
-func (c constantBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(c), nil }
+func (c constantBackoff) BackoffDelay(int, error) (time.Duration, error) {
+	return time.Duration(c), nil
+}
 
 const roleArn = "arn:aws:iam::123456789012:role/AWS-CodePipeline-Service"
 

@@ -122,7 +122,7 @@ func (s *Server) untagResource(_ context.Context, in *untagInput) (any, *apiErro
 	}
 	for _, k := range in.TagKeys {
 		if strings.HasPrefix(k, "aws:") {
-			return nil, newError(http.StatusBadRequest, typeInvalidTags, "Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an end user and not allowed to mutate system tags]")
+			return nil, errSystemTags
 		}
 	}
 	p.mu.Lock()

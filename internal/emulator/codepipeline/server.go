@@ -1,6 +1,7 @@
 package codepipeline
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -318,7 +319,7 @@ func operation[In any](run func(*Server, context.Context, *In) (any, *apiError),
 }
 
 func decodeInput(body []byte, v any) *apiError {
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {

@@ -3,10 +3,12 @@ package codepipeline
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -356,9 +358,11 @@ func validateTags(tags []Tag, at string) *apiError {
 		return err
 	}
 	for _, t := range tags {
-		if len(t.Key) >= 4 && t.Key[:4] == "aws:" {
-			return newError(400, typeInvalidTags, "Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an end user and not allowed to mutate system tags]")
+		if strings.HasPrefix(t.Key, "aws:") {
+			return errSystemTags
 		}
 	}
 	return nil
 }
+
+var errSystemTags = newError(http.StatusBadRequest, typeInvalidTags, "Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an end user and not allowed to mutate system tags]")

@@ -51,7 +51,9 @@ func (p *PipelineSpec) UnmarshalYAML(node ast.Node) error {
 		return err
 	}
 	if _, ok := v.(map[string]any); !ok {
-		return fmt.Errorf("a pipeline is a mapping (name, roleArn, artifactStore, stages), not %s", node.Type())
+		// A yaml error with the node's token lets the world file's reader
+		// name the line.
+		return &yaml.SyntaxError{Message: fmt.Sprintf("a pipeline is a mapping (name, roleArn, artifactStore, stages), not %s", node.Type()), Token: node.GetToken()}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
