@@ -31,6 +31,7 @@ func newScanCmd(app *App) *cobra.Command {
 		maxSize     string
 		noIgnore    bool
 		format      string
+		allow       []string
 		sarifOutput bool // -o sarif, which the global flag does not know
 	)
 	cmd := &cobra.Command{
@@ -61,7 +62,8 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
   --fail-on none      never`,
 		Example: `  rotor scan .
   rotor scan --fail-on current -o sarif . > rotor-scan.sarif
-  rotor scan --live ~/ops ~/pipelines/pipeline.json`,
+  rotor scan --live ~/ops ~/pipelines/pipeline.json
+  rotor scan --allow sha256:976b57ee8acd .   # a published test vector`,
 		Args: cobra.MinimumNArgs(1),
 		// The global -o accepts table and json; scan also writes SARIF.
 		// Take "sarif" out before the shared setup sees it.
@@ -92,6 +94,11 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 			if err != nil {
 				return usageErrorf("--max-size %q: %v", maxSize, err)
 			}
+			for _, fp := range allow {
+				if !isFingerprint(fp) {
+					return usageErrorf("--allow %q: want a fingerprint as rotor shows it (sha256: and 12 hex digits)", fp)
+				}
+			}
 			if liveUnknown {
 				live = true
 			}
@@ -105,7 +112,7 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 			if src.note != "" {
 				fmt.Fprintln(app.Err, "rotor scan: "+src.note)
 			}
-			opts := scan.Options{MaxFileSize: size, NoIgnore: noIgnore, Known: src.known, LiveUnknown: liveUnknown}
+			opts := scan.Options{MaxFileSize: size, NoIgnore: noIgnore, Known: src.known, LiveUnknown: liveUnknown, Allow: allow}
 			if live {
 				opts.Live = src.live
 				if src.known == nil && !liveUnknown {
@@ -146,6 +153,7 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 	f.StringVar(&maxSize, "max-size", "1MiB", "skip files larger than this (B, KiB, MiB, GiB; KB, MB, GB)")
 	f.BoolVar(&noIgnore, "no-ignore", false, "scan files that .gitignore excludes too")
 	f.StringVar(&format, "format", "", "output format: table, json or sarif (overrides -o)")
+	f.StringArrayVar(&allow, "allow", nil, "a fingerprint (sha256:…) that is not a finding, e.g. a published test vector; repeatable")
 	return cmd
 }
 
@@ -258,6 +266,12 @@ func parseSize(s string) (int64, error) {
 		return 0, errors.New("want a size like 1MiB, 512KiB or 2MB")
 	}
 	return int64(n * float64(mult)), nil
+}
+
+// isFingerprint: "sha256:" and 12 lowercase hex digits, token.Fingerprint's form.
+func isFingerprint(s string) bool {
+	hex, ok := strings.CutPrefix(s, "sha256:")
+	return ok && len(hex) == 12 && strings.Trim(hex, "0123456789abcdef") == ""
 }
 
 // toolVersion is rotor's module version for SARIF, when the build knows it.

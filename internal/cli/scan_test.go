@@ -239,6 +239,21 @@ func TestScanCmd_Formats(t *testing.T) {
 	}
 }
 
+func TestScanCmd_Allow(t *testing.T) {
+	dir := t.TempDir()
+	vector := token.Generate(token.KindClassicPAT).Reveal()
+	if err := os.WriteFile(filepath.Join(dir, "vectors_test.go"), []byte("var v = \""+vector+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := runScanCLI(t, dir, "scan", "."); code != ExitFailure {
+		t.Fatalf("exit %d without --allow, want 1", code)
+	}
+	stdout, stderr, code := runScanCLI(t, dir, "scan", "--allow", token.Fingerprint(vector), ".")
+	if code != ExitOK || !strings.Contains(stdout, "1 allowed by fingerprint") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
 func TestScanCmd_WithoutConfig(t *testing.T) {
 	dir := t.TempDir()
 	tok := token.Generate(token.KindClassicPAT).Reveal()
@@ -276,6 +291,7 @@ func TestScanCmd_Usage(t *testing.T) {
 		{"bad --max-size", []string{"scan", "--max-size", "lots", "."}, `--max-size "lots"`},
 		{"missing path", []string{"scan", "nope"}, "nope"},
 		{"named config missing", []string{"-c", "missing.yaml", "scan", "."}, "missing.yaml"},
+		{"bad --allow", []string{"scan", "--allow", "ghp_x", "."}, `--allow "ghp_x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

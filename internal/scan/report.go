@@ -133,6 +133,9 @@ func summary(r Result) string {
 	if len(skipped) > 0 {
 		b.WriteString("; skipped " + strings.Join(skipped, ", "))
 	}
+	if st.Allowed > 0 {
+		fmt.Fprintf(&b, "; %d allowed by fingerprint", st.Allowed)
+	}
 	if st.Unreadable > 0 {
 		fmt.Fprintf(&b, "; %d unreadable", st.Unreadable)
 	}

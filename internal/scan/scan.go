@@ -40,6 +40,9 @@ type Options struct {
 	// error text is shown to people, so it must not contain the token.
 	Live        func(ctx context.Context, tok token.Token) (alive bool, err error)
 	LiveUnknown bool
+	// Allow lists fingerprints that are not findings: published test
+	// vectors, say, that a repository keeps on purpose. They are counted.
+	Allow []string
 }
 
 // Result is what a scan found and what it looked at.
@@ -68,6 +71,7 @@ type Stats struct {
 	Symlinks   int64         `json:"skipped_symlinks"`
 	Special    int64         `json:"skipped_special"` // FIFOs, sockets, devices
 	Unreadable int64         `json:"unreadable"`
+	Allowed    int64         `json:"allowed"` // findings dropped by Options.Allow
 	Duration   time.Duration `json:"duration_ns"`
 }
 
@@ -80,6 +84,7 @@ func (s *Stats) add(o Stats) {
 	s.Symlinks += o.Symlinks
 	s.Special += o.Special
 	s.Unreadable += o.Unreadable
+	s.Allowed += o.Allowed
 }
 
 // ErrNoPath is returned when a path named to Scan does not exist or cannot
@@ -105,7 +110,10 @@ func Scan(ctx context.Context, paths []string, opts Options) (Result, error) {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &scanner{opts: opts, cancel: cancel, known: map[string]*lookup{}, live: map[string]*lookup{}}
+	s := &scanner{opts: opts, cancel: cancel, known: map[string]*lookup{}, live: map[string]*lookup{}, allow: map[string]bool{}}
+	for _, fp := range opts.Allow {
+		s.allow[fp] = true
+	}
 	w := newWalker(s)
 	workers := w.run(ctx, opts.Workers, roots)
 
@@ -181,6 +189,8 @@ type lookup struct {
 type scanner struct {
 	opts   Options
 	cancel context.CancelCauseFunc
+
+	allow map[string]bool // read-only once the walk starts
 
 	mu    sync.Mutex
 	known map[string]*lookup

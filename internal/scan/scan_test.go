@@ -441,3 +441,19 @@ func TestScan_Cancelled(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestScan_Allow(t *testing.T) {
+	vector, other := gen(token.KindClassicPAT), gen(token.KindClassicPAT)
+	dir := writeTree(t, t.TempDir(), map[string]string{
+		"vectors_test.go": `var v = "` + vector + `"` + "\n",
+		"pipeline.json":   getPipeline(`"`+vector+`"`, true),
+		"leak.env":        other,
+	})
+	res := scanDir(t, dir, Options{Allow: []string{token.Fingerprint(vector)}})
+	if diff := cmp.Diff([]brief{{"leak.env", 1, RuleToken, token.KindClassicPAT, ChecksumValid, KnownUnchecked}}, briefs(res.Findings)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	if res.Stats.Allowed != 2 {
+		t.Errorf("allowed = %d, want 2", res.Stats.Allowed)
+	}
+}

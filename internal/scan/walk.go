@@ -238,8 +238,12 @@ func (s *scanner) scanData(ctx context.Context, path string, data []byte, st *wo
 			Path: path, Line: l.line, Column: l.col, Rule: l.rule, Kind: l.kind,
 			Redacted: redact(l.kind, l.value), Fingerprint: token.Fingerprint(l.value), Checksum: l.checksum,
 		}
-		s.resolve(ctx, &f, l.value)
 		covered[at{f.Line, f.Fingerprint}] = true
+		if s.allow[f.Fingerprint] {
+			st.stats.Allowed++
+			continue
+		}
+		s.resolve(ctx, &f, l.value)
 		st.findings = append(st.findings, f)
 	}
 	line, lineStart, pos := 1, 0, 0
@@ -259,6 +263,10 @@ func (s *scanner) scanData(ctx context.Context, path string, data []byte, st *wo
 			Redacted: redact(m.kind, value), Fingerprint: token.Fingerprint(value), Checksum: m.checksum,
 		}
 		if covered[at{f.Line, f.Fingerprint}] {
+			continue
+		}
+		if s.allow[f.Fingerprint] {
+			st.stats.Allowed++
 			continue
 		}
 		s.resolve(ctx, &f, value)
