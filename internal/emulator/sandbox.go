@@ -82,7 +82,7 @@ var ErrNotLoopback = errors.New("emulators listen on loopback addresses only (12
 // Start builds both emulators from cfg.World (or the state file), listens,
 // serves, and returns once both accept connections.
 func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
-	if err := cfg.World.Validate(); err != nil {
+	if err := cfg.World.validateFaults(); err != nil { // the emulators check their own sections
 		return nil, err
 	}
 	log := cfg.Logger

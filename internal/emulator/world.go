@@ -95,6 +95,13 @@ func ParseWorld(name string, b []byte) (World, error) {
 // CodePipeline section (as CreatePipeline would). The GitHub section is
 // checked when its emulator loads it.
 func (w World) Validate() error {
+	if err := w.validateFaults(); err != nil {
+		return err
+	}
+	return w.validateCodePipeline()
+}
+
+func (w World) validateFaults() error {
 	for i, r := range w.Faults {
 		if err := r.Validate(); err != nil {
 			return &WorldError{Field: fmt.Sprintf("faults[%d]", i), Err: err}
@@ -105,6 +112,10 @@ func (w World) Validate() error {
 			return &WorldError{Field: fmt.Sprintf("faults[%d].service", i), Err: fmt.Errorf("unknown service %q: use github, codepipeline or leave it out", r.Service)}
 		}
 	}
+	return nil
+}
+
+func (w World) validateCodePipeline() error {
 	if err := w.CodePipeline.Validate(); err != nil {
 		we := &WorldError{Field: "codepipeline", Err: err}
 		var pe *codepipeline.WorldError

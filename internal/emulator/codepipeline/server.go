@@ -88,7 +88,8 @@ var _ http.Handler = (*Server)(nil)
 // New builds the emulator with the world's pipelines (validated as
 // CreatePipeline would; they start no execution) and starts the poller.
 func New(w World, opts Options) (*Server, error) {
-	if err := w.Validate(); err != nil {
+	decls, err := w.declarations()
+	if err != nil {
 		return nil, fmt.Errorf("codepipeline world: %w", err)
 	}
 	s := &Server{
@@ -136,9 +137,9 @@ func New(w World, opts Options) (*Server, error) {
 	if s.maxPipelines <= 0 {
 		s.maxPipelines = 1000
 	}
-	for i, spec := range w.Pipelines {
-		if err := s.loadWorldPipeline(spec, opts.TokenRef); err != nil {
-			return nil, fmt.Errorf("codepipeline world: %w", &WorldError{Index: i, Line: spec.Line, Err: err})
+	for i, d := range decls {
+		if err := s.loadWorldPipeline(d, opts.TokenRef); err != nil {
+			return nil, fmt.Errorf("codepipeline world: %w", &WorldError{Index: i, Line: w.Pipelines[i].Line, Name: d.Name, Err: err})
 		}
 	}
 	s.mux = http.NewServeMux()
@@ -152,13 +153,9 @@ func New(w World, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) loadWorldPipeline(spec PipelineSpec, ref func(string) (token.Token, error)) error {
-	d, err := decodeWorldPipeline(spec)
-	if err != nil {
-		return err
-	}
+func (s *Server) loadWorldPipeline(d Declaration, ref func(string) (token.Token, error)) error {
 	if err := resolveTokenRefs(&d, ref); err != nil {
-		return fmt.Errorf("pipeline %s: %w", d.Name, err)
+		return err
 	}
 	p, err := s.newPipeline(d, s.now())
 	if err != nil {

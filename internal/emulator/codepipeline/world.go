@@ -107,12 +107,19 @@ func (e *WorldError) Unwrap() error { return e.Err }
 // Validate checks every pipeline as CreatePipeline would, without resolving
 // token references, and the section's own fields.
 func (w World) Validate() error {
+	_, err := w.declarations()
+	return err
+}
+
+// declarations validates the section and decodes its pipelines.
+func (w World) declarations() ([]Declaration, error) {
 	if w.Account != "" && !reAccount.MatchString(w.Account) {
-		return fmt.Errorf("account %q: want 12 digits", w.Account)
+		return nil, fmt.Errorf("account %q: want 12 digits", w.Account)
 	}
 	if w.PollInterval.Duration < 0 {
-		return fmt.Errorf("poll_interval %v: must not be negative", w.PollInterval)
+		return nil, fmt.Errorf("poll_interval %v: must not be negative", w.PollInterval)
 	}
+	decls := make([]Declaration, len(w.Pipelines))
 	seen := map[string]bool{}
 	for i, spec := range w.Pipelines {
 		d, err := decodeWorldPipeline(spec)
@@ -120,11 +127,12 @@ func (w World) Validate() error {
 			err = fmt.Errorf("a pipeline named %q is declared twice", d.Name)
 		}
 		if err != nil {
-			return &WorldError{Index: i, Line: spec.Line, Name: d.Name, Err: err}
+			return nil, &WorldError{Index: i, Line: spec.Line, Name: d.Name, Err: err}
 		}
 		seen[d.Name] = true
+		decls[i] = d
 	}
-	return nil
+	return decls, nil
 }
 
 // decodeWorldPipeline decodes strictly (a misspelt key is an error in a world
