@@ -111,17 +111,20 @@ func (s *Sender) Forget(credential, event string) {
 	s.mu.Unlock()
 }
 
-// Run delivers queued alerts until ctx ends, then tries what is still
-// queued once more for at most drain, so that the alert about the run a
-// shutdown interrupted is not lost.
+// Run delivers queued alerts until ctx ends, then delivers what is still
+// queued for at most drain more, so that the alert about the run a
+// shutdown interrupted is not lost. Deliveries in progress when ctx ends
+// finish within the same bound.
 func (s *Sender) Run(ctx context.Context, drain time.Duration) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drain, cancel) })
+	defer stop()
 	for {
 		select {
 		case a := <-s.queue:
-			s.deliver(ctx, a)
+			s.deliver(dctx, a)
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
-			defer cancel()
 			for {
 				select {
 				case a := <-s.queue:
