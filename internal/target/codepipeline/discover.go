@@ -71,7 +71,8 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 		bindings []rotation.Binding
 		errs     []error
 	)
-	for _, s := range t.scan(ctx, names) {
+	selects := func(as []ghAction) bool { return slices.ContainsFunc(as, t.cfg.Match.matches) }
+	for _, s := range t.scan(ctx, names, selects) {
 		switch {
 		case s.err != nil:
 			errs = append(errs, s.err)
@@ -166,7 +167,7 @@ func (t *Target) Inventory(ctx context.Context) ([]Action, error) {
 		out  []Action
 		errs []error
 	)
-	for _, s := range t.scan(ctx, names) {
+	for _, s := range t.scan(ctx, names, func([]ghAction) bool { return true }) {
 		if s.err != nil {
 			errs = append(errs, s.err)
 			continue
@@ -202,9 +203,9 @@ func (t *Target) listNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// scan reads the named pipelines concurrently (GetPipeline, and
-// ListTagsForResource for those with a GitHub action), in name order.
-func (t *Target) scan(ctx context.Context, names []string) []scanned {
+// scan reads the named pipelines concurrently, in name order: GetPipeline,
+// and ListTagsForResource for those whose GitHub actions interest the caller.
+func (t *Target) scan(ctx context.Context, names []string, interesting func([]ghAction) bool) []scanned {
 	out := make([]scanned, len(names))
 	idx := make([]int, len(names))
 	for i := range idx {
@@ -212,7 +213,7 @@ func (t *Target) scan(ctx context.Context, names []string) []scanned {
 	}
 	var mu sync.Mutex
 	forEach(ctx, t.cfg.Concurrency, idx, func(ctx context.Context, i int) {
-		s := t.scanOne(ctx, names[i])
+		s := t.scanOne(ctx, names[i], interesting)
 		mu.Lock()
 		out[i] = s
 		mu.Unlock()
@@ -225,7 +226,7 @@ func (t *Target) scan(ctx context.Context, names []string) []scanned {
 	return out
 }
 
-func (t *Target) scanOne(ctx context.Context, name string) scanned {
+func (t *Target) scanOne(ctx context.Context, name string, interesting func([]ghAction) bool) scanned {
 	s := scanned{name: name}
 	out, err := t.client.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &name})
 	if err != nil {
@@ -238,7 +239,7 @@ func (t *Target) scanOne(ctx context.Context, name string) scanned {
 	}
 	s.actions = githubActions(out.Pipeline)
 	s.maskedElsewhere = maskedElsewhere(out.Pipeline)
-	if len(s.actions) == 0 {
+	if len(s.actions) == 0 || !interesting(s.actions) {
 		return s
 	}
 	var pipelineArn string
