@@ -101,7 +101,7 @@ func tokenID(t *testing.T, gh *github.Server, note string) int64 {
 
 // TestStart_SeedWorld runs the seed world end to end: the pipeline's source
 // fetches from the GitHub emulator with the world token, and fails with
-// CodePipeline's message once that token is deleted in GitHub.
+// CodePipeline's message once that token is revoked.
 func TestStart_SeedWorld(t *testing.T) {
 	sb := startSandbox(t, emulator.Config{World: emulator.DefaultWorld(), PollInterval: 20 * time.Millisecond})
 	c := client(sb.CodePipelineURL)
@@ -124,9 +124,16 @@ func TestStart_SeedWorld(t *testing.T) {
 		t.Fatalf("execution = %s, want Succeeded", st)
 	}
 
-	// The person deletes the token in GitHub: the pipeline breaks.
-	if err := sb.GitHub.DeleteToken(tokenID(t, sb.GitHub, emulator.SeedTokenNote)); err != nil {
+	// The token is revoked through GitHub's credential revocation API
+	// (unauthenticated, as GitHub requires): the pipeline breaks.
+	resp, err := http.Post(sb.GitHubURL+"/credentials/revoke", "application/json",
+		strings.NewReader(`{"credentials":["`+seedTok.Reveal()+`"]}`))
+	if err != nil {
 		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("revoke = %d, want 202", resp.StatusCode)
 	}
 	sb.CodePipeline.ResetFetches()
 	if st := runExecution(t, c, emulator.SeedPipeline); st != types.PipelineExecutionStatusFailed {
