@@ -34,7 +34,7 @@ The token is read from a hidden prompt, or from standard input with
 			if err != nil {
 				return &UsageError{Err: err}
 			}
-			read := app.tokenReader(fromStdin)
+			read := app.tokenReader(fromStdin, "the token your targets use today", false)
 			cred, err := env.Credential(ctx, cc, wiring.CredentialOptions{ReadToken: read})
 			if err != nil {
 				return err

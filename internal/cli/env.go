@@ -51,8 +51,8 @@ func (a *App) progress(e rotation.Event) {
 }
 
 // isTTY reports whether r is a terminal (for hidden prompts and progress).
-func isTTY(r io.Reader) bool {
-	f, ok := r.(*os.File)
+func isTTY(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

@@ -124,11 +124,26 @@ Start with 'rotor demo' to watch a full rotation on local emulators.`,
 	for _, add := range commands {
 		root.AddCommand(add(app))
 	}
+	// demo runs rotor commands through a root of its own, so it cannot sit
+	// in the commands list (an initialisation cycle).
+	root.AddCommand(newDemoCmd(app))
 	return root
 }
 
 // commands lists every subcommand's constructor; each lives in its own file.
-var commands = []func(*App) *cobra.Command{}
+var commands = []func(*App) *cobra.Command{
+	newInitCmd,
+	newValidateCmd,
+	newPlanCmd,
+	newAdoptCmd,
+	newRotateCmd,
+	newRetireCmd,
+	newStatusCmd,
+	newHistoryCmd,
+	newAuditCmd,
+	newScanCmd,
+	newEmulatorCmd,
+}
 
 func (a *App) setup() error {
 	switch a.Output {

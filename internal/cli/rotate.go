@@ -77,7 +77,7 @@ func runRotate(cmd *cobra.Command, app *App, name string, f rotateFlags) error {
 	if err != nil {
 		return &UsageError{Err: err}
 	}
-	cred, err := env.Credential(ctx, cc, wiring.CredentialOptions{ReadToken: app.tokenReader(f.tokenStdin), AllowIdentityChange: f.allowIdentityChange, Progress: app.bindingProgress()})
+	cred, err := env.Credential(ctx, cc, wiring.CredentialOptions{ReadToken: app.tokenReader(f.tokenStdin, "the new token", true), AllowIdentityChange: f.allowIdentityChange, Progress: app.bindingProgress()})
 	if err != nil {
 		return err
 	}
@@ -103,17 +103,20 @@ func runRotate(cmd *cobra.Command, app *App, name string, f rotateFlags) error {
 	})
 }
 
-// tokenReader chooses how a person's token is read: stdin when asked, a
+// tokenReader chooses how a person's new token is read: stdin when asked, a
 // hidden prompt on a terminal, and otherwise a clear refusal (never argv).
 // It reads only when a source asks, so app credentials never touch stdin.
-func (a *App) tokenReader(fromStdin bool) wiring.TokenReader {
+// what names the token in the prompt; explain adds the advice on creating
+// a new token (not "Regenerate").
+func (a *App) tokenReader(fromStdin bool, what string, explain bool) wiring.TokenReader {
 	return func(ctx context.Context) (token.Token, error) {
-		switch {
-		case fromStdin:
-			return personal.PromptReader(a.In, a.Err, false)(ctx)
-		case isTTY(a.In):
-			return personal.PromptReader(a.In, a.Err, true)(ctx)
+		tty := !fromStdin && isTTY(a.In)
+		if !fromStdin && !tty {
+			return token.Token{}, &UsageError{Err: fmt.Errorf("%w: standard input is not a terminal, so rotor cannot prompt; pipe the token in with --token-stdin", rotation.ErrNoToken)}
 		}
-		return token.Token{}, &UsageError{Err: fmt.Errorf("%w: standard input is not a terminal, so rotor cannot prompt; pipe the token in with --token-stdin", rotation.ErrNoToken)}
+		if explain {
+			return personal.PromptReader(a.In, a.Err, tty)(ctx)
+		}
+		return personal.ReadToken(ctx, a.In, a.Err, tty, what)
 	}
 }

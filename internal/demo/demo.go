@@ -100,7 +100,7 @@ func (d *demo) rotor(ctx context.Context, stdin io.Reader, args ...string) error
 	}
 	fmt.Fprintf(d.o.Out, "   $ %s\n", shown)
 	w := &indent{w: d.o.Out, prefix: "     "}
-	err := d.o.Rotor(ctx, append([]string{"--config", d.config}, args...), stdin, w)
+	err := d.o.Rotor(ctx, append([]string{"--config", d.config, "--log-level", "warn"}, args...), stdin, w)
 	w.flush()
 	return err
 }

@@ -38,7 +38,7 @@ func New(cfg config.Source, d Deps) (rotation.Source, error) {
 		// The engine compares identities across versions itself.
 		return personal.New(personal.Config{Credential: d.Credential, Scopes: cfg.Scopes}, d.GitHub, read), nil
 	case githubapp.Type:
-		return githubapp.New(githubapp.Config{
+		app, err := githubapp.New(githubapp.Config{
 			AppID:          cfg.AppID,
 			ClientID:       cfg.ClientID,
 			InstallationID: cfg.InstallationID,
@@ -46,6 +46,34 @@ func New(cfg config.Source, d Deps) (rotation.Source, error) {
 			Repositories:   cfg.Repositories,
 			Permissions:    cfg.Permissions,
 		}, d.GitHub)
+		if err != nil {
+			return nil, err
+		}
+		return byKind{Source: app, own: token.KindInstallation,
+			other: personal.New(personal.Config{Credential: d.Credential}, d.GitHub, nil)}, nil
 	}
 	return nil, fmt.Errorf("unknown source type %q (want %s or %s)", cfg.Type, personal.Type, githubapp.Type)
 }
+
+// byKind checks and revokes each token the way its kind needs, and mints
+// with the credential's own source. A credential moving from a personal
+// token to a GitHub App adopts the personal token as its first version; that
+// version must be checked, and later revoked, as a personal token.
+type byKind struct {
+	rotation.Source
+	own   token.Kind
+	other rotation.Source
+}
+
+func (b byKind) pick(t token.Token) rotation.Source {
+	if token.KindOf(t.Reveal()) == b.own {
+		return b.Source
+	}
+	return b.other
+}
+
+func (b byKind) Check(ctx context.Context, t token.Token, req rotation.Requirements) (rotation.Identity, error) {
+	return b.pick(t).Check(ctx, t, req)
+}
+
+func (b byKind) Revoke(ctx context.Context, t token.Token) error { return b.pick(t).Revoke(ctx, t) }

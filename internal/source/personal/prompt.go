@@ -50,51 +50,58 @@ func PromptReader(in io.Reader, out io.Writer, tty bool) func(context.Context) (
 		if out != nil {
 			fmt.Fprint(out, Explain(need))
 		}
-		f, isFile := in.(*os.File)
-		hidden := tty && isFile && term.IsTerminal(int(f.Fd()))
-		if out != nil {
-			if hidden {
-				fmt.Fprint(out, "Paste the new token (it is not shown): ")
-			} else {
-				fmt.Fprintln(out, "Reading the new token from standard input.")
-			}
+		return ReadToken(ctx, in, out, tty, "the new token")
+	}
+}
+
+// ReadToken reads one token from in: without echo when tty is true and in
+// is a terminal (prompting on out for what, e.g. "the new token"), else as
+// one line. An empty answer is rotation.ErrNoToken.
+func ReadToken(ctx context.Context, in io.Reader, out io.Writer, tty bool, what string) (token.Token, error) {
+	f, isFile := in.(*os.File)
+	hidden := tty && isFile && term.IsTerminal(int(f.Fd()))
+	if out != nil {
+		if hidden {
+			fmt.Fprintf(out, "Paste %s (it is not shown): ", what)
+		} else {
+			fmt.Fprintf(out, "Reading %s from standard input.\n", what)
 		}
-		type result struct {
-			b   []byte
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			var r result
-			if hidden {
-				r.b, r.err = term.ReadPassword(int(f.Fd()))
-			} else {
-				r.b, r.err = readLine(in)
-			}
-			done <- r
-		}()
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
 		var r result
-		select {
-		case r = <-done:
-		case <-ctx.Done():
-			return token.Token{}, ctx.Err()
+		if hidden {
+			r.b, r.err = term.ReadPassword(int(f.Fd()))
+		} else {
+			r.b, r.err = readLine(in)
 		}
-		if hidden && out != nil {
-			fmt.Fprintln(out)
-		}
-		v := strings.TrimSpace(string(r.b))
-		clear(r.b)
-		if r.err != nil && !(errors.Is(r.err, io.EOF) && v != "") {
-			if errors.Is(r.err, io.EOF) {
-				return token.Token{}, rotation.ErrNoToken
-			}
-			return token.Token{}, fmt.Errorf("read token: %w", r.err)
-		}
-		if v == "" {
+		done <- r
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		return token.Token{}, ctx.Err()
+	}
+	if hidden && out != nil {
+		fmt.Fprintln(out)
+	}
+	v := strings.TrimSpace(string(r.b))
+	clear(r.b)
+	if r.err != nil && !(errors.Is(r.err, io.EOF) && v != "") {
+		if errors.Is(r.err, io.EOF) {
 			return token.Token{}, rotation.ErrNoToken
 		}
-		return token.New(v), nil
+		return token.Token{}, fmt.Errorf("read token: %w", r.err)
 	}
+	if v == "" {
+		return token.Token{}, rotation.ErrNoToken
+	}
+	return token.New(v), nil
 }
 
 // readLine reads up to a newline one byte at a time, so that nothing after
