@@ -214,7 +214,7 @@ func reminder(cc config.Credential, v status.Credential, a action) alert.Alert {
 func createInstructions(cc config.Credential, v status.Credential) string {
 	who := ""
 	if v.Current != nil && v.Current.Identity != "" {
-		who = " signed in as " + v.Current.Identity
+		who = ", signed in as " + v.Current.Identity
 	}
 	scopes := "the same scopes as the current token"
 	if len(cc.Source.Scopes) > 0 {
