@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/rotor-ci/rotor/internal/awsx"
+	"github.com/rotor-ci/rotor/internal/cfnref"
+	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/plan"
+	"github.com/rotor-ci/rotor/internal/target"
 	"github.com/rotor-ci/rotor/internal/wiring"
 	"github.com/spf13/cobra"
 )
@@ -52,7 +58,15 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 		}
 		in = append(in, plan.Input{Config: *cc, Built: built})
 	}
-	r := plan.Build(ctx, env.Store, in, time.Now())
+	r := plan.Build(ctx, env.Store, in, time.Now(), plan.Options{
+		CloudFormation: func(ctx context.Context, cc config.Credential, slot int) (cfnref.API, error) {
+			cfg, err := awsx.Load(ctx, target.AWSConfig(env.Config.AWS, cc.Targets[slot]))
+			if err != nil {
+				return nil, err
+			}
+			return cloudformation.NewFromConfig(cfg), nil
+		},
+	})
 	if err := app.emit(r, func(w io.Writer) {
 		for _, c := range r.Credentials {
 			fmt.Fprintf(w, "%s\t(%s, current %s)\t%d binding(s)\n", c.Name, c.Source, orDash(c.Current), len(c.Bindings))
@@ -61,6 +75,11 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 			}
 			if c.Error != "" {
 				fmt.Fprintf(w, "  error:\t%s\n", c.Error)
+			}
+			for _, f := range c.CloudFormation {
+				for _, n := range f.Notes {
+					fmt.Fprintf(w, "  stack %s:\t%s\n", f.Stack, n)
+				}
 			}
 		}
 		if len(r.Warnings) > 0 {

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/status"
+	"github.com/rotor-ci/rotor/internal/target/codepipeline"
 )
 
 // Credential is one credential's plan.
@@ -26,6 +28,9 @@ type Credential struct {
 	Current     string             `json:"current,omitempty"` // fingerprint
 	Bindings    []rotation.Binding `json:"bindings"`
 	Error       string             `json:"error,omitempty"` // discovery failed
+	// CloudFormation says, for each stack-managed pipeline, what its
+	// template reads the token from and whether rotating is safe.
+	CloudFormation []cfnref.Finding `json:"cloudformation,omitempty"`
 }
 
 // Warning is something to look at before rotating.
@@ -42,25 +47,27 @@ type Report struct {
 	Warnings    []Warning    `json:"warnings"`
 }
 
-// Inventorier is implemented by targets that can list every GitHub action
-// in their account and region, held by rotor or not (codepipeline).
-type Inventorier interface {
-	Inventory(ctx context.Context) ([]rotation.Binding, error)
-}
-
 // Input is one credential to plan: its config and its built form.
 type Input struct {
 	Config config.Credential
 	Built  rotation.Credential
 }
 
+// Options are what Build needs beyond the inputs.
+type Options struct {
+	// CloudFormation returns a client for the account and region of a
+	// credential's target (by index), to read the templates of
+	// CloudFormation-managed pipelines; nil skips that check.
+	CloudFormation func(ctx context.Context, c config.Credential, target int) (cfnref.API, error)
+}
+
 // Build discovers every binding of every input and collects the warnings.
 // It calls only read APIs.
-func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time) Report {
+func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o Options) Report {
 	var r Report
 	owners := map[string][]string{} // binding ID → credentials
 	current := map[string][]string{}
-	inventory := map[string]rotation.Binding{}
+	inventory := map[string]codepipeline.Action{}
 	for _, c := range in {
 		cp := Credential{Name: c.Config.Name, Application: c.Config.Application, Source: c.Config.Source.Type}
 		if s, err := status.One(ctx, c.Config, st, now); err == nil && s.Current != nil {
@@ -70,31 +77,42 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time) Re
 				r.warn(Warning{Kind: "Expiring", Credential: cp.Name, Message: fmt.Sprintf("the current token expires in %s (renew_before %s)", status.Human(exp.Sub(now)), c.Config.Rotate.RenewBefore)})
 			}
 		}
-		for _, t := range c.Built.Targets {
+		slotOf := map[string]int{}
+		for i, t := range c.Built.Targets {
 			bs, err := t.Discover(ctx)
 			if err != nil {
 				cp.Error = strings.TrimPrefix(cp.Error+"; "+err.Error(), "; ")
 				continue
 			}
+			for _, b := range bs {
+				slotOf[b.ID] = i
+			}
 			cp.Bindings = append(cp.Bindings, bs...)
-			if inv, ok := t.(Inventorier); ok {
+			if inv, ok := t.(*codepipeline.Target); ok {
 				all, err := inv.Inventory(ctx)
 				if err != nil {
 					r.warn(Warning{Kind: "Unheld", Credential: cp.Name, Message: "could not list every GitHub action: " + err.Error()})
 				}
-				for _, b := range all {
-					inventory[b.ID] = b
+				for _, a := range all {
+					inventory[a.BindingID] = a
 				}
 			}
 		}
 		resources := map[string]bool{}
 		for _, b := range cp.Bindings {
 			owners[b.ID] = append(owners[b.ID], cp.Name)
-			if b.Target == "codepipeline" {
+			if b.Target == codepipeline.Type {
 				resources[b.Resource] = true
 			}
+			stack := b.Attrs[codepipeline.AttrStack]
 			for _, w := range b.Warnings {
+				if stack != "" && o.CloudFormation != nil && strings.Contains(w, "CloudFormation") {
+					continue // replaced by the finding below, which says whether it is safe
+				}
 				r.warn(Warning{Kind: "Binding", Credential: cp.Name, Binding: b.ID, Message: w})
+			}
+			if stack != "" && o.CloudFormation != nil {
+				r.cloudFormation(ctx, o, c.Config, slotOf[b.ID], b, cp.Bindings, &cp)
 			}
 		}
 		if len(resources) > 1 {
@@ -113,9 +131,9 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time) Re
 			r.warn(Warning{Kind: "SameToken", Message: fmt.Sprintf("credentials %s hold the same token %s: one token per application", strings.Join(names, ", "), fp)})
 		}
 	}
-	for id, b := range inventory {
+	for id, a := range inventory {
 		if len(owners[id]) == 0 {
-			r.warn(Warning{Kind: "Unheld", Binding: id, Message: fmt.Sprintf("GitHub action in pipeline %s reads %s with a token rotor does not manage", b.Resource, strings.Join(b.Repositories, ", "))})
+			r.warn(Warning{Kind: "Unheld", Binding: id, Message: fmt.Sprintf("GitHub action in pipeline %s reads %s/%s with a token rotor does not manage", a.Pipeline, a.Owner, a.Repo)})
 		}
 	}
 	sort.SliceStable(r.Warnings, func(i, j int) bool {
@@ -126,6 +144,31 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time) Re
 }
 
 func (r *Report) warn(w Warning) { r.Warnings = append(r.Warnings, w) }
+
+// cloudFormation reads the template of the stack that manages b's pipeline
+// and says whether rotating b drifts the stack harmlessly (the stack reads
+// the token from a secret or parameter this credential rotates first) or not.
+func (r *Report) cloudFormation(ctx context.Context, o Options, cc config.Credential, slot int, b rotation.Binding, all []rotation.Binding, cp *Credential) {
+	stack := b.Attrs[codepipeline.AttrStack]
+	api, err := o.CloudFormation(ctx, cc, slot)
+	var f cfnref.Finding
+	if err == nil {
+		var ref cfnref.Ref
+		var found bool
+		ref, found, err = cfnref.Find(ctx, api, stack, b.Attrs[codepipeline.AttrPipeline], b.Attrs[codepipeline.AttrStage], b.Attrs[codepipeline.AttrAction])
+		if err == nil {
+			f = cfnref.Assess(stack, ref, found, b, all)
+		}
+	}
+	if err != nil {
+		r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: fmt.Sprintf("pipeline is managed by stack %s and its template could not be read (%v): rotating it makes the stack drift; the next stack update may put the old token back", stack, err)})
+		return
+	}
+	cp.CloudFormation = append(cp.CloudFormation, f)
+	for _, w := range f.Warnings {
+		r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: w})
+	}
+}
 
 func keys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
