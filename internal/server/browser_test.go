@@ -74,10 +74,10 @@ func TestDashboard_browser(t *testing.T) {
 		`data-loaded="true"`,
 		`data-credential="ci-app"`,
 		`data-credential="legacy-pat"`,
-		"rotor rotate legacy-pat",        // a personal token is rotated by a person
+		"rotor rotate legacy-pat",          // a personal token is rotated by a person
 		"needs a person: PersonalTokenDue", // and the page says so
-		"Rotate now",                     // the app can be rotated from the page
-		"run.started",                    // the audit log
+		"Rotate now",                       // the app can be rotated from the page
+		"run.started",                      // the audit log
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the dashboard's DOM lacks %q", want)
