@@ -95,8 +95,7 @@ func (s *Server) start(ctx context.Context, cc *config.Credential, a action) {
 			}
 			c.waiters = nil
 		})
-		s.runJob(ctx, cc, a)
-		if a.Run != runNone {
+		if s.runJob(ctx, cc, a) {
 			s.wake() // look again at once: retirement or another due credential
 		}
 	}()
@@ -152,14 +151,16 @@ func (s *Server) engineFor(name string, cancel context.CancelCauseFunc) *rotatio
 	return &eng
 }
 
-// runJob retires what is due and runs (or resumes) a rotation.
-func (s *Server) runJob(ctx context.Context, cc *config.Credential, a action) {
+// runJob retires what is due and runs (or resumes) a rotation. It reports
+// whether a run finished, so that the scheduler looks again at once; after
+// anything else (a lease held elsewhere, an error) it waits for the tick.
+func (s *Server) runJob(ctx context.Context, cc *config.Credential, a action) bool {
 	jctx, cancel := s.jobContext(ctx)
 	defer cancel(nil)
 	cred, err := s.deps.Credential(jctx, cc)
 	if err != nil {
 		s.localFailure(cc.Name, fmt.Errorf("build credential: %w", err), 0)
-		return
+		return false
 	}
 	eng := s.engineFor(cc.Name, cancel)
 	if a.Retire {
@@ -181,7 +182,7 @@ func (s *Server) runJob(ctx context.Context, cc *config.Credential, a action) {
 		}
 	}
 	if a.Run == runNone || jctx.Err() != nil {
-		return
+		return false
 	}
 	opts := rotation.Options{Trigger: "schedule", Resume: true}
 	switch {
@@ -206,6 +207,7 @@ func (s *Server) runJob(ctx context.Context, cc *config.Credential, a action) {
 	started := time.Now()
 	run, err := eng.Rotate(jctx, cred, opts)
 	s.finished(jctx, cc, run, err, time.Since(started))
+	return run.Status == rotation.RunSucceeded || run.Status == rotation.RunFailed || run.Status == rotation.RunRolledBack
 }
 
 // finished records a run's outcome: metrics, flags and alerts.

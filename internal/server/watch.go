@@ -125,6 +125,10 @@ func (s *Server) watchLoop(ctx context.Context) {
 // the worse, an alert).
 func (s *Server) watchOne(ctx context.Context, cc *config.Credential) {
 	res, err := s.inspect(ctx, cc)
+	if errors.Is(err, errInFlux) {
+		s.log.Debug("watch: skipped, a run is open", "credential", cc.Name)
+		return
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("watch", "credential", cc.Name, "err", err)
@@ -155,6 +159,9 @@ func (s *Server) watchOne(ctx context.Context, cc *config.Credential) {
 	}
 }
 
+// errInFlux: a run is open, so bindings may hold either version.
+var errInFlux = errors.New("a run is open: bindings are in flux")
+
 // inspect is one look at a credential. It changes nothing anywhere.
 func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResult, error) {
 	st := s.deps.Store
@@ -168,7 +175,7 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 		return nil, fmt.Errorf("read runs: %w", err)
 	}
 	if len(runs) > 0 && runs[0].Status == rotation.RunRunning {
-		return nil, errors.New("a run is open: bindings are in flux")
+		return nil, errInFlux
 	}
 	// The baseline is what the newest successful run left.
 	var baseline []rotation.Binding

@@ -223,7 +223,7 @@ func (w *world) start(name, freezeAt string) *daemonProc {
 			_ = d.cmd.Process.Kill()
 			<-d.done
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("ROTOR_E2E_LOGS") != "" {
 			b, _ := os.ReadFile(d.logs)
 			t.Logf("%s log:\n%s", name, b)
 		}
