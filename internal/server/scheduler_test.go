@@ -251,3 +251,29 @@ func TestServer_rotateAPI(t *testing.T) {
 		t.Error("Requested still set after the run")
 	}
 }
+
+// While another process (a `rotor rotate` in a terminal, another replica)
+// holds a credential's lease, the daemon leaves it alone until the next
+// tick instead of retrying in a loop.
+func TestServer_tick_leaseHeldElsewhere(t *testing.T) {
+	h := newHarness(t, cred("app", config.SourceGitHubApp))
+	h.adopt("app")
+	h.clock.Advance(2 * time.Hour)
+	if err := h.st.AcquireLease(context.Background(), "app", "someone-else/1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	s := h.server(Options{})
+	s.tick(context.Background())
+	s.jobs.Wait()
+	if runs := h.runs("app"); len(runs) != 0 {
+		t.Fatalf("ran under someone else's lease: %+v", runs)
+	}
+	select {
+	case <-s.kick:
+		t.Error("the scheduler was woken at once: it would spin while the lease is held")
+	default:
+	}
+	if cs := s.snapshot("app"); cs.Failures != 0 || cs.InFlight {
+		t.Errorf("a held lease is not a failure: %+v", cs)
+	}
+}
