@@ -89,7 +89,11 @@ func (s *Sender) Send(a Alert) bool {
 	s.last[key] = now
 	s.mu.Unlock()
 
-	s.opts.Log.Warn("alert", "event", a.Event, "credential", a.Credential, "severity", a.Severity, "run", a.RunID, "message", a.Message)
+	attrs := []any{"event", a.Event, "credential", a.Credential, "severity", a.Severity}
+	if a.RunID != 0 {
+		attrs = append(attrs, "run", a.RunID)
+	}
+	s.opts.Log.Warn("alert", append(attrs, "message", a.Message)...)
 	if len(s.dests) == 0 {
 		return true
 	}
