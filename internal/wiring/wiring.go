@@ -54,7 +54,9 @@ func (e *Env) Close() error { return e.Store.Close() }
 
 // Engine returns an engine over this installation.
 func (e *Env) Engine(observe func(rotation.Event)) *rotation.Engine {
-	return &rotation.Engine{Store: e.Store, Sealer: e.Sealer, Log: e.Log, Holder: e.Holder, Observe: observe}
+	eng := &rotation.Engine{Store: e.Store, Sealer: e.Sealer, Log: e.Log, Holder: e.Holder, Observe: observe}
+	rotation.InstallCrashPoints(eng) // torture builds only (-tags rotor_crashpoints); a no-op otherwise
+	return eng
 }
 
 // TokenReader supplies a person's token (hidden prompt or stdin).
