@@ -77,6 +77,9 @@ func runRotate(cmd *cobra.Command, app *App, name string, f rotateFlags) error {
 	if err != nil {
 		return &UsageError{Err: err}
 	}
+	if cc.Source.Type == personal.Type && !f.tokenStdin && !isTTY(app.In) && !f.resume {
+		return usageErrorf("%s takes a personal token, and standard input is not a terminal to prompt on: pipe the token in with --token-stdin", name)
+	}
 	cred, err := env.Credential(ctx, cc, wiring.CredentialOptions{ReadToken: app.tokenReader(f.tokenStdin, "the new token", true), AllowIdentityChange: f.allowIdentityChange, Progress: app.bindingProgress()})
 	if err != nil {
 		return err
