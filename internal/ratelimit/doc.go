@@ -5,10 +5,12 @@
 // at a rate that adapts to the server's answers, AIMD style:
 //   - slow start: from the initial rate it grows by half per second until the
 //     first throttle;
-//   - multiplicative decrease: a throttle cuts the rate by Decrease (10%);
-//     throttles of calls sent before the cut, answering within a cooldown,
-//     do not cut again, unless most calls in that window were throttled, in
-//     which case the rate drops to what the server let through;
+//   - multiplicative decrease: a throttle cuts the rate by Decrease (10%) of
+//     the rate actually sent (which is lower than the limit when callers were
+//     the bottleneck); an isolated throttle, within Tolerance (0.5% of calls),
+//     does not cut at all; throttles of calls sent before a cut, answering
+//     within a cooldown, do not cut again, unless most calls in that window
+//     were throttled, in which case the rate drops to what got through;
 //   - additive increase: the rate climbs back to where it throttled over
 //     Probe successes (or Climb, whichever is shorter), and once clearly past
 //     that point without a throttle it probes upwards quickly again.

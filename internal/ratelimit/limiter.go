@@ -16,6 +16,12 @@ type Options struct {
 	Probe    int           // successes to climb back to the rate that throttled (300)
 	Climb    time.Duration // …but no longer than this (15s)
 	Cooldown time.Duration // throttles this soon after a decrease do not cut again (1s, at least 4 intervals)
+	// Tolerance is the share of calls that may be throttled without a
+	// decrease (0.005): an isolated throttle, a few hundred calls after the
+	// last one, is noise (network jitter against a server bucket of 1,
+	// another client's burst) rather than a rate too high, and cutting on
+	// each would leave the rate well under what the server allows.
+	Tolerance float64
 
 	// Now and Sleep replace the clock in tests.
 	Now   func() time.Time
@@ -23,13 +29,14 @@ type Options struct {
 }
 
 const (
-	defaultInitial  = 10
-	defaultMin      = 0.5
-	defaultMax      = 500
-	defaultDecrease = 0.9
-	defaultProbe    = 300
-	defaultCooldown = time.Second
-	defaultClimb    = 15 * time.Second
+	defaultInitial   = 10
+	defaultMin       = 0.5
+	defaultMax       = 500
+	defaultDecrease  = 0.9
+	defaultProbe     = 300
+	defaultCooldown  = time.Second
+	defaultClimb     = 15 * time.Second
+	defaultTolerance = 0.005
 
 	// Before the first throttle the rate grows by a sixteenth per success,
 	// but by at most slowStartStep calls/s per success: that is, by half
@@ -69,6 +76,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Climb <= 0 {
 		o.Climb = defaultClimb
+	}
+	if o.Tolerance <= 0 || o.Tolerance >= 0.5 {
+		o.Tolerance = defaultTolerance
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -117,6 +127,9 @@ type Limiter struct {
 	winStart  time.Time
 	winOK     int
 	winThr    int
+	share     float64 // moving average of the throttled share of calls
+	grants    [16]time.Time
+	ngrants   int
 	stats     Stats
 }
 
@@ -172,7 +185,25 @@ func (l *Limiter) acquire(now time.Time) time.Duration {
 	}
 	l.last = now
 	l.next = now.Add(interval(l.rate))
+	l.grants[l.ngrants%len(l.grants)] = now
+	l.ngrants++
 	return 0
+}
+
+// sent is the rate at which slots were actually taken lately: below the
+// limiter's rate when callers did not keep up with it. Zero when unknown.
+func (l *Limiter) sent() float64 {
+	n := min(l.ngrants, len(l.grants))
+	if n < 4 {
+		return 0
+	}
+	newest := l.grants[(l.ngrants-1)%len(l.grants)]
+	oldest := l.grants[(l.ngrants-n)%len(l.grants)]
+	span := newest.Sub(oldest).Seconds()
+	if span <= 0 {
+		return 0
+	}
+	return float64(n-1) / span
 }
 
 func interval(r float64) time.Duration { return time.Duration(float64(time.Second) / r) }
@@ -184,6 +215,7 @@ func (l *Limiter) OnSuccess() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats.Successes++
+	l.share *= 1 - l.o.Tolerance
 	if now.Before(l.coolUntil) {
 		l.winOK++
 		return
@@ -218,6 +250,8 @@ func (l *Limiter) OnThrottle() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats.Throttles++
+	a := l.o.Tolerance
+	l.share = l.share*(1-a) + a
 	if now.Before(l.coolUntil) {
 		l.winThr++
 		return
@@ -227,7 +261,16 @@ func (l *Limiter) OnThrottle() {
 		l.winThr++
 		return
 	}
-	l.decrease(now, l.rate*l.o.Decrease)
+	// One throttle lifts share to about a; a second within ln2/a calls
+	// (about 140 at the default) lifts it past 1.5a.
+	if l.share <= 1.5*a {
+		return
+	}
+	from := l.rate
+	if s := l.sent(); s > 0 && s < from {
+		from = s // the callers, not the limiter, set the pace
+	}
+	l.decrease(now, from*l.o.Decrease)
 }
 
 // closeWindow ends a cooldown. If most calls in it were throttled, the rate

@@ -128,8 +128,12 @@ func TestLimiter_OnThrottle(t *testing.T) {
 	busy := func() { l.acquire(c.now()); l.acquire(c.now()) } // a waiting caller
 
 	l.OnThrottle()
+	if l.Rate() != 20 {
+		t.Fatalf("an isolated throttle changed the rate to %v", l.Rate())
+	}
+	l.OnThrottle()
 	if !near(l.Rate(), 10) {
-		t.Fatalf("after throttle rate = %v, want 10", l.Rate())
+		t.Fatalf("after a second throttle rate = %v, want 10", l.Rate())
 	}
 	// Throttles of calls sent before the cut do not cut again.
 	c.advance(100 * time.Millisecond)
@@ -154,7 +158,7 @@ func TestLimiter_OnThrottle(t *testing.T) {
 	if !near(l.Rate(), 20) {
 		t.Fatalf("after Probe successes rate = %v, want back at 20", l.Rate())
 	}
-	if s := l.Stats(); s.Throttles != 2 || s.Successes != 13 || s.Decreases != 1 {
+	if s := l.Stats(); s.Throttles != 3 || s.Successes != 13 || s.Decreases != 1 {
 		t.Errorf("stats = %+v", s)
 	}
 }
@@ -164,6 +168,7 @@ func TestLimiter_OnThrottle(t *testing.T) {
 // share that got through instead of 10% per window.
 func TestLimiter_Overload(t *testing.T) {
 	l, c := newFake(Options{Initial: 400, Decrease: 0.9, Cooldown: time.Second})
+	l.OnThrottle() // tolerated
 	l.OnThrottle() // 360
 	for i := range 100 {
 		c.advance(time.Millisecond)
@@ -371,5 +376,23 @@ func TestLimiter_Concurrent(t *testing.T) {
 	wg.Wait()
 	if s := l.Stats(); s.Successes+s.Throttles != 32*8 {
 		t.Errorf("stats = %+v, want %d calls", s, 32*8)
+	}
+}
+
+// TestLimiter_DemandLimited: callers took slots far slower than the
+// limiter's rate (another operation was the bottleneck). A throttle then cuts
+// from the rate actually sent, not from the idle limit.
+func TestLimiter_DemandLimited(t *testing.T) {
+	l, c := newFake(Options{Initial: 400})
+	for range 20 {
+		c.advance(50 * time.Millisecond) // 20 calls a second
+		if d := l.acquire(c.now()); d != 0 {
+			t.Fatalf("slot not free at 20/s under a 400/s limit: wait %v", d)
+		}
+	}
+	l.OnThrottle()
+	l.OnThrottle()
+	if r := l.Rate(); !near(r, 0.9*20) {
+		t.Errorf("rate = %v, want 0.9 × the 20/s actually sent", r)
 	}
 }

@@ -97,7 +97,7 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	t.mu.Lock()
 	t.records[name] = rec
 	t.mu.Unlock()
-	t.log.InfoContext(ctx, "pipeline updated", "pipeline", name, "version", rec.version, "actions", len(plan), "token", tok.Fingerprint())
+	t.log.DebugContext(ctx, "pipeline updated", "pipeline", name, "version", rec.version, "actions", len(plan), "token", tok.Fingerprint())
 	return nil
 }
 
@@ -120,8 +120,8 @@ func (t *Target) plan(ctx context.Context, name string, decl *types.PipelineDecl
 		if !ok {
 			return nil, fmt.Errorf("pipeline %s: action %s: %w (no GitHub v1 source action by that name now)", name, key, ErrActionChanged)
 		}
-		if o, r := x.b.Attrs[AttrOwner], x.b.Attrs[AttrRepo]; (o != "" && !strings.EqualFold(o, a.owner)) || (r != "" && !strings.EqualFold(r, a.repo)) {
-			return nil, fmt.Errorf("pipeline %s: action %s: %w (reads %s/%s, discovered as %s/%s)", name, key, ErrActionChanged, a.owner, a.repo, o, r)
+		if changedRepo(x.b, a) {
+			return nil, fmt.Errorf("pipeline %s: action %s: %w (reads %s/%s, discovered as %s/%s)", name, key, ErrActionChanged, a.owner, a.repo, x.b.Attrs[AttrOwner], x.b.Attrs[AttrRepo])
 		}
 		plan[key] = tok
 	}

@@ -77,7 +77,7 @@ func (t *Target) verifyRead(ctx context.Context, tok token.Token, name string, b
 		switch {
 		case !ok:
 			errs[i] = fmt.Errorf("pipeline %s: action %s: %w (no GitHub v1 source action by that name now)", name, key, ErrActionChanged)
-		case !strings.EqualFold(a.owner, x.b.Attrs[AttrOwner]) || !strings.EqualFold(a.repo, x.b.Attrs[AttrRepo]):
+		case changedRepo(x.b, a):
 			errs[i] = fmt.Errorf("pipeline %s: action %s: %w (reads %s/%s)", name, key, ErrActionChanged, a.owner, a.repo)
 		case stillOurs && rec.sent[key] != fp:
 			errs[i] = fmt.Errorf("pipeline %s: action %s: %w (it holds %s)", name, key, ErrNotApplied, rec.sent[key])
@@ -88,6 +88,13 @@ func (t *Target) verifyRead(ctx context.Context, tok token.Token, name string, b
 	}
 	clear(held)
 	return errs
+}
+
+// changedRepo reports an action that now reads another repository than the
+// one the binding was discovered (and the token checked) for.
+func changedRepo(b rotation.Binding, a ghAction) bool {
+	o, r := b.Attrs[AttrOwner], b.Attrs[AttrRepo]
+	return (o != "" && !strings.EqualFold(o, a.owner)) || (r != "" && !strings.EqualFold(r, a.repo))
 }
 
 func allSent(rec *record, bs []bound, fp string) bool {
@@ -123,7 +130,7 @@ func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs [
 		return same(fmt.Errorf("pipeline %s: start execution: %w", name, awsx.Sanitize(err, tok)), len(bs))
 	}
 	id := deref(start.PipelineExecutionId)
-	t.log.InfoContext(ctx, "verifying by execution", "pipeline", name, "execution", id)
+	t.log.DebugContext(ctx, "verifying by execution", "pipeline", name, "execution", id)
 
 	errs := make([]error, len(bs))
 	pending := make(map[int]bool, len(bs))
