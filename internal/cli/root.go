@@ -141,6 +141,7 @@ var commands = []func(*App) *cobra.Command{
 	newStatusCmd,
 	newHistoryCmd,
 	newAuditCmd,
+	newServeCmd,
 	newScanCmd,
 	newEmulatorCmd,
 }
