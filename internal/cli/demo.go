@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/demo"
+	"github.com/rotor-ci/rotor/internal/emulator"
 	"github.com/spf13/cobra"
 )
 
@@ -43,6 +44,7 @@ pipeline held a dead token, beside rotor's.`,
 				root.SetErr(out)
 				return root.ExecuteContext(ctx)
 			}
+			o.Inspect = inspect
 			return demo.Run(cmd.Context(), o)
 		},
 	}
@@ -51,6 +53,10 @@ pipeline held a dead token, beside rotor's.`,
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the demo's directory (config, store, key) afterwards")
 	return cmd
 }
+
+// inspect lets tests look at the demo's emulators and directory before
+// they are gone.
+var inspect func(*emulator.Sandbox, string)
 
 type emptyReader struct{}
 

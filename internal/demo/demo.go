@@ -42,6 +42,9 @@ type Options struct {
 	HumanDelay time.Duration
 	// Keep leaves the demo's directory (config, store, key) in place.
 	Keep bool
+	// Inspect, if set, is called at the end with the emulators and the
+	// demo's directory, before either is gone (tests grep them for tokens).
+	Inspect func(sb *emulator.Sandbox, dir string)
 }
 
 const (
@@ -187,6 +190,9 @@ credentials:
 `
 
 func (d *demo) close() {
+	if d.o.Inspect != nil {
+		d.o.Inspect(d.sandbox, d.dir)
+	}
 	d.sandbox.Close()
 	if d.o.Keep {
 		d.say("\n(kept %s)", d.dir)
