@@ -289,8 +289,3 @@ func orRoot(p string) string {
 	}
 	return p
 }
-
-func digestBytes(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}

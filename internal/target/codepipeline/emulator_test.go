@@ -96,11 +96,11 @@ func TestApply_Fleet(t *testing.T) {
 			progress = append(progress, [3]int{done, total, failed})
 		},
 	})
+	be.emu.Faults().ResetCounts()
 	bs, err := tg.Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	be.emu.Faults().ResetCounts()
 	progress = nil
 
 	start := time.Now()
@@ -116,7 +116,7 @@ func TestApply_Fleet(t *testing.T) {
 	}
 	c := be.emu.Faults().Counts()
 	if c["codepipeline GetPipeline"].Throttled+c["codepipeline UpdatePipeline"].Throttled == 0 {
-		t.Error("no request was throttled: the drill did not drill")
+		t.Error("no request was throttled in Discover or Apply: the drill did not drill")
 	}
 	if last := progress[len(progress)-1]; last != [3]int{n, n, 1} {
 		t.Errorf("last progress = %v, want [%d %d 1]", last, n, n)

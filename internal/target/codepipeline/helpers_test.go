@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
@@ -28,6 +25,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/awsx"
 	cpemu "github.com/rotor-ci/rotor/internal/emulator/codepipeline"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
+	"github.com/rotor-ci/rotor/internal/emulator/motoserver"
 	"github.com/rotor-ci/rotor/internal/ratelimit"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/token"
@@ -42,19 +40,19 @@ const (
 var static = credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")
 
 // isolate keeps tests away from the machine's AWS config and from IMDS.
+// Profile and endpoint variables are unset, not blanked: a child moto_server
+// (botocore) reads AWS_PROFILE="" as a profile named "".
 func isolate(t *testing.T) {
 	t.Helper()
 	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_CONFIG_FILE":             filepath.Join(dir, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_PROFILE":                 "",
-		"AWS_ENDPOINT_URL":            "",
-		"AWS_MAX_ATTEMPTS":            "",
-		"AWS_RETRY_MODE":              "",
-	} {
-		t.Setenv(k, v)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} {
+		if v, ok := os.LookupEnv(k); ok {
+			os.Unsetenv(k)
+			t.Cleanup(func() { os.Setenv(k, v) })
+		}
 	}
 }
 
@@ -189,8 +187,9 @@ func tagInState(t *testing.T, srv *cpemu.Server, pipeline, stack string) {
 // motoBackend starts moto_server on a free loopback port, or skips.
 func motoBackend(t *testing.T) backend {
 	t.Helper()
-	endpoint := epochProxy(t, startMoto(t))
-	createRole(t, endpoint)
+	endpoint := epochProxy(t, motoserver.Start(t))
+	motoserver.CreateRole(t, endpoint, "rotor-test-codepipeline", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
+		`"Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
 	admin := adminClient(endpoint)
 	return backend{
 		name:     "moto",
@@ -224,62 +223,6 @@ func motoBackend(t *testing.T) backend {
 			}
 		},
 	}
-}
-
-// startMoto runs moto_server as a child process for the test.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("SKIPPING moto contract: moto_server is not installed (pip install 'moto[server]')")
-	}
-	for attempt := 0; attempt < 3; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-		out := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.Env = motoEnv()
-		if err := cmd.Start(); err != nil {
-			t.Skipf("SKIPPING moto contract: moto_server does not start: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case <-exited:
-				deadline = time.Time{} // it died (port taken?): try another port
-				continue
-			default:
-			}
-			resp, err := http.Get(endpoint + "/moto-api/")
-			if err == nil {
-				resp.Body.Close()
-				t.Cleanup(func() {
-					stop()
-					if t.Failed() {
-						t.Logf("moto_server output:\n%s", out.String())
-					}
-				})
-				return endpoint
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		stop()
-		t.Logf("moto_server on port %d did not come up: %s", port, out.String())
-	}
-	t.Skip("SKIPPING moto contract: moto_server did not come up")
-	return ""
 }
 
 // epochProxy fronts moto, which sends the timestamps of GetPipeline's
@@ -330,48 +273,6 @@ func epochs(m map[string]any) {
 				m[k] = float64(ts.UnixMilli()) / 1000
 			}
 		}
-	}
-}
-
-// motoEnv is the test's environment without the AWS settings that isolate
-// blanked (botocore reads AWS_PROFILE="" as a profile named "").
-func motoEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") && v == "" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret")
-}
-
-// createRole creates the pipeline role in moto's IAM (CreatePipeline answers
-// 500 without it). IAM speaks the query protocol; moto routes by signature.
-func createRole(t *testing.T, endpoint string) {
-	t.Helper()
-	form := url.Values{
-		"Action":   {"CreateRole"},
-		"Version":  {"2010-05-08"},
-		"RoleName": {"rotor-test-codepipeline"},
-		"AssumeRolePolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
-			`"Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}`},
-	}.Encode()
-	req, _ := http.NewRequest(http.MethodPost, endpoint+"/", strings.NewReader(form))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	creds, _ := static.Retrieve(context.Background())
-	sum := digestBytes([]byte(form))
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, sum, "iam", region, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 && !bytes.Contains(body, []byte("EntityAlreadyExists")) {
-		t.Fatalf("moto CreateRole: %d %s", resp.StatusCode, body)
 	}
 }
 
@@ -505,22 +406,4 @@ func held(m map[string]token.Token) func(context.Context, string) (token.Token, 
 		tok, ok := m[id]
 		return tok, ok, nil
 	}
-}
-
-// syncBuffer collects a child process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
