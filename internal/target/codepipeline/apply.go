@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
@@ -47,6 +48,12 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 			}
 		}
 	}
+
+	// Another credential's target in this process may be updating the same
+	// pipeline: its Get → Update must not interleave with this one, or one
+	// would write back the other's old token.
+	unlock := lockPipeline(t.region, name)
+	defer unlock()
 
 	var get exchange
 	defer get.wipe()
@@ -192,7 +199,7 @@ func (t *Target) readback(name string, before *int32, got *types.PipelineDeclara
 	case got == nil || got.Version == nil:
 		return fmt.Errorf("pipeline %s: %w: %w", name, ErrReadback, errVersionUnavailable)
 	case before != nil && *got.Version != *before+1:
-		return fmt.Errorf("pipeline %s: %w: version %d after the update, want %d", name, ErrReadback, *got.Version, *before+1)
+		return fmt.Errorf("pipeline %s: %w: version %d after the update, want %d (updated by someone else in between?)", name, ErrReadback, *got.Version, *before+1)
 	}
 	if diff := differences(want, c, 5); len(diff) > 0 {
 		return fmt.Errorf("pipeline %s: %w: the service changed %s", name, ErrReadback, strings.Join(diff, ", "))
@@ -227,4 +234,16 @@ func getError(name string, err error) error {
 
 func cfnError(name, stack string) error {
 	return fmt.Errorf("pipeline %s: %w (stack %s): an update drifts the stack and its next update writes the template's token back; rotate the template's parameter instead, or set allow_cloudformation_drift", name, ErrCloudFormation, stack)
+}
+
+// pipelineLocks serialises Get → Update of one pipeline across every Target
+// in the process (one per credential). Across processes nothing can: the API
+// has no conditional update; the read-back then reports the version jump.
+var pipelineLocks sync.Map // region + "/" + pipeline → *sync.Mutex
+
+func lockPipeline(region, name string) (unlock func()) {
+	m, _ := pipelineLocks.LoadOrStore(region+"/"+name, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }

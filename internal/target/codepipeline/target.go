@@ -57,7 +57,11 @@ type Config struct {
 	// OtherTokens returns the token another credential holds for a binding
 	// (by ID), for the other GitHub actions of a pipeline: an update must
 	// re-send them, since GetPipeline only shows "****". Nil, or not held:
-	// that pipeline is refused.
+	// that pipeline is refused. It must return the newest token the binding
+	// may hold: the other credential's pending token once its run is
+	// applying (it passed its checks), its current token otherwise.
+	// Returning current while the other run is applying would write that
+	// run's old token back over its new one.
 	OtherTokens func(ctx context.Context, bindingID string) (token.Token, bool, error)
 	Log         *slog.Logger
 	// Progress is called after each pipeline of an Apply or Verify with the
