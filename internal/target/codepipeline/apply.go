@@ -37,7 +37,17 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation
 	})
 }
 
-func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string, bs []bound) error {
+// applyPipeline updates one pipeline. An error is marked unchanged (see
+// rotation.Result.Unchanged) unless the update may have reached the service:
+// only a 5xx, a timeout or a lost connection on UpdatePipeline leaves that in
+// doubt, and then rollback restores the pipeline.
+func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string, bs []bound) (err error) {
+	inDoubt := false
+	defer func() {
+		if err != nil && !inDoubt {
+			err = &unchangedError{err}
+		}
+	}()
 	if tok.IsZero() {
 		return fmt.Errorf("pipeline %s: refusing to write an empty token", name)
 	}
@@ -96,7 +106,10 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 		if r := (*refusal)(nil); errors.As(err, &r) {
 			return fmt.Errorf("pipeline %s: %w", name, r.err)
 		}
-		return fmt.Errorf("pipeline %s: update: %w", name, awsx.Sanitize(err, secrets...))
+		clean := awsx.Sanitize(err, secrets...)
+		var ae *awsx.Error
+		inDoubt = !errors.As(clean, &ae) || ae.Status == 0 || ae.Status >= 500
+		return fmt.Errorf("pipeline %s: update: %w", name, clean)
 	}
 
 	rec := &record{sent: sent}
@@ -247,3 +260,10 @@ func lockPipeline(region, name string) (unlock func()) {
 	mu.Lock()
 	return mu.Unlock
 }
+
+// unchangedError marks an apply failure after which the pipeline is known
+// to hold what it held before.
+type unchangedError struct{ err error }
+
+func (e *unchangedError) Error() string { return e.err.Error() }
+func (e *unchangedError) Unwrap() error { return e.err }

@@ -2,6 +2,7 @@ package codepipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/rotor-ci/rotor/internal/rotation"
@@ -82,7 +83,8 @@ func (t *Target) fanOut(ctx context.Context, bindings []rotation.Binding, report
 func results(bs []bound, errs []error) []rotation.Result {
 	out := make([]rotation.Result, len(bs))
 	for i, x := range bs {
-		out[i] = rotation.Result{BindingID: x.b.ID, Err: errs[i]}
+		var u *unchangedError
+		out[i] = rotation.Result{BindingID: x.b.ID, Err: errs[i], Unchanged: errors.As(errs[i], &u)}
 	}
 	return out
 }
