@@ -16,6 +16,8 @@ import (
 // masked "****" sent back would be stored as the token. A binding belongs
 // to a credential when that credential's newest successful run (or its open
 // run) lists it; rotor then holds the token that credential has current.
+// Two credentials in one pipeline are still a hazard across processes (the
+// API has no conditional update): rotor plan warns about it.
 func (e *Env) otherTokens(self string) func(ctx context.Context, bindingID string) (token.Token, bool, error) {
 	var once sync.Once
 	var owners map[string]string // binding ID → credential
@@ -28,6 +30,14 @@ func (e *Env) otherTokens(self string) func(ctx context.Context, bindingID strin
 		owner, ok := owners[bindingID]
 		if !ok {
 			return token.Token{}, false, nil
+		}
+		// While the owner rotates, its binding may hold either of its tokens
+		// and may be rolled back at any moment: writing either could undo its
+		// run. Refuse the shared pipeline until that run finishes.
+		if run, err := e.Store.OpenRun(ctx, owner); err == nil {
+			return token.Token{}, false, fmt.Errorf("%s is shared with credential %s, whose run %d is in flight: rotate again after it finishes", bindingID, owner, run.ID)
+		} else if !errors.Is(err, rotation.ErrNotFound) {
+			return token.Token{}, false, err
 		}
 		versions, err := e.Store.Versions(ctx, owner)
 		if err != nil {
