@@ -66,6 +66,7 @@ type Options struct {
 func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o Options) Report {
 	var r Report
 	owners := map[string][]string{} // binding ID → credentials
+	pipelineOwners := map[string]map[string]bool{}
 	current := map[string][]string{}
 	inventory := map[string]codepipeline.Action{}
 	for _, c := range in {
@@ -103,6 +104,10 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 			owners[b.ID] = append(owners[b.ID], cp.Name)
 			if b.Target == codepipeline.Type {
 				resources[b.Resource] = true
+				if pipelineOwners[b.Resource] == nil {
+					pipelineOwners[b.Resource] = map[string]bool{}
+				}
+				pipelineOwners[b.Resource][cp.Name] = true
 			}
 			stack := b.Attrs[codepipeline.AttrStack]
 			for _, w := range b.Warnings {
@@ -124,6 +129,11 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 	for id, names := range owners {
 		if len(names) > 1 {
 			r.warn(Warning{Kind: "DoubleBound", Binding: id, Message: fmt.Sprintf("bound by %d credentials (%s): each rotation would overwrite the other's token", len(names), strings.Join(names, ", "))})
+		}
+	}
+	for p, names := range pipelineOwners {
+		if len(names) > 1 {
+			r.warn(Warning{Kind: "SharedPipeline", Message: fmt.Sprintf("pipeline %s has GitHub actions of %d credentials (%s): rotor refuses to update it while another of them is rotating; rotations of these credentials should not overlap", p, len(names), strings.Join(keys(names), ", "))})
 		}
 	}
 	for fp, names := range current {
