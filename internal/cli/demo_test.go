@@ -68,4 +68,3 @@ func TestDemo(t *testing.T) {
 		})
 	}
 }
-

@@ -60,11 +60,7 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 	}
 	r := plan.Build(ctx, env.Store, in, time.Now(), plan.Options{
 		CloudFormation: func(ctx context.Context, cc config.Credential, slot int) (cfnref.API, error) {
-			cfg, err := awsx.Load(ctx, target.AWSConfig(env.Config.AWS, cc.Targets[slot]))
-			if err != nil {
-				return nil, err
-			}
-			return cloudformation.NewFromConfig(cfg), nil
+			return cloudFormationClient(ctx, target.AWSConfig(env.Config.AWS, cc.Targets[slot]))
 		},
 	})
 	if err := app.emit(r, func(w io.Writer) {
@@ -98,4 +94,15 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 		}
 	}
 	return nil
+}
+
+// cloudFormationClient reads stack templates; tests replace it.
+var cloudFormationClient = newCloudFormationClient
+
+func newCloudFormationClient(ctx context.Context, c awsx.Config) (cfnref.API, error) {
+	cfg, err := awsx.Load(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return cloudformation.NewFromConfig(cfg), nil
 }

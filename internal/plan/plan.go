@@ -7,6 +7,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -79,11 +80,12 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 			}
 		}
 		slotOf := map[string]int{}
+		var refused []rotation.Binding // CloudFormation-managed actions the target refuses
 		for i, t := range c.Built.Targets {
 			bs, err := t.Discover(ctx)
+			err, cfnRefused := splitCloudFormation(err)
 			if err != nil {
 				cp.Error = strings.TrimPrefix(cp.Error+"; "+err.Error(), "; ")
-				continue
 			}
 			for _, b := range bs {
 				slotOf[b.ID] = i
@@ -96,7 +98,20 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 				}
 				for _, a := range all {
 					inventory[a.BindingID] = a
+					if cfnRefused && a.Stack != "" && selects(c.Config.Targets[i], a) {
+						b := rotation.Binding{ID: a.BindingID, Target: codepipeline.Type, Resource: a.Pipeline, Slot: i,
+							Attrs: map[string]string{codepipeline.AttrStack: a.Stack, codepipeline.AttrPipeline: a.Pipeline, codepipeline.AttrStage: a.Stage, codepipeline.AttrAction: a.Action}}
+						slotOf[b.ID] = i
+						refused = append(refused, b)
+						owners[b.ID] = append(owners[b.ID], cp.Name)
+					}
 				}
+			}
+		}
+		for _, b := range refused {
+			r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: fmt.Sprintf("pipeline %s is managed by stack %s: rotor refuses it until the target sets allow_cloudformation_drift: true (see the stack finding for whether that is safe)", b.Resource, b.Attrs[codepipeline.AttrStack])})
+			if o.CloudFormation != nil {
+				r.cloudFormation(ctx, o, c.Config, slotOf[b.ID], b, append(slices.Clone(cp.Bindings), refused...), &cp)
 			}
 		}
 		resources := map[string]bool{}
@@ -187,4 +202,40 @@ func keys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// splitCloudFormation separates the target's refusals of CloudFormation-
+// managed pipelines (which plan explains) from real discovery errors.
+func splitCloudFormation(err error) (rest error, refused bool) {
+	if err == nil {
+		return nil, false
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var keep []error
+	for _, e := range errs {
+		if errors.Is(e, codepipeline.ErrCloudFormation) {
+			refused = true
+			continue
+		}
+		keep = append(keep, e)
+	}
+	return errors.Join(keep...), refused
+}
+
+// selects mirrors the codepipeline target's selection: named pipelines
+// and/or a match on the repository (both: the named pipelines' matching
+// actions).
+func selects(t config.Target, a codepipeline.Action) bool {
+	if len(t.Pipelines) > 0 && !slices.Contains(t.Pipelines, a.Pipeline) {
+		return false
+	}
+	m := t.Match
+	return (m.Owner == "" || strings.EqualFold(m.Owner, a.Owner)) &&
+		(m.Repo == "" || strings.EqualFold(m.Repo, a.Repo)) &&
+		(m.Branch == "" || m.Branch == a.Branch)
 }

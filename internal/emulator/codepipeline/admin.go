@@ -2,6 +2,7 @@ package codepipeline
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/rotor-ci/rotor/internal/token"
@@ -99,4 +100,18 @@ func (s *Server) StoredToken(pipeline, action string) (token.Token, bool) {
 		}
 	}
 	return token.Token{}, false
+}
+
+// ManageByStack gives a pipeline the system tag aws:cloudformation:stack-name,
+// as CloudFormation does for the pipelines it creates (no API caller may set
+// an aws: tag). Tests and rehearsals use it to play a stack-managed pipeline.
+func (s *Server) ManageByStack(pipeline, stack string) error {
+	p := s.lookup(pipeline)
+	if p == nil {
+		return fmt.Errorf("no pipeline %q", pipeline)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tags = mergeTags(p.tags, []Tag{{Key: "aws:cloudformation:stack-name", Value: stack}})
+	return nil
 }

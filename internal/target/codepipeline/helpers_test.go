@@ -152,34 +152,10 @@ func emulatorBackend(t *testing.T, wrap func(http.Handler) http.Handler) (backen
 }
 
 // tagInState gives a pipeline the CloudFormation system tag, which no API
-// caller may set, through the emulator's state file.
+// caller may set.
 func tagInState(t *testing.T, srv *cpemu.Server, pipeline, stack string) {
 	t.Helper()
-	b, err := srv.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, p := range st["pipelines"].([]any) {
-		pm := p.(map[string]any)
-		var d struct{ Name string }
-		raw, _ := json.Marshal(pm["declaration"])
-		_ = json.Unmarshal(raw, &d)
-		if d.Name == pipeline {
-			tags, _ := pm["tags"].([]any)
-			pm["tags"] = append(tags, map[string]any{"key": StackTag, "value": stack})
-			found = true
-		}
-	}
-	if !found {
-		t.Fatalf("no pipeline %s in the emulator", pipeline)
-	}
-	b, _ = json.Marshal(st)
-	if err := srv.Restore(b); err != nil {
+	if err := srv.ManageByStack(pipeline, stack); err != nil {
 		t.Fatal(err)
 	}
 }
