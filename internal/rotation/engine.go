@@ -379,11 +379,11 @@ func (s *session) requirements(ctx context.Context, run Run) (Requirements, erro
 	for i, st := range states {
 		bindings[i] = st.Binding
 	}
-	return requirementsOf(s.c, bindings), nil
+	return RequirementsOf(s.c, bindings), nil
 }
 
-// requirementsOf is what a token must satisfy to serve every binding.
-func requirementsOf(c Credential, bindings []Binding) Requirements {
+// RequirementsOf is what a token must satisfy to serve every binding.
+func RequirementsOf(c Credential, bindings []Binding) Requirements {
 	req := Requirements{Scopes: slices.Clone(c.Scopes), MinValidity: c.MinValidity}
 	for _, b := range bindings {
 		req.Scopes = append(req.Scopes, b.Scopes...)

@@ -133,7 +133,7 @@ func (e *Engine) Adopt(ctx context.Context, c Credential, tok token.Token) (Vers
 			}
 			bindings = append(bindings, bs...)
 		}
-		req := requirementsOf(c, bindings)
+		req := RequirementsOf(c, bindings)
 		req.MinValidity = 0 // the token in use today is adopted as it is
 		id, err := c.Source.Check(ctx, tok, req)
 		if err != nil {

@@ -55,3 +55,13 @@ type Target interface {
 type Rollbacker interface {
 	Rollback(ctx context.Context, prev token.Token, bindings []Binding, report func(Result))
 }
+
+// Inspector is implemented by targets that can tell, read-only, whether
+// bindings still work with the token they hold (for CodePipeline: the
+// latest source action did not fail with "Could not access the GitHub
+// repository"). report is called once per binding; a nil Err means healthy.
+// rotor serve's watcher uses it; targets without it are watched through
+// Discover alone.
+type Inspector interface {
+	Inspect(ctx context.Context, bindings []Binding, report func(Result))
+}

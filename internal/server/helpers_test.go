@@ -149,7 +149,7 @@ func (t *target) Inspect(ctx context.Context, bs []rotation.Binding, report func
 	}
 }
 
-var _ Inspector = (*target)(nil)
+var _ rotation.Inspector = (*target)(nil)
 
 // receiver is a local alert webhook.
 type receiver struct {

@@ -16,17 +16,6 @@ import (
 	"github.com/rotor-ci/rotor/internal/rotation"
 )
 
-// Inspector is implemented by targets that can tell, read-only, whether
-// bindings are still as rotor left them: for CodePipeline, that the
-// pipeline exists, its GitHub action is still bound, its last source action
-// did not fail with "Could not access the GitHub repository", and its
-// version did not change behind rotor's back. report is called once per
-// binding; a nil Err means healthy, otherwise Err says what drifted (no
-// token in it). Targets without it are watched through Discover alone.
-type Inspector interface {
-	Inspect(ctx context.Context, bindings []rotation.Binding, report func(rotation.Result))
-}
-
 // Health states of tokens and bindings.
 const (
 	HealthOK      = "ok"
@@ -201,7 +190,9 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 		if err != nil {
 			return nil, fmt.Errorf("open current version: %w", err)
 		}
-		id, err := cred.Source.Check(ctx, tok, requirements(cred, baseline))
+		req := rotation.RequirementsOf(cred, baseline)
+		req.MinValidity = 0 // expiry has its own alert
+		id, err := cred.Source.Check(ctx, tok, req)
 		switch {
 		case err == nil:
 			res.Token.State, res.Token.Identity, res.Token.Scopes = HealthOK, id.Login, id.Scopes
@@ -250,7 +241,7 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 			health[b.ID] = &res.Bindings[len(res.Bindings)-1]
 			inspect = append(inspect, b)
 		}
-		if in, ok := t.(Inspector); ok && len(inspect) > 0 {
+		if in, ok := t.(rotation.Inspector); ok && len(inspect) > 0 {
 			results := map[string]error{}
 			var mu sync.Mutex
 			in.Inspect(ctx, inspect, func(r rotation.Result) {
@@ -272,22 +263,6 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 	}
 	slices.SortFunc(res.Bindings, func(a, b BindingHealth) int { return strings.Compare(a.ID, b.ID) })
 	return res, nil
-}
-
-// requirements is what the current token must still satisfy: the
-// credential's scopes and every baseline binding's repositories. Validity
-// is not required here: expiry has its own alert.
-func requirements(c rotation.Credential, bindings []rotation.Binding) rotation.Requirements {
-	req := rotation.Requirements{Scopes: slices.Clone(c.Scopes)}
-	for _, b := range bindings {
-		req.Scopes = append(req.Scopes, b.Scopes...)
-		req.Repositories = append(req.Repositories, b.Repositories...)
-	}
-	slices.Sort(req.Scopes)
-	slices.Sort(req.Repositories)
-	req.Scopes = slices.Compact(req.Scopes)
-	req.Repositories = slices.Compact(req.Repositories)
-	return req
 }
 
 // recordAudit appends a watcher record to the audit chain.

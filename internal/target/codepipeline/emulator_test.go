@@ -409,3 +409,47 @@ func TestApply_OtherMaskedSecret(t *testing.T) {
 		t.Errorf("UpdatePipeline reached the service")
 	}
 }
+
+// TestInspect: after an execution whose source failed on a dead token,
+// Inspect reports the binding broken; a pipeline whose source succeeded, or
+// never ran, is healthy. One GetPipelineState per pipeline.
+func TestInspect(t *testing.T) {
+	isolate(t)
+	be, gh := emulatorBackend(t, nil)
+	ctx := context.Background()
+	good, dead := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
+	gh.allow(good, true)
+	create(t, be, testDecl("inspect-good", ghSpec{"GitHub", "acme", "inspect", good}))
+	create(t, be, testDecl("inspect-dead", ghSpec{"GitHub", "acme", "inspect", good}))
+	tg := newTarget(t, be, Config{Pipelines: []string{"inspect-good", "inspect-dead"}, Verify: VerifyExecution})
+	bs, err := tg.Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deadB []rotation.Binding
+	for _, b := range bs {
+		if b.Resource == "inspect-dead" {
+			deadB = append(deadB, b)
+		}
+	}
+	_ = apply(tg, dead, deadB)
+	_ = verify(tg, dead, deadB) // runs the pipeline: its source fails on the dead token
+	before := counts(be)["GetPipelineState"]
+	res := collect(func(report func(rotation.Result)) { tg.Inspect(ctx, bs, report) })
+	for _, b := range bs {
+		err := res[b.ID]
+		switch b.Resource {
+		case "inspect-good":
+			if err != nil {
+				t.Errorf("healthy pipeline reported: %v", err)
+			}
+		case "inspect-dead":
+			if !errors.Is(err, ErrSourceFailed) || strings.Contains(err.Error(), dead.Reveal()) {
+				t.Errorf("dead-token pipeline: %v, want ErrSourceFailed without the token", err)
+			}
+		}
+	}
+	if got := counts(be)["GetPipelineState"] - before; got != 2 {
+		t.Errorf("GetPipelineState calls = %d, want 2 (one per pipeline)", got)
+	}
+}
