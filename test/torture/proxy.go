@@ -1,0 +1,284 @@
+package torture
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// Wire is what crossed the wire between rotor and the emulators, recorded
+// by the proxies in front of them. Each record's time is taken after the
+// emulator handled the request and before rotor can see the answer, so a
+// record of an update always precedes the revocation rotor sends after it.
+type Wire struct {
+	mu      sync.Mutex
+	mints   []Mint
+	revokes []Revoke
+	updates []Update
+	calls   map[string]int // "github GET /user 200", "codepipeline UpdatePipeline 400"
+	values  map[string]token.Token
+}
+
+// Mint is an installation token GitHub issued to rotor.
+type Mint struct {
+	Time        time.Time
+	Fingerprint string
+	ExpiresAt   time.Time
+}
+
+// Revoke is a revocation GitHub accepted.
+type Revoke struct {
+	Time        time.Time
+	Fingerprint string
+	Via         string // "DELETE /installation/token" or "POST /credentials/revoke"
+}
+
+// Update is an UpdatePipeline the CodePipeline emulator accepted.
+type Update struct {
+	Time     time.Time
+	Pipeline string
+	Version  int
+	Tokens   map[string]string // "stage/action" → fingerprint sent
+	Unknown  []string          // actions sent a value that is no token GitHub ever issued ("****", "")
+	Masked   json.RawMessage   // the declaration as the emulator answered it
+}
+
+func newWire() *Wire { return &Wire{calls: map[string]int{}, values: map[string]token.Token{}} }
+
+func (w *Wire) count(k string) {
+	w.mu.Lock()
+	w.calls[k]++
+	w.mu.Unlock()
+}
+
+// remember keeps a token value for the leak search.
+func (w *Wire) remember(t token.Token) {
+	if t.IsZero() {
+		return
+	}
+	w.mu.Lock()
+	w.values[t.Fingerprint()] = t
+	w.mu.Unlock()
+}
+
+// Snapshot copies the records.
+func (w *Wire) Snapshot() (mints []Mint, revokes []Revoke, updates []Update, calls map[string]int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	calls = make(map[string]int, len(w.calls))
+	for k, v := range w.calls {
+		calls[k] = v
+	}
+	return append([]Mint(nil), w.mints...), append([]Revoke(nil), w.revokes...), append([]Update(nil), w.updates...), calls
+}
+
+// Values returns every token value the wire saw, by fingerprint.
+func (w *Wire) Values() map[string]token.Token {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]token.Token, len(w.values))
+	for k, v := range w.values {
+		out[k] = v
+	}
+	return out
+}
+
+// proxy serves an emulator on a loopback port of its own, recording
+// through inspect. When down is set it drops every connection unanswered,
+// as an unreachable host would.
+type proxy struct {
+	URL  string
+	down atomic.Bool
+	srv  *http.Server
+}
+
+func startProxy(inner http.Handler, inspect func(r *http.Request, body []byte, rec *httptest.ResponseRecorder)) (*proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{URL: "http://" + ln.Addr().String()}
+	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p.down.Load() {
+				if hj, ok := w.(http.Hijacker); ok {
+					if c, _, err := hj.Hijack(); err == nil {
+						c.(*net.TCPConn).SetLinger(0) // a reset, not a polite close
+						c.Close()
+						return
+					}
+				}
+				panic(http.ErrAbortHandler)
+			}
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, "proxy: read body", http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			inspect(r, body, rec)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		})}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *proxy) Close() error {
+	p.srv.SetKeepAlivesEnabled(false)
+	return p.srv.Close()
+}
+
+var reMint = regexp.MustCompile(`^(/api/v3)?/app/installations/[0-9]+/access_tokens$`)
+
+// github records what rotor asked of GitHub: installation tokens minted and
+// revocations accepted.
+func (w *Wire) github(r *http.Request, body []byte, rec *httptest.ResponseRecorder) {
+	now := time.Now()
+	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
+	op := r.Method + " " + path
+	switch {
+	case strings.HasPrefix(path, "/repos/"):
+		op = r.Method + " /repos/…"
+	case reMint.MatchString(r.URL.Path):
+		op = "POST /app/installations/…/access_tokens"
+	case strings.HasPrefix(path, "/app/installations/"):
+		op = r.Method + " /app/installations/…"
+	}
+	w.count("github " + op + " " + http.StatusText(rec.Code))
+	switch {
+	case r.Method == http.MethodPost && reMint.MatchString(r.URL.Path) && rec.Code == http.StatusCreated:
+		var out struct {
+			Token     string    `json:"token"`
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err == nil && out.Token != "" {
+			t := token.New(out.Token)
+			w.remember(t)
+			w.mu.Lock()
+			w.mints = append(w.mints, Mint{Time: now, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt})
+			w.mu.Unlock()
+		}
+	case r.Method == http.MethodDelete && path == "/installation/token" && rec.Code == http.StatusNoContent:
+		if t := bearer(r); !t.IsZero() {
+			w.mu.Lock()
+			w.revokes = append(w.revokes, Revoke{Time: now, Fingerprint: t.Fingerprint(), Via: op})
+			w.mu.Unlock()
+		}
+	case r.Method == http.MethodPost && path == "/credentials/revoke" && rec.Code == http.StatusAccepted:
+		var in struct {
+			Credentials []string `json:"credentials"`
+		}
+		if err := json.Unmarshal(body, &in); err == nil {
+			w.mu.Lock()
+			for _, c := range in.Credentials {
+				t := token.New(strings.TrimSpace(c))
+				w.revokes = append(w.revokes, Revoke{Time: now, Fingerprint: t.Fingerprint(), Via: op})
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func bearer(r *http.Request) token.Token {
+	h := r.Header.Get("Authorization")
+	for _, p := range []string{"token ", "Bearer ", "bearer "} {
+		if v, ok := strings.CutPrefix(h, p); ok {
+			return token.New(strings.TrimSpace(v))
+		}
+	}
+	return token.Token{}
+}
+
+const amzTargetPrefix = "CodePipeline_20150709."
+
+// codepipeline records every UpdatePipeline the emulator accepted: which
+// token each GitHub action was sent and the declaration it answered with.
+// known says whether a value is a token GitHub issued.
+func (w *Wire) codepipeline(known func(token.Token) bool) func(r *http.Request, body []byte, rec *httptest.ResponseRecorder) {
+	return func(r *http.Request, body []byte, rec *httptest.ResponseRecorder) {
+		now := time.Now()
+		op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), amzTargetPrefix)
+		w.count("codepipeline " + op + " " + http.StatusText(rec.Code))
+		if op != "UpdatePipeline" || rec.Code != http.StatusOK {
+			return
+		}
+		u, err := decodeUpdate(body, rec.Body.Bytes(), known)
+		if err != nil {
+			u.Unknown = append(u.Unknown, "(undecodable: "+err.Error()+")")
+		}
+		u.Time = now
+		w.mu.Lock()
+		w.updates = append(w.updates, u)
+		w.mu.Unlock()
+	}
+}
+
+type wireDecl struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Stages  []struct {
+		Name    string `json:"name"`
+		Actions []struct {
+			Name         string            `json:"name"`
+			ActionTypeID map[string]string `json:"actionTypeId"`
+			Config       map[string]string `json:"configuration"`
+		} `json:"actions"`
+	} `json:"stages"`
+}
+
+func decodeUpdate(req, resp []byte, known func(token.Token) bool) (Update, error) {
+	var in struct {
+		Pipeline wireDecl `json:"pipeline"`
+	}
+	var out struct {
+		Pipeline json.RawMessage `json:"pipeline"`
+	}
+	u := Update{Tokens: map[string]string{}}
+	if err := json.Unmarshal(req, &in); err != nil {
+		return u, err
+	}
+	if err := json.Unmarshal(resp, &out); err != nil {
+		return u, err
+	}
+	var answered wireDecl
+	if err := json.Unmarshal(out.Pipeline, &answered); err != nil {
+		return u, err
+	}
+	u.Pipeline, u.Version, u.Masked = in.Pipeline.Name, answered.Version, out.Pipeline
+	for _, s := range in.Pipeline.Stages {
+		for _, a := range s.Actions {
+			t := a.ActionTypeID
+			if t["category"] != "Source" || t["owner"] != "ThirdParty" || t["provider"] != "GitHub" || t["version"] != "1" {
+				continue
+			}
+			key := s.Name + "/" + a.Name
+			v := token.New(a.Config["OAuthToken"])
+			u.Tokens[key] = v.Fingerprint()
+			if v.IsZero() || !known(v) {
+				u.Unknown = append(u.Unknown, key)
+			}
+		}
+	}
+	if u.Pipeline == "" {
+		return u, errors.New("no pipeline name")
+	}
+	return u, nil
+}

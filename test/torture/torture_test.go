@@ -1,0 +1,130 @@
+package torture
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The full run: ROTOR_TORTURE=full go test ./test/torture -run TestTorture -v -timeout 10m
+const envMode = "ROTOR_TORTURE"
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	binDir    string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func rotorBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "rotor-torture-bin-"); buildErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		binPath, buildErr = BuildRotor(ctx, binDir, os.Getenv("ROTOR_TORTURE_RACE") == "1")
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// runOptions are the full run's sizes, or the short run's that CI runs
+// with every go test ./....
+func runOptions(t *testing.T) (Options, Phases, bool) {
+	full := os.Getenv(envMode) == "full"
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("ROTOR_TORTURE_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("ROTOR_TORTURE_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	o := Options{
+		Pipelines:    10,
+		PollInterval: 150 * time.Millisecond,
+		Grace:        time.Second,
+		AppEvery:     2 * time.Second,
+		LeaseTTL:     2 * time.Second,
+		MinRotations: 30,
+		MinCrashes:   10,
+		Budget:       45 * time.Second,
+		ServeFor:     8 * time.Second,
+		Seed:         seed,
+		Shared:       os.Getenv("ROTOR_TORTURE_SHARED") == "1",
+	}
+	ph := Phases{Sweep: false}
+	if full {
+		o.Pipelines = 24
+		o.PollInterval = 100 * time.Millisecond
+		o.MinRotations, o.MinCrashes = 300, 100
+		o.Budget = 4*time.Minute + 30*time.Second
+		o.ServeFor = 30 * time.Second
+		ph = Phases{Sweep: true, SweepResume: true}
+	}
+	return o, ph, full
+}
+
+// TestTorture runs rotor against the emulators with crashes and faults and
+// checks I1–I7 (see doc.go). Without ROTOR_TORTURE=full it is the short
+// run CI does.
+func TestTorture(t *testing.T) {
+	opts, phases, full := runOptions(t)
+	opts.Bin = rotorBinary(t)
+	opts.Dir = t.TempDir()
+	opts.Logf = t.Logf
+	t.Logf("seed %d (ROTOR_TORTURE_SEED=%d reproduces the random choices)", opts.Seed, opts.Seed)
+	ctx, cancel := context.WithTimeout(t.Context(), opts.Budget+3*time.Minute)
+	defer cancel()
+	h, err := New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	rep, err := h.Run(ctx, phases)
+	fmt.Println(rep.Figures)
+	for _, n := range rep.Notes {
+		t.Log("note: " + n)
+	}
+	if err != nil {
+		t.Fatalf("%s\nthe run stopped: %v", rep.Figures, err)
+	}
+	if len(rep.Violations) > 0 {
+		for i, v := range rep.Violations {
+			if i == 20 {
+				t.Logf("… and %d more", len(rep.Violations)-i)
+				break
+			}
+			t.Log("violation: " + v.String())
+		}
+		t.Fatalf("%s\nfirst violation: %s", rep.Figures, rep.Violations[0])
+	}
+	f := rep.Figures
+	if f.Rotations < opts.MinRotations || f.Crashes < opts.MinCrashes {
+		t.Errorf("%s\nwant at least %d rotations and %d crashes", f, opts.MinRotations, opts.MinCrashes)
+	}
+	if full {
+		if f.Pipelines < 20 {
+			t.Errorf("%d pipelines, want at least 20", f.Pipelines)
+		}
+		if f.Took > 5*time.Minute {
+			t.Errorf("took %s, want under 5 minutes", f.Took)
+		}
+	}
+}

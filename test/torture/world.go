@@ -1,0 +1,240 @@
+package torture
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/emulator/github"
+)
+
+// The torture world's GitHub names.
+const (
+	user    = "torture-org"
+	appName = "rotor-torture"
+	branch  = "main"
+)
+
+// Source types, as rotor.yaml names them.
+const (
+	personal = "personal-token"
+	app      = "github-app"
+)
+
+// Cred is one credential of the torture world and the pipelines it holds.
+type Cred struct {
+	Name   string
+	Source string // personal or app
+	// Pipelines are the credential's own pipelines: one GitHub source
+	// action each, reading the credential's repository.
+	Pipelines []string
+	// Doomed names one of Pipelines whose UpdatePipeline always fails (a
+	// standing fault rule): every rotation of the credential rolls back.
+	Doomed string
+}
+
+// Repo is the repository every action bound to c reads.
+func (c Cred) Repo() string { return "svc-" + c.Name }
+
+// bootNote is the note of the personal token c's pipelines hold at first.
+func (c Cred) bootNote() string { return "boot-" + c.Name }
+
+// Shared is a pipeline with two GitHub source actions bound to two
+// credentials: an update for one must send the other's token back.
+type Shared struct {
+	Name        string
+	First, Then string // credential names; First's action is "Source", Then's "Tools"
+}
+
+// Layout is the shape of a torture world.
+type Layout struct {
+	Creds  []Cred
+	Shared []Shared
+}
+
+// Pipelines counts every pipeline of the layout.
+func (l Layout) Pipelines() int {
+	n := len(l.Shared)
+	for _, c := range l.Creds {
+		n += len(c.Pipelines)
+	}
+	return n
+}
+
+// Cred returns the named credential.
+func (l Layout) Cred(name string) (Cred, bool) {
+	for _, c := range l.Creds {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Cred{}, false
+}
+
+// pipelinesOf lists every pipeline an action of credential name lives in.
+func (l Layout) pipelinesOf(name string) []string {
+	c, _ := l.Cred(name)
+	out := append([]string(nil), c.Pipelines...)
+	for _, s := range l.Shared {
+		if s.First == name || s.Then == name {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// NewLayout spreads n pipelines over two personal-token and three
+// github-app credentials; the last app credential has a doomed pipeline.
+// With shared, one more pipeline has two GitHub actions, one bound to a
+// personal and one to an app credential.
+func NewLayout(n int, shared bool) Layout {
+	names := []struct{ name, source string }{
+		{"pat-a", personal}, {"pat-b", personal}, {"app-a", app}, {"app-b", app}, {"app-c", app},
+	}
+	var l Layout
+	if shared {
+		l.Shared = []Shared{{Name: "shared-01", First: "pat-b", Then: "app-a"}}
+	}
+	own := max(n-len(l.Shared), len(names))
+	for i, nm := range names {
+		c := Cred{Name: nm.name, Source: nm.source}
+		k := own / len(names)
+		if i < own%len(names) {
+			k++
+		}
+		for j := range k {
+			c.Pipelines = append(c.Pipelines, fmt.Sprintf("%s-%02d", nm.name, j+1))
+		}
+		l.Creds = append(l.Creds, c)
+	}
+	last := &l.Creds[len(l.Creds)-1]
+	last.Doomed = last.Pipelines[len(last.Pipelines)-1]
+	return l
+}
+
+// World is the emulators' world for l: one private repository per
+// credential, the boot token of each credential, the app installed on the
+// whole account, and the pipelines. Rate limits are raised: twenty
+// pipelines polling several times a second would exhaust GitHub's hourly
+// budget in a minute, and the revocation API's 60 unauthenticated calls
+// an hour would stop retirement.
+func (l Layout) World() (emulator.World, error) {
+	w := emulator.World{}
+	w.GitHub = github.World{
+		Users:                    []github.UserSpec{{Login: user}},
+		RateLimit:                100_000_000,
+		UnauthenticatedRateLimit: 100_000_000,
+		Apps: []github.AppSpec{{
+			Name: appName, Owner: user,
+			Permissions:   map[string]string{"contents": "read", "metadata": "read"},
+			Installations: []github.InstallationSpec{{Account: user}},
+		}},
+	}
+	for _, c := range l.Creds {
+		w.GitHub.Repos = append(w.GitHub.Repos, github.RepoSpec{Owner: user, Name: c.Repo(), Private: true, Branches: []string{branch}})
+		w.GitHub.Tokens = append(w.GitHub.Tokens, github.WorldToken{TokenSpec: github.TokenSpec{
+			User: user, Kind: github.KindClassic, Note: c.bootNote(), Scopes: []string{"repo", "admin:repo_hook"},
+		}})
+	}
+	w.CodePipeline = codepipeline.World{Account: codepipeline.DefaultAccount, Region: codepipeline.DefaultRegion}
+	n := 0
+	for _, c := range l.Creds {
+		for _, p := range c.Pipelines {
+			w.CodePipeline.Pipelines = append(w.CodePipeline.Pipelines, codepipeline.PipelineSpec{JSON: declaration(p, n, []ghAction{{"Source", c}})})
+			n++
+		}
+	}
+	for _, s := range l.Shared {
+		first, ok1 := l.Cred(s.First)
+		then, ok2 := l.Cred(s.Then)
+		if !ok1 || !ok2 {
+			return w, fmt.Errorf("shared pipeline %s: unknown credential", s.Name)
+		}
+		w.CodePipeline.Pipelines = append(w.CodePipeline.Pipelines, codepipeline.PipelineSpec{JSON: declaration(s.Name, n, []ghAction{{"Source", first}, {"Tools", then}})})
+		n++
+	}
+	return w, w.Validate()
+}
+
+type ghAction struct {
+	name string
+	cred Cred
+}
+
+// declaration is a pipeline with the given GitHub actions and, so that a
+// rewrite that loses or changes anything besides a token shows, a varied
+// rest: V2 pipelines with variables, explicit PollForSourceChanges, run
+// orders, build environment variables, an approval stage.
+func declaration(name string, n int, sources []ghAction) json.RawMessage {
+	var actions []string
+	var inputs []string
+	for _, a := range sources {
+		poll := ""
+		if n%3 == 0 {
+			poll = `, "PollForSourceChanges": "true"`
+		}
+		actions = append(actions, fmt.Sprintf(`{"name": %q, "runOrder": 1,
+      "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
+      "configuration": {"Owner": %q, "Repo": %q, "Branch": %q, "OAuthToken": "%s%s%s"%s},
+      "outputArtifacts": [{"name": "%sOut"}]}`,
+			a.name, user, a.cred.Repo(), branch, codepipeline.TokenRefPrefix, a.cred.bootNote(), codepipeline.TokenRefSuffix, poll, a.name))
+		inputs = append(inputs, fmt.Sprintf(`{"name": "%sOut"}`, a.name))
+	}
+	extra := ""
+	if n%2 == 0 {
+		extra = `, "pipelineType": "V2", "executionMode": "QUEUED", "variables": [{"name": "DEPLOY_ENV", "defaultValue": "prod-` + fmt.Sprint(n) + `", "description": "where it goes"}]`
+	}
+	approval := ""
+	if n%4 == 1 {
+		approval = `, {"name": "Approve", "actions": [{"name": "Gate", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}, "configuration": {"CustomData": "torture ` + name + `"}}]}`
+	}
+	return json.RawMessage(fmt.Sprintf(`{
+  "name": %q,
+  "roleArn": "arn:aws:iam::%s:role/torture-%d",
+  "artifactStore": {"type": "S3", "location": "torture-artifacts-%d"}%s,
+  "stages": [
+    {"name": "Source", "actions": [%s]},
+    {"name": "Build", "actions": [{"name": "Build", "runOrder": 2,
+      "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+      "configuration": {"ProjectName": "build-%s", "EnvironmentVariables": "[{\"name\":\"N\",\"value\":\"%d\",\"type\":\"PLAINTEXT\"}]"},
+      "inputArtifacts": [%s]}]}%s
+  ]
+}`, name, codepipeline.DefaultAccount, n, n, extra, strings.Join(actions, ", "), name, n, strings.Join(inputs, ", "), approval))
+}
+
+// configYAML is rotor.yaml for l.
+func (l Layout) configYAML(githubURL, codepipelineURL string, appID, installationID int64, grace, appEvery time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# written by the torture harness
+store: sqlite:rotor.db
+key: file:rotor.key
+github:
+  api_url: %s
+aws:
+  region: us-east-1
+  endpoint_url: %s
+server:
+  listen: 127.0.0.1:0
+  auth_token_file: api.token
+  watch_every: 1h
+credentials:
+`, githubURL, codepipelineURL)
+	for _, c := range l.Creds {
+		fmt.Fprintf(&b, "  - name: %s\n    application: %s\n", c.Name, c.Name)
+		switch c.Source {
+		case personal:
+			fmt.Fprintf(&b, "    source: {type: personal-token, scopes: [repo, \"admin:repo_hook\"]}\n")
+			fmt.Fprintf(&b, "    rotate: {every: 30d, renew_before: 1d, grace: %s}\n", grace)
+		case app:
+			fmt.Fprintf(&b, "    source: {type: github-app, app_id: %d, installation_id: %d, private_key_file: app.pem, repositories: [%s], permissions: {contents: read, metadata: read}}\n",
+				appID, installationID, c.Repo())
+			fmt.Fprintf(&b, "    rotate: {every: %s, renew_before: 10m, grace: %s}\n", appEvery, grace)
+		}
+		fmt.Fprintf(&b, "    targets:\n      - type: codepipeline\n        pipelines: [%s]\n        match: {owner: %s, repo: %s}\n",
+			strings.Join(l.pipelinesOf(c.Name), ", "), user, c.Repo())
+	}
+	return b.String()
+}
