@@ -1,0 +1,50 @@
+package status
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/schedule"
+)
+
+func TestHuman(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		40 * time.Second:                                "40s",
+		12*time.Minute + 5*time.Second:                  "12m5s",
+		3*time.Hour + 20*time.Minute:                    "3h20m",
+		50 * time.Hour:                                  "2d2h",
+		-(90 * time.Second):                             "-1m30s",
+		89*24*time.Hour + 23*time.Hour + 59*time.Minute: "89d23h",
+	} {
+		if got := Human(d); got != want {
+			t.Errorf("Human(%v) = %s, want %s", d, got, want)
+		}
+	}
+}
+
+func TestCredential_Labels(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	c := Credential{Name: "x", Now: now,
+		Current:  &rotation.Version{Seq: 3, Fingerprint: "sha256:abc", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(48 * time.Hour)},
+		Due:      schedule.Decision{At: now.Add(-time.Minute), Reason: schedule.ReasonExpiring},
+		LastRun:  &rotation.Run{ID: 7, Status: rotation.RunRolledBack, Reason: "VerifyFailed", FinishedAt: now.Add(-2 * time.Minute)},
+		Bindings: 4, Healthy: 4}
+	for got, want := range map[string]string{
+		c.CurrentLabel():  "v3 sha256:abc",
+		c.AgeLabel():      "1h0m",
+		c.ExpiresLabel():  "in 2d0h",
+		c.DueLabel():      "now (Expiring)",
+		c.LastRunLabel():  "#7 rolled_back 2m0s ago (VerifyFailed)",
+		c.BindingsLabel(): "4/4 healthy",
+	} {
+		if got != want {
+			t.Errorf("label %q, want %q", got, want)
+		}
+	}
+	empty := Credential{Now: now}
+	if !strings.Contains(empty.CurrentLabel(), "rotor adopt") || empty.ExpiresLabel() != "never" {
+		t.Errorf("labels without a version: %q %q", empty.CurrentLabel(), empty.ExpiresLabel())
+	}
+}
