@@ -485,20 +485,15 @@ func (s *session) apply(ctx context.Context, run Run) (Run, error) {
 		return run, err
 	}
 	for slot := range s.c.Targets {
-		var todo []BindingState
-		for _, st := range states {
-			// Failed bindings are here only when a run was interrupted
-			// (a failure proper turns the run to rollback): apply again.
-			if st.Binding.Slot == slot && (st.Status == BindingPending || st.Status == BindingApplying || st.Status == BindingFailed) {
-				todo = append(todo, st)
-			}
-		}
+		// Failed bindings are here only when a run was interrupted (a
+		// failure proper turns the run to rollback): apply again.
+		todo := inSlot(states, slot, BindingPending, BindingApplying, BindingFailed)
 		if len(todo) == 0 {
 			continue
 		}
 		// Mark before sending: a crash from here on leaves bindings that may
 		// hold either version, and resume and rollback must know it.
-		if err := s.putBindings(ctx, run.ID, todo, BindingApplying, nil); err != nil {
+		if err := s.markApplying(ctx, run.ID, todo); err != nil {
 			return run, err
 		}
 		failed := s.runTarget(ctx, run, "apply", slot, todo, tok, s.c.Targets[slot].Apply, BindingApplied)
@@ -519,12 +514,7 @@ func (s *session) verify(ctx context.Context, run Run) (Run, error) {
 		return run, err
 	}
 	for slot := range s.c.Targets {
-		var todo []BindingState
-		for _, st := range states {
-			if st.Binding.Slot == slot && (st.Status == BindingApplied || st.Status == BindingFailed) {
-				todo = append(todo, st)
-			}
-		}
+		todo := inSlot(states, slot, BindingApplied, BindingFailed)
 		if len(todo) == 0 {
 			continue
 		}
@@ -595,16 +585,24 @@ func countFailed(states []BindingState) int {
 	return n
 }
 
-func (s *session) putBindings(ctx context.Context, runID int64, todo []BindingState, status BindingStatus, err error) error {
+func (s *session) markApplying(ctx context.Context, runID int64, todo []BindingState) error {
 	out := make([]BindingState, len(todo))
 	for i, st := range todo {
-		st.Status, st.UpdatedAt = status, s.e.now()
-		if err != nil {
-			st.Error = s.scrub(err.Error())
-		}
+		st.Status, st.UpdatedAt = BindingApplying, s.e.now()
 		out[i] = st
 	}
 	return s.putBindingStates(ctx, runID, out)
+}
+
+// inSlot is the bindings of one target whose status is one of statuses.
+func inSlot(states []BindingState, slot int, statuses ...BindingStatus) []BindingState {
+	var out []BindingState
+	for _, st := range states {
+		if st.Binding.Slot == slot && slices.Contains(statuses, st.Status) {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 func (s *session) putBindingStates(ctx context.Context, runID int64, states []BindingState) error {
@@ -688,7 +686,7 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 	}
 	touched := false
 	for _, st := range states {
-		if needsRollback(st.Status) || st.Status == BindingRolledBack {
+		if slices.Contains(mayHoldNew, st.Status) || st.Status == BindingRolledBack {
 			touched = true
 		}
 	}
@@ -710,12 +708,7 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 				return run, err
 			}
 			for slot, t := range s.c.Targets {
-				var todo []BindingState
-				for _, st := range states {
-					if st.Binding.Slot == slot && needsRollback(st.Status) {
-						todo = append(todo, st)
-					}
-				}
+				todo := inSlot(states, slot, mayHoldNew...)
 				if len(todo) == 0 {
 					continue
 				}
@@ -775,14 +768,9 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 	return s.finishWith(ctx, run, status, v, map[string]any{"fingerprint": v.Fingerprint, "revoked": v.Note == ""})
 }
 
-// needsRollback: the binding may hold the new version.
-func needsRollback(st BindingStatus) bool {
-	switch st {
-	case BindingApplying, BindingApplied, BindingVerified, BindingFailed:
-		return true
-	}
-	return false
-}
+// mayHoldNew are the statuses of a binding that may hold the new version,
+// and so must be rolled back after a failure.
+var mayHoldNew = []BindingStatus{BindingApplying, BindingApplied, BindingVerified, BindingFailed}
 
 func (s *session) finish(ctx context.Context, run Run, status RunStatus, note string, detail map[string]any) (Run, error) {
 	run.Status, run.FinishedAt = status, s.e.now()
