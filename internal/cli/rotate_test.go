@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+
+	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/emulator"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
@@ -39,6 +43,7 @@ func newE2E(t *testing.T, grace string) *e2e {
 	// A second user who may read test-repo: their token passes every check
 	// but identity.
 	world := emulator.DefaultWorld()
+	world.GitHub.RateLimit = 10_000_000 // pipelines poll every 20 ms with one token
 	world.GitHub.Users = append(world.GitHub.Users, ghemu.UserSpec{Login: "someone-else"})
 	for i := range world.GitHub.Repos {
 		world.GitHub.Repos[i].Collaborators = append(world.GitHub.Repos[i].Collaborators, "someone-else")
@@ -325,4 +330,94 @@ func TestCLI_ConfigAndKeyErrors(t *testing.T) {
 	if code, _ := e.rotor("", "status", "-o", "yaml"); code != ExitUsage {
 		t.Fatalf("bad -o: exit %d", code)
 	}
+}
+
+// TestCLI_Rotate50PipelinesRollsBack: 50 pipelines under throttling, one of
+// which refuses every update. The run must roll back: every pipeline ends on
+// the previous token, no declaration changed but its token (and version),
+// and the new token, which reached 49 pipelines, is revoked.
+func TestCLI_Rotate50PipelinesRollsBack(t *testing.T) {
+	e := newE2E(t, "10m")
+	ctx := context.Background()
+	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: e.sb.CodePipelineURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := cp.NewFromConfig(awsCfg)
+	got, err := client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("MyFirstPipeline")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := e.tokens[0]
+	var names []string
+	for i := range 50 {
+		decl := got.Pipeline
+		decl.Name = aws.String(fmt.Sprintf("fleet-%02d", i))
+		for _, s := range decl.Stages {
+			for _, a := range s.Actions {
+				if _, ok := a.Configuration["OAuthToken"]; ok {
+					a.Configuration["OAuthToken"] = old.Reveal()
+				}
+			}
+		}
+		if _, err := client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: decl}); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, *decl.Name)
+	}
+	cfg, _ := os.ReadFile(e.config)
+	s := strings.Replace(string(cfg), "      - {type: codepipeline, pipelines: [MyFirstPipeline]}\n      - {type: file, path: ci/github-token}\n",
+		"      - {type: codepipeline, match: {owner: MyGitHubUserName, repo: test-repo}}\n", 1)
+	if err := os.WriteFile(e.config, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin"); code != 0 {
+		t.Fatalf("adopt: %d %s", code, out)
+	}
+	before := map[string]string{}
+	for _, n := range append(names, "MyFirstPipeline") {
+		d, _, _ := e.sb.CodePipeline.Pipeline(n)
+		before[n] = string(d)
+	}
+	e.sb.Faults.SetRules([]fault.Rule{
+		{Service: "codepipeline", Operation: "UpdatePipeline", RatePerSecond: 40, Burst: 2},
+		{Service: "codepipeline", Operation: "GetPipeline", RatePerSecond: 40, Burst: 2},
+		{Service: "codepipeline", Operation: "UpdatePipeline", Resource: "fleet-17", Fail: true},
+	})
+	fresh := e.newToken("MyGitHubUserName", "repo", "admin:repo_hook")
+	code, out := e.rotor(fresh.Reveal()+"\n", "rotate", "pipeline-token", "--token-stdin")
+	if code != ExitRolledBack || !strings.Contains(out, "fleet-17") {
+		t.Fatalf("rotate: exit %d, want 3 naming fleet-17\n%s", code, out)
+	}
+	counts := e.sb.Faults.Counts()
+	e.sb.Faults.SetRules(nil)
+	if counts["codepipeline UpdatePipeline"].Throttled == 0 {
+		t.Log("note: no request was throttled; the limiter kept under the bucket")
+	}
+	for _, n := range append(names, "MyFirstPipeline") {
+		tok, _ := e.sb.CodePipeline.StoredToken(n, "Source")
+		if tok.Fingerprint() != old.Fingerprint() {
+			t.Errorf("%s holds %s after rollback, want the previous token", n, tok.Fingerprint())
+		}
+		after, _, _ := e.sb.CodePipeline.Pipeline(n)
+		if stripVersion(t, before[n]) != stripVersion(t, string(after)) {
+			t.Errorf("%s: declaration changed beyond token and version", n)
+		}
+	}
+	if st := e.state(fresh.Fingerprint()); st != ghemu.StateRevoked {
+		t.Fatalf("new token is %s after rollback, want revoked", st)
+	}
+	e.canary()
+}
+
+// stripVersion drops the version from a masked declaration (JSON).
+func stripVersion(t *testing.T, decl string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(decl), &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "version")
+	b, _ := json.Marshal(m)
+	return string(b)
 }
