@@ -35,6 +35,8 @@ type Records struct {
 	Pipelines map[string]pipelineNow   // and as they are now
 	Creds     []credState
 
+	Kills []time.Time // when each SIGKILLed rotor process was found dead
+
 	Audit       []audit.Record
 	AuditVerify error // rotor audit verify
 	Leaks       []Leak
@@ -77,9 +79,11 @@ type Findings struct {
 	FailedFetches                          int
 	FailedFetchesDeadToken                 int
 	OrphanLiveTokens                       int
+	LostMints                              int // installation tokens whose value died with a killed process
 	Leaks                                  int
 	Rotations                              int // runs that finished
 	Succeeded, RolledBack, Failed, Resumed int
+	ScheduledRuns                          int // started by rotor serve's scheduler
 	Retired                                int
 }
 
@@ -232,9 +236,15 @@ func Check(r Records) Findings {
 		st, isVersion := recorded[fp]
 		_, isMinted := minted[fp]
 		switch {
+		case isMinted && !isVersion && !reached[fp] && killedSoonAfter(r.Kills, minted[fp].Time):
+			// GitHub answered, and rotor was killed before it could record
+			// the token: its value existed only in the dead process's
+			// memory (the leak search finds no copy), and GitHub cannot
+			// list installation tokens. It expires within the hour.
+			f.LostMints++
 		case isMinted && !isVersion:
 			f.OrphanLiveTokens++
-			add("I3", minted[fp].Time, "installation token %s was minted for rotor at %s and is still live, but no credential ever recorded it", fp, stamp(minted[fp].Time))
+			add("I3", minted[fp].Time, "installation token %s was minted for rotor at %s and is still live, but no credential ever recorded it (and no rotor process was killed right after)", fp, stamp(minted[fp].Time))
 		case reached[fp] || isMinted || (isVersion && !strings.HasSuffix(st, "rejected")):
 			f.OrphanLiveTokens++
 			add("I3", r.Now, "%s (%s; rotor: %s) is live but no credential's current token", fp, r.origin(fp), orDash(st))
@@ -295,17 +305,33 @@ func Check(r Records) Findings {
 }
 
 // checkAudit walks the chain per credential: between a run's start and its
-// end no other run of that credential, and no retirement, may write.
+// end no other run of that credential, and no retirement, may write; and a
+// run passes from one process to another (a resume after a crash) but
+// never back: two processes never drive one run at once.
 func (f *Findings) checkAudit(recs []audit.Record, add func(string, time.Time, string, ...any)) {
 	open := map[string]int64{}
+	actors := map[int64][]string{} // run → the processes that wrote for it, in order
 	for _, rec := range recs {
 		c := rec.Credential
+		if rec.RunID != 0 {
+			as := actors[rec.RunID]
+			switch {
+			case len(as) == 0 || as[len(as)-1] != rec.Actor:
+				if slices.Contains(as, rec.Actor) {
+					add("I5", rec.Time, "%s: run %d: %s wrote %s (record %d) after %s had taken the run over", c, rec.RunID, rec.Actor, rec.Event, rec.Seq, as[len(as)-1])
+				}
+				actors[rec.RunID] = append(as, rec.Actor)
+			}
+		}
 		switch rec.Event {
 		case "run.started":
 			if o, ok := open[c]; ok && o != rec.RunID {
 				add("I5", rec.Time, "%s: run %d started (record %d) while run %d was open", c, rec.RunID, rec.Seq, o)
 			}
 			open[c] = rec.RunID
+			if strings.Contains(rec.Detail, `"trigger":"schedule"`) {
+				f.ScheduledRuns++
+			}
 			continue
 		case "promoted":
 			f.Rotations++
@@ -335,6 +361,17 @@ func (f *Findings) checkAudit(recs []audit.Record, add func(string, time.Time, s
 			delete(open, c)
 		}
 	}
+}
+
+// killedSoonAfter reports whether a rotor process was killed within two
+// seconds after t.
+func killedSoonAfter(kills []time.Time, t time.Time) bool {
+	for _, k := range kills {
+		if !k.Before(t) && k.Sub(t) < 2*time.Second {
+			return true
+		}
+	}
+	return false
 }
 
 // interval is a token a binding held from a moment on.

@@ -19,8 +19,9 @@ import (
 )
 
 // BuildRotor builds the rotor binary with crash points into dir and returns
-// its path. race adds the race detector to it.
-func BuildRotor(ctx context.Context, dir string, race bool) (string, error) {
+// its path. race adds the race detector to it; overlay, when set, is a go
+// build -overlay file (the mutation tests plant bugs with it).
+func BuildRotor(ctx context.Context, dir string, race bool, overlay string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
@@ -33,6 +34,9 @@ func BuildRotor(ctx context.Context, dir string, race bool) (string, error) {
 	args := []string{"build", "-tags", "rotor_crashpoints", "-o", bin}
 	if race {
 		args = append(args, "-race")
+	}
+	if overlay != "" {
+		args = append(args, "-overlay", overlay)
 	}
 	cmd := exec.CommandContext(ctx, gobin, append(args, "./cmd/rotor")...)
 	cmd.Dir = root
@@ -83,6 +87,7 @@ type Stats struct {
 	RandomKills  int
 	CPUTime      time.Duration // user+system of every finished process
 	LeaseRefused int           // processes that found another's lease
+	KilledAt     []time.Time   // when each killed process was found dead
 }
 
 // Job is one rotor invocation.
@@ -137,6 +142,7 @@ func (r *Rotor) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
+	s.KilledAt = append([]time.Time(nil), r.stats.KilledAt...)
 	s.CrashPoints = make(map[string]int, len(r.stats.CrashPoints))
 	for k, v := range r.stats.CrashPoints {
 		s.CrashPoints[k] = v
@@ -263,6 +269,7 @@ func (r *Rotor) finish(cmd *exec.Cmd, res *Result, killedByUs bool) {
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		res.Killed = true
 		r.stats.Killed++
+		r.stats.KilledAt = append(r.stats.KilledAt, time.Now())
 		if at := crashPointHit(res.Stderr); at != "" && !killedByUs {
 			res.CrashAt = at
 			r.stats.CrashPoints[at]++

@@ -36,7 +36,7 @@ func rotorBinary(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		binPath, buildErr = BuildRotor(ctx, binDir, os.Getenv("ROTOR_TORTURE_RACE") == "1")
+		binPath, buildErr = BuildRotor(ctx, binDir, os.Getenv("ROTOR_TORTURE_RACE") == "1", "")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -1,0 +1,273 @@
+package torture
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/rotor-ci/rotor/internal/audit"
+	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+)
+
+// The checks must find what they promise to: each case plants one
+// violation in an otherwise clean record of one rotation (boot token A
+// replaced by B, A retired after the grace period).
+var (
+	t0    = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	grace = time.Second
+	decl  = json.RawMessage(`{"name":"p1","stages":[{"name":"Source","actions":[{"name":"Source","configuration":{"OAuthToken":"****"}}]}]}`)
+)
+
+const (
+	fpA = "sha256:aaaaaaaaaaaa"
+	fpB = "sha256:bbbbbbbbbbbb"
+	fpC = "sha256:cccccccccccc"
+)
+
+// norm is a declaration as the harness keeps it: without version, re-encoded.
+func norm(d json.RawMessage) json.RawMessage {
+	n, err := withoutVersion(d)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+func cleanRecords() Records {
+	src := binding{"p1", "Source/Source"}
+	return Records{
+		Start: t0, Now: at(10_000), Grace: grace,
+		Fetches: []codepipeline.Fetch{
+			{Time: at(100), Pipeline: "p1", Action: "Source", TokenFingerprint: fpA, OK: true, Status: 200},
+			{Time: at(3000), Pipeline: "p1", Action: "Source", TokenFingerprint: fpB, OK: true, Status: 200},
+		},
+		Updates: []Update{{Time: at(1000), Pipeline: "p1", Version: 2, Tokens: map[string]string{"Source/Source": fpB}, Masked: decl}},
+		Revokes: []Revoke{{Time: at(2500), Fingerprint: fpA, Via: "POST /credentials/revoke"}},
+		Tokens: map[string]known{
+			fpA: {Origin: "boot", Cred: "c"},
+			fpB: {Origin: "person", Cred: "c"},
+		},
+		Live:         map[string]bool{fpB: true},
+		PATRevokedAt: map[string]time.Time{fpA: at(2499)},
+		Initial:      map[string]pipelineStart{"p1": {Masked: norm(decl), Version: 1, Tokens: map[string]string{"Source/Source": fpA}}},
+		Pipelines:    map[string]pipelineNow{"p1": {Masked: norm(decl), Version: 2, Tokens: map[string]string{"Source/Source": fpB}}},
+		Creds:        []credState{{Name: "c", Current: fpB, Versions: map[string]string{fpA: "retired", fpB: "current"}, Bindings: []binding{src}}},
+		Audit: []audit.Record{
+			{Seq: 1, Time: at(0), Credential: "c", Event: "adopted"},
+			{Seq: 2, Time: at(500), Credential: "c", RunID: 1, Event: "run.started", Detail: `{"trigger":"manual"}`},
+			{Seq: 3, Time: at(900), Credential: "c", RunID: 1, Event: "applied"},
+			{Seq: 4, Time: at(1200), Credential: "c", RunID: 1, Event: "promoted"},
+			{Seq: 5, Time: at(2500), Credential: "c", Event: "retired"},
+		},
+	}
+}
+
+func invariants(vs []Violation) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Invariant)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(r *Records)
+		want  []string
+		check func(t *testing.T, f Findings)
+	}{
+		{name: "clean", plant: func(*Records) {}},
+		{
+			name: "I1 fetch with a dead token",
+			plant: func(r *Records) {
+				r.Fetches = append(r.Fetches, codepipeline.Fetch{Time: at(2600), Pipeline: "p1", Action: "Source", TokenFingerprint: fpA, Status: 401, Reason: "bad credentials"})
+			},
+			want: []string{"I1"},
+			check: func(t *testing.T, f Findings) {
+				if f.FailedFetchesDeadToken != 1 {
+					t.Errorf("FailedFetchesDeadToken = %d, want 1", f.FailedFetchesDeadToken)
+				}
+			},
+		},
+		{
+			name: "I1 failed fetch without a fault",
+			plant: func(r *Records) {
+				r.Fetches = append(r.Fetches, codepipeline.Fetch{Time: at(2600), Pipeline: "p1", Action: "Source", TokenFingerprint: fpB, Status: 502})
+			},
+			want: []string{"I1"},
+		},
+		{
+			name: "I1 and I2 old token revoked before the pipeline moved off it",
+			plant: func(r *Records) {
+				r.PATRevokedAt[fpA] = at(900)
+				r.Revokes[0].Time = at(901)
+			},
+			want: []string{"I1", "I2"},
+		},
+		{
+			name:  "I1 a value GitHub never issued",
+			plant: func(r *Records) { r.Updates[0].Unknown = []string{"Source/Source"} },
+			want:  []string{"I1"},
+		},
+		{
+			name:  "I2 retired within the grace period",
+			plant: func(r *Records) { r.PATRevokedAt[fpA] = at(1300); r.Revokes[0].Time = at(1301) },
+			want:  []string{"I2"},
+		},
+		{
+			name: "I2 a rollback's new token may go at once",
+			plant: func(r *Records) {
+				// A → B, then back to A (rollback) and B revoked at once.
+				r.Updates = append(r.Updates, Update{Time: at(1100), Pipeline: "p1", Version: 3, Tokens: map[string]string{"Source/Source": fpA}, Masked: decl})
+				r.Revokes = []Revoke{{Time: at(1101), Fingerprint: fpB}}
+				r.PATRevokedAt = map[string]time.Time{fpB: at(1100)}
+				r.Live = map[string]bool{fpA: true}
+				r.Pipelines["p1"] = pipelineNow{Masked: norm(decl), Version: 3, Tokens: map[string]string{"Source/Source": fpA}}
+				r.Creds[0].Current = fpA
+				r.Creds[0].Versions = map[string]string{fpA: "current", fpB: "retired"}
+				r.Fetches = r.Fetches[:1]
+			},
+		},
+		{
+			name:  "I2 revoked by nobody the proxy saw",
+			plant: func(r *Records) { r.Revokes = nil },
+			want:  []string{"I2"},
+		},
+		{
+			name:  "I3 a binding left on another token",
+			plant: func(r *Records) { r.Creds[0].Current = fpC; r.Live[fpC] = true },
+			want:  []string{"I3"},
+		},
+		{
+			name: "I3 a live token that reached a binding",
+			plant: func(r *Records) {
+				delete(r.PATRevokedAt, fpA)
+				r.Revokes = nil
+				r.Live[fpA] = true
+			},
+			want: []string{"I3"},
+			check: func(t *testing.T, f Findings) {
+				if f.OrphanLiveTokens != 1 {
+					t.Errorf("OrphanLiveTokens = %d, want 1", f.OrphanLiveTokens)
+				}
+			},
+		},
+		{
+			name: "I3 a minted token nobody recorded",
+			plant: func(r *Records) {
+				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000)}}
+				r.Live[fpC] = true
+			},
+			want: []string{"I3"},
+		},
+		{
+			name: "a minted token whose process was killed right after is lost, not orphaned",
+			plant: func(r *Records) {
+				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000)}}
+				r.Live[fpC] = true
+				r.Kills = []time.Time{at(4010)}
+			},
+			check: func(t *testing.T, f Findings) {
+				if f.LostMints != 1 || f.OrphanLiveTokens != 0 {
+					t.Errorf("LostMints = %d, OrphanLiveTokens = %d, want 1 and 0", f.LostMints, f.OrphanLiveTokens)
+				}
+			},
+		},
+		{
+			name:  "I3 a previous version left after the grace period",
+			plant: func(r *Records) { r.Creds[0].Versions[fpC] = "previous" },
+			want:  []string{"I3"},
+		},
+		{
+			name: "I4 a declaration changed beyond its token",
+			plant: func(r *Records) {
+				r.Updates[0].Masked = json.RawMessage(`{"name":"p1","stages":[{"name":"Source","actions":[{"name":"Source","configuration":{"OAuthToken":"****","Branch":"dev"}}]}]}`)
+			},
+			want: []string{"I4"},
+		},
+		{
+			name: "I4 a version skipped",
+			plant: func(r *Records) {
+				r.Pipelines["p1"] = pipelineNow{Masked: norm(decl), Version: 3, Tokens: map[string]string{"Source/Source": fpB}}
+			},
+			want: []string{"I4"},
+		},
+		{
+			name: "I5 two runs at once",
+			plant: func(r *Records) {
+				r.Audit = slices.Insert(r.Audit, 2, audit.Record{Seq: 9, Time: at(600), Credential: "c", RunID: 2, Event: "run.started"})
+			},
+			want: []string{"I5"},
+		},
+		{
+			name: "I5 two processes driving one run",
+			plant: func(r *Records) {
+				r.Audit[1].Actor, r.Audit[2].Actor, r.Audit[3].Actor = "host/1", "host/2", "host/1"
+			},
+			want: []string{"I5"},
+		},
+		{
+			name: "a run resumed by another process after a crash",
+			plant: func(r *Records) {
+				r.Audit[1].Actor, r.Audit[2].Actor, r.Audit[3].Actor = "host/1", "host/2", "host/2"
+			},
+		},
+		{
+			name: "I5 a retirement inside a run",
+			plant: func(r *Records) {
+				r.Audit = slices.Insert(r.Audit, 3, audit.Record{Seq: 9, Time: at(950), Credential: "c", Event: "retired"})
+			},
+			want: []string{"I5"},
+		},
+		{
+			name: "I6 a token in a file",
+			plant: func(r *Records) {
+				r.Leaks = []Leak{{File: "logs/00001-rotate.err", Fingerprint: fpB, Offset: 10, ModTime: at(1000)}}
+			},
+			want: []string{"I6"},
+		},
+		{
+			name:  "I7 the chain does not verify",
+			plant: func(r *Records) { r.AuditVerify = errors.New("record 3: hash mismatch") },
+			want:  []string{"I7"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cleanRecords()
+			tc.plant(&r)
+			f := Check(r)
+			if diff := cmp.Diff(tc.want, invariants(f.Violations)); diff != "" {
+				t.Errorf("invariants violated (-want +got):\n%s\nviolations: %v", diff, f.Violations)
+			}
+			if tc.check != nil {
+				tc.check(t, f)
+			}
+		})
+	}
+}
+
+func TestCheck_firstViolationFirst(t *testing.T) {
+	r := cleanRecords()
+	r.Leaks = []Leak{{File: "x", Fingerprint: fpB, ModTime: at(9000)}}
+	r.Fetches = append(r.Fetches, codepipeline.Fetch{Time: at(2600), Pipeline: "p1", Action: "Source", TokenFingerprint: fpA, Status: 401})
+	f := Check(r)
+	if len(f.Violations) != 2 || f.Violations[0].Invariant != "I1" {
+		t.Fatalf("violations %v: want the I1 at 2.6s before the I6 at 9s", f.Violations)
+	}
+}
+
+func TestCheck_rotations(t *testing.T) {
+	f := Check(cleanRecords())
+	want := Findings{Rotations: 1, Succeeded: 1, Retired: 1}
+	if diff := cmp.Diff(want, f); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
