@@ -11,6 +11,7 @@ const (
 	DefaultKey        = "file:rotor.key"
 	DefaultGitHubAPI  = "https://api.github.com"
 	DefaultListen     = "127.0.0.1:8080"
+	DefaultAuthToken  = "rotor-api.token" // beside the config file
 	DefaultWatchEvery = Duration(5 * time.Minute)
 	DefaultGrace      = Duration(10 * time.Minute)
 )
@@ -43,6 +44,9 @@ func (c *Config) setDefaults(present map[string]bool) {
 	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
+	}
+	if c.Server.AuthTokenFile == "" {
+		c.Server.AuthTokenFile = DefaultAuthToken
 	}
 	if !present["server.watch_every"] {
 		c.Server.WatchEvery = DefaultWatchEvery
