@@ -3,8 +3,8 @@
 //
 // A Limiter hands out one call slot per interval (a token bucket of burst 1)
 // at a rate that adapts to the server's answers, AIMD style:
-//   - slow start: from the initial rate it grows by half per second until the
-//     first throttle;
+//   - slow start: from the initial rate it grows by a sixteenth per success
+//     (doubling every eleven calls) until the first throttle;
 //   - multiplicative decrease: a throttle cuts the rate by Decrease (10%) of
 //     the rate actually sent (which is lower than the limit when callers were
 //     the bottleneck); an isolated throttle, within Tolerance (0.5% of calls),

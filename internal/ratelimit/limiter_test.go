@@ -95,7 +95,7 @@ func TestLimiter_SlowStart(t *testing.T) {
 		initial float64
 		want    float64 // after 12 limited successes
 	}{
-		{"half a call per second per success", 10, 16},
+		{"a sixteenth per success", 10, 10 * math.Pow(1+1.0/16, 12)},
 		{"a sixteenth per success when slow", 2, 2 * math.Pow(1+1.0/16, 12)},
 	}
 	for _, tt := range tests {
@@ -349,6 +349,19 @@ func TestLimiter_Converges(t *testing.T) {
 				t.Errorf("%.2f%% of calls throttled after warm-up, want < %.0f%%", 100*share, 100*tt.throttled)
 			}
 		})
+	}
+}
+
+// TestLimiter_Unthrottled: against a server that never throttles, the
+// limiter must not be what bounds a fleet for long: a thousand calls from 16
+// workers at 20 ms each take 1.25 s when only latency bounds them.
+func TestLimiter_Unthrottled(t *testing.T) {
+	const ms = time.Millisecond
+	res := simulate(Options{}, 1e6, 1e6, false, 1000, 16, 20*ms, 2*ms, 0)
+	latencyBound := 1000 * 21 * ms / 16
+	t.Logf("elapsed %v (latency bound %v)", res.elapsed.Round(time.Millisecond), latencyBound)
+	if res.elapsed > 3*latencyBound {
+		t.Errorf("took %v, more than 3× the latency bound %v: slow start is too slow", res.elapsed, latencyBound)
 	}
 }
 

@@ -32,6 +32,7 @@ type record struct {
 // pipeline is refused. Idempotent: a pipeline that still holds exactly what
 // this process last wrote is not updated again.
 func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
+	defer t.saveInventory(ctx)
 	t.fanOut(ctx, bindings, report, func(ctx context.Context, p string, bs []bound) []error {
 		return same(t.applyPipeline(ctx, tok, p, bs), len(bs))
 	})
@@ -71,6 +72,7 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	if err != nil {
 		return getError(name, err)
 	}
+	t.inv.remember(name, out, nil)
 	decl := out.Pipeline
 	plan, err := t.plan(ctx, name, decl, bs, tok)
 	if err != nil {
@@ -114,6 +116,12 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 
 	rec := &record{sent: sent}
 	rec.err = t.readback(name, decl.Version, uout.Pipeline, upd.raw(), want, rec)
+	if rec.err == nil {
+		// Only the tokens changed: what discovery would learn is the same
+		// at the new version. (out's declaration now holds the tokens
+		// sent; remember keeps none of them.)
+		t.inv.remember(name, out, &rec.version)
+	}
 	t.mu.Lock()
 	t.records[name] = rec
 	t.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 
@@ -58,12 +59,12 @@ type scanned struct {
 // too, for rotor plan to show.
 func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	named := len(t.cfg.Pipelines) > 0
-	names := slices.Clone(t.cfg.Pipelines)
-	slices.Sort(names)
-	names = slices.Compact(names)
-	if !named {
+	var pipelines []pipelineSummary
+	if named {
+		pipelines = t.namedSummaries(ctx)
+	} else {
 		var err error
-		if names, err = t.listNames(ctx); err != nil {
+		if pipelines, err = t.listPipelines(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -72,7 +73,8 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 		errs     []error
 	)
 	selects := func(as []ghAction) bool { return slices.ContainsFunc(as, t.cfg.Match.matches) }
-	for _, s := range t.scan(ctx, names, selects) {
+	defer t.saveInventory(ctx)
+	for _, s := range t.scan(ctx, pipelines, selects) {
 		switch {
 		case s.err != nil:
 			errs = append(errs, s.err)
@@ -159,7 +161,7 @@ func (t *Target) bind(ctx context.Context, s scanned) ([]rotation.Binding, error
 // Inventory lists every GitHub v1 source action in the account and region,
 // for rotor plan's warnings about actions rotor does not hold. Read-only.
 func (t *Target) Inventory(ctx context.Context) ([]Action, error) {
-	names, err := t.listNames(ctx)
+	pipelines, err := t.listPipelines(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +169,8 @@ func (t *Target) Inventory(ctx context.Context) ([]Action, error) {
 		out  []Action
 		errs []error
 	)
-	for _, s := range t.scan(ctx, names, func([]ghAction) bool { return true }) {
+	defer t.saveInventory(ctx)
+	for _, s := range t.scan(ctx, pipelines, func([]ghAction) bool { return true }) {
 		if s.err != nil {
 			errs = append(errs, s.err)
 			continue
@@ -185,10 +188,19 @@ func (t *Target) Inventory(ctx context.Context) ([]Action, error) {
 	return out, errors.Join(errs...)
 }
 
-// listNames pages through ListPipelines.
-func (t *Target) listNames(ctx context.Context) ([]string, error) {
-	var names []string
-	p := codepipeline.NewListPipelinesPaginator(t.client, &codepipeline.ListPipelinesInput{})
+// pipelineSummary is one pipeline as ListPipelines shows it; version and
+// created are nil when it was not listed.
+type pipelineSummary struct {
+	name    string
+	version *int32
+	created *time.Time
+}
+
+// listPipelines pages through ListPipelines (a thousand a page, the most the
+// API allows) and lets the inventory forget pipelines that are gone.
+func (t *Target) listPipelines(ctx context.Context) ([]pipelineSummary, error) {
+	var out []pipelineSummary
+	p := codepipeline.NewListPipelinesPaginator(t.client, &codepipeline.ListPipelinesInput{MaxResults: aws.Int32(t.pageSize)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -196,37 +208,78 @@ func (t *Target) listNames(ctx context.Context) ([]string, error) {
 		}
 		for _, s := range page.Pipelines {
 			if s.Name != nil {
-				names = append(names, *s.Name)
+				out = append(out, pipelineSummary{name: *s.Name, version: s.Version, created: s.Created})
 			}
 		}
 	}
-	return names, nil
+	names := make([]string, len(out))
+	for i, s := range out {
+		names[i] = s.name
+	}
+	t.inv.retain(names)
+	return out, nil
 }
 
-// scan reads the named pipelines concurrently, in name order: GetPipeline,
-// and ListTagsForResource for those whose GitHub actions interest the caller.
-func (t *Target) scan(ctx context.Context, names []string, interesting func([]ghAction) bool) []scanned {
-	out := make([]scanned, len(names))
-	idx := make([]int, len(names))
+// namedSummaries is the configured pipelines, sorted and unique, with the
+// version ListPipelines shows for each so that the inventory can spare
+// their GetPipeline. A listing that fails (a role allowed only the named
+// pipelines) leaves them unlisted: each is then read.
+func (t *Target) namedSummaries(ctx context.Context) []pipelineSummary {
+	names := slices.Clone(t.cfg.Pipelines)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	listed := map[string]pipelineSummary{}
+	if all, err := t.listPipelines(ctx); err != nil {
+		t.log.DebugContext(ctx, "no pipeline listing: reading each named pipeline", "err", err)
+	} else {
+		for _, s := range all {
+			listed[s.name] = s
+		}
+	}
+	out := make([]pipelineSummary, len(names))
+	for i, n := range names {
+		out[i] = pipelineSummary{name: n}
+		if s, ok := listed[n]; ok {
+			out[i] = s
+		}
+	}
+	return out
+}
+
+// scan reads the pipelines concurrently, in the order given: GetPipeline
+// (unless the inventory knows the pipeline at its listed version), and
+// ListTagsForResource for those whose GitHub actions interest the caller.
+func (t *Target) scan(ctx context.Context, pipelines []pipelineSummary, interesting func([]ghAction) bool) []scanned {
+	out := make([]scanned, len(pipelines))
+	idx := make([]int, len(pipelines))
 	for i := range idx {
 		idx[i] = i
 	}
 	var mu sync.Mutex
 	forEach(ctx, t.cfg.Concurrency, idx, func(ctx context.Context, i int) {
-		s := t.scanOne(ctx, names[i], interesting)
+		s := t.scanOne(ctx, pipelines[i], interesting)
 		mu.Lock()
 		out[i] = s
 		mu.Unlock()
 	})
 	for i := range out {
 		if out[i].name == "" { // never started: ctx ended
-			out[i] = scanned{name: names[i], err: fmt.Errorf("pipeline %s: %w", names[i], ctx.Err())}
+			name := pipelines[i].name
+			out[i] = scanned{name: name, err: fmt.Errorf("pipeline %s: %w", name, ctx.Err())}
 		}
 	}
 	return out
 }
 
-func (t *Target) scanOne(ctx context.Context, name string, interesting func([]ghAction) bool) scanned {
+func (t *Target) scanOne(ctx context.Context, p pipelineSummary, interesting func([]ghAction) bool) scanned {
+	name := p.name
+	if e, ok := t.inv.lookup(p); ok {
+		s := scannedFrom(name, e)
+		if len(s.actions) == 0 || !interesting(s.actions) {
+			return s
+		}
+		return t.tagged(ctx, s, e.Arn)
+	}
 	s := scanned{name: name}
 	out, err := t.client.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &name})
 	if err != nil {
@@ -237,6 +290,7 @@ func (t *Target) scanOne(ctx context.Context, name string, interesting func([]gh
 		}
 		return s
 	}
+	t.inv.remember(name, out, nil)
 	s.actions = githubActions(out.Pipeline)
 	s.maskedElsewhere = maskedElsewhere(out.Pipeline)
 	if len(s.actions) == 0 || !interesting(s.actions) {
@@ -249,15 +303,30 @@ func (t *Target) scanOne(ctx context.Context, name string, interesting func([]gh
 			s.pollingDisabledAt = *md.PollingDisabledAt
 		}
 	}
+	return t.tagged(ctx, s, pipelineArn)
+}
+
+// tagged fills in the account (from the ARN) and the CloudFormation stack
+// (from the tags, read on every discovery: tags change without a new
+// version).
+func (t *Target) tagged(ctx context.Context, s scanned, pipelineArn string) scanned {
 	if a, err := arn.Parse(pipelineArn); err == nil {
 		s.account = a.AccountID
 	}
 	if pipelineArn == "" {
-		s.err = fmt.Errorf("pipeline %s: GetPipeline returned no pipelineArn: cannot tell whether CloudFormation manages it", name)
+		s.err = fmt.Errorf("pipeline %s: GetPipeline returned no pipelineArn: cannot tell whether CloudFormation manages it", s.name)
 		return s
 	}
-	s.stack, s.err = t.stackOf(ctx, name, pipelineArn)
+	s.stack, s.err = t.stackOf(ctx, s.name, pipelineArn)
 	return s
+}
+
+// saveInventory writes the inventory for the next process; failing to is
+// not an error of the rotation.
+func (t *Target) saveInventory(ctx context.Context) {
+	if err := t.inv.save(); err != nil {
+		t.log.DebugContext(ctx, "pipeline inventory not saved", "err", err)
+	}
 }
 
 // stackOf reads the CloudFormation stack tag of a pipeline.

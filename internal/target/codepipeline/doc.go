@@ -5,7 +5,7 @@
 //
 // What it adds to the procedure:
 //   - Discovery: named pipelines and/or every GitHub v1 action matching an
-//     owner/repo/branch, with ListPipelines paging. A binding that cannot be
+//     owner/repo/branch, with ListPipelines paging (a thousand a page). A binding that cannot be
 //     rotated safely (a CloudFormation-managed pipeline, another GitHub
 //     action in the same pipeline whose token rotor does not hold) is a
 //     Discover error, before anything changes.
@@ -20,6 +20,11 @@
 //   - One GetPipeline and one UpdatePipeline per pipeline per Apply; Verify
 //     after Apply in the same process uses that readback and calls nothing
 //     (or, with verify: execution, runs the pipeline's source stage).
+//   - Discovery reads only pipelines it does not know at their listed
+//     version: the inventory (inventory.go; nothing secret, kept in memory
+//     and in the user's cache directory) holds what it learned of each, so a
+//     rotation costs one GetPipeline per pipeline, not two, and discovery
+//     does not hold up the updates for N/R seconds before they start.
 //   - Fan-out with bounded concurrency, an adaptive per-operation limiter
 //     (package ratelimit) and the SDK's standard retryer.
 //

@@ -44,7 +44,7 @@ func TestDiscover_Paging(t *testing.T) {
 		create(t, be, testDecl(fmt.Sprintf("web-%03d", i), ghSpec{"GitHub", "acme", "web", token.Generate(token.KindClassicPAT)}))
 	}
 	be.emu.Faults().ResetCounts()
-	bs, err := newTarget(t, be, Config{Match: &Match{Owner: "acme", Repo: "svc"}}).Discover(context.Background())
+	bs, err := newTarget(t, be, Config{Match: &Match{Owner: "acme", Repo: "svc"}, pageSize: 100}).Discover(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

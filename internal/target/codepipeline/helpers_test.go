@@ -48,6 +48,8 @@ func isolate(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache")) // the pipeline inventory
+	t.Setenv("HOME", dir)
 	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} {
 		if v, ok := os.LookupEnv(k); ok {
 			os.Unsetenv(k)
@@ -337,6 +339,9 @@ func newTarget(t *testing.T, be backend, cfg Config) *Target {
 	}
 	if cfg.Limits.Initial == 0 {
 		cfg.Limits = ratelimit.Options{Initial: 500}
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = "-" // each target reads for itself, unless a test shares an inventory
 	}
 	tg, err := New(context.Background(), cfg)
 	if err != nil {

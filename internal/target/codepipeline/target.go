@@ -28,10 +28,13 @@ const (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultConcurrency      = 8
+	DefaultConcurrency      = 16
 	DefaultExecutionTimeout = 2 * time.Minute
 	DefaultPollInterval     = 2 * time.Second
 )
+
+// maxPageSize is the most pipelines ListPipelines returns at once.
+const maxPageSize = 1000
 
 // Scopes a classic token needs for a GitHub v1 source action.
 var Scopes = []string{"repo", "admin:repo_hook"}
@@ -51,9 +54,14 @@ type Config struct {
 	// CloudFormation stack manages (the stack drifts; its next update
 	// writes the template's token back).
 	AllowCloudFormationDrift bool
-	Concurrency              int           // pipelines in flight; default 8
-	ExecutionTimeout         time.Duration // verify: execution; default 2 min
-	PollInterval             time.Duration // how often an execution is polled; default 2 s
+	// Concurrency is how many pipelines are in flight; default 16. The
+	// limiter, not this, keeps the calls under the service's rate; this
+	// bounds how long a pipeline read for an update may wait for its
+	// update slot (about Concurrency / rate) and how many calls latency
+	// allows per second (about Concurrency / latency per pipeline).
+	Concurrency      int
+	ExecutionTimeout time.Duration // verify: execution; default 2 min
+	PollInterval     time.Duration // how often an execution is polled; default 2 s
 	// OtherTokens returns the token another credential holds for a binding
 	// (by ID), for the other GitHub actions of a pipeline: an update must
 	// re-send them, since GetPipeline only shows "****". Nil, or not held:
@@ -69,6 +77,13 @@ type Config struct {
 	Progress func(done, total, failed int)
 	// Limits tunes the adaptive limiter; zero: its defaults.
 	Limits ratelimit.Options
+	// CacheDir holds the pipeline inventory (what discovery learned of each
+	// pipeline at each version; nothing secret) for the next process, so
+	// that discovery reads only pipelines that changed since. "": the
+	// user's cache directory (os.UserCacheDir()/rotor); "-": memory only.
+	CacheDir string
+
+	pageSize int32 // ListPipelines page size; tests make it small
 }
 
 // Match selects GitHub v1 source actions by repository. Owner and Repo
@@ -112,6 +127,9 @@ type Target struct {
 	limits *ratelimit.Group
 	log    *slog.Logger
 
+	inv      *inventory
+	pageSize int32
+
 	mu      sync.Mutex
 	records map[string]*record // by pipeline: what this process last wrote
 }
@@ -150,17 +168,22 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.pageSize <= 0 {
+		cfg.pageSize = maxPageSize
+	}
 	limits := ratelimit.NewGroup(cfg.Limits)
 	client := codepipeline.NewFromConfig(awsCfg, func(o *codepipeline.Options) {
 		o.APIOptions = append(o.APIOptions, awsx.Pace(limits))
 	})
 	return &Target{
-		cfg:     cfg,
-		client:  client,
-		region:  awsCfg.Region,
-		limits:  limits,
-		log:     log.With("target", Type, "region", awsCfg.Region),
-		records: map[string]*record{},
+		cfg:      cfg,
+		client:   client,
+		region:   awsCfg.Region,
+		limits:   limits,
+		log:      log.With("target", Type, "region", awsCfg.Region),
+		inv:      newInventory(inventoryPath(cfg.CacheDir, cfg.AWS.EndpointURL, awsCfg.Region, cfg.AWS.Profile, cfg.AWS.RoleARN)),
+		pageSize: cfg.pageSize,
+		records:  map[string]*record{},
 	}, nil
 }
 

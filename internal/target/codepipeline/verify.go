@@ -62,6 +62,7 @@ func (t *Target) verifyRead(ctx context.Context, tok token.Token, name string, b
 	if err != nil {
 		return same(getError(name, err), len(bs))
 	}
+	t.inv.remember(name, out, nil)
 	// Still the version this process wrote, and that was not tok: the
 	// pipeline holds what was sent then.
 	stillOurs := rec != nil && out.Pipeline.Version != nil && *out.Pipeline.Version == rec.version

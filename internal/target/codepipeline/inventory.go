@@ -1,0 +1,243 @@
+package codepipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+)
+
+// The inventory remembers what discovery learned about each pipeline at
+// each version, so that discovery does not read a pipeline again while its
+// version is unchanged.
+//
+// Why: discovery must read every pipeline of the region to find the GitHub
+// actions, and apply must read each bound pipeline again just before it
+// updates it (the API has no conditional update; a fresh read keeps the
+// window in which someone else's edit could be overwritten to a fraction of
+// a second). Both reads are GetPipeline, which AWS throttles, and the engine
+// runs discovery before apply, so without the inventory a rotation of N
+// pipelines costs 2N GetPipeline calls, serially: twice the time the update
+// rate alone would take. ListPipelines (one call per thousand pipelines)
+// gives every pipeline's version and creation time; a declaration with the
+// same version and creation time is the same declaration (every update bumps
+// the version; a pipeline deleted and created again has a new creation
+// time), so the facts discovery drew from it still hold.
+//
+// What is kept is nothing secret: names, ARNs, stage and action names,
+// owner/repo/branch, and the names of masked properties. Apply still reads
+// every pipeline fresh and re-checks everything before it writes, so a stale
+// or edited inventory can cost a refusal, never a wrong write. The one fact
+// that can change without a new version is AWS disabling polling on an
+// inactive pipeline (a warning only); tags are read on every discovery.
+//
+// The inventory lives in memory for the life of the Target (rotor serve) and
+// in a file (0600) for the next process (rotor plan, rotor rotate).
+type inventory struct {
+	path string // "" keeps it in memory only
+
+	mu      sync.Mutex
+	loaded  bool
+	dirty   bool
+	entries map[string]facts // by pipeline name
+}
+
+// facts is what discovery needs of one pipeline at one version.
+type facts struct {
+	Version           int32        `json:"version"`
+	Created           time.Time    `json:"created"`
+	Arn               string       `json:"arn"`
+	Actions           []factAction `json:"actions,omitempty"`
+	MaskedElsewhere   []string     `json:"masked_elsewhere,omitempty"`
+	PollingDisabledAt time.Time    `json:"polling_disabled_at,omitzero"`
+}
+
+type factAction struct {
+	Stage        string `json:"stage"`
+	Action       string `json:"action"`
+	Owner        string `json:"owner"`
+	Repo         string `json:"repo"`
+	Branch       string `json:"branch,omitempty"`
+	PollDisabled bool   `json:"poll_disabled,omitempty"`
+}
+
+// inventoryFormat is the file's format version; another is ignored.
+const inventoryFormat = 1
+
+type inventoryFile struct {
+	Format    int              `json:"format"`
+	Pipelines map[string]facts `json:"pipelines"`
+}
+
+// inventoryPath names the file for one account view: the endpoint, region,
+// profile and role the target talks to. dir "" is the user's cache
+// directory; "-" or an unusable directory keeps the inventory in memory.
+func inventoryPath(dir string, key ...string) string {
+	if dir == "-" {
+		return ""
+	}
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(base, "rotor")
+	}
+	sum := sha256.Sum256([]byte(strings.Join(key, "\x00")))
+	return filepath.Join(dir, "codepipeline-"+hex.EncodeToString(sum[:8])+".json")
+}
+
+func newInventory(path string) *inventory {
+	return &inventory{path: path, entries: map[string]facts{}}
+}
+
+// load reads the file once; a missing, unreadable or foreign file is an
+// empty inventory (it is only a shortcut).
+func (inv *inventory) load() {
+	if inv.loaded {
+		return
+	}
+	inv.loaded = true
+	if inv.path == "" {
+		return
+	}
+	b, err := os.ReadFile(inv.path)
+	if err != nil {
+		return
+	}
+	var f inventoryFile
+	if json.Unmarshal(b, &f) != nil || f.Format != inventoryFormat {
+		return
+	}
+	for name, e := range f.Pipelines {
+		if _, ok := inv.entries[name]; !ok {
+			inv.entries[name] = e
+		}
+	}
+}
+
+// lookup returns the facts of a pipeline if they were drawn from the
+// version and creation time that ListPipelines shows now.
+func (inv *inventory) lookup(p pipelineSummary) (facts, bool) {
+	if p.version == nil || p.created == nil {
+		return facts{}, false
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.load()
+	e, ok := inv.entries[p.name]
+	if !ok || e.Version != *p.version || !e.Created.Equal(*p.created) {
+		return facts{}, false
+	}
+	return e, true
+}
+
+// remember records what a GetPipeline showed. version, when non-nil,
+// overrides the response's (after an update that changed only tokens).
+func (inv *inventory) remember(name string, out *codepipeline.GetPipelineOutput, version *int32) {
+	if out == nil || out.Pipeline == nil || out.Metadata == nil || out.Metadata.Created == nil || out.Metadata.PipelineArn == nil {
+		return
+	}
+	v := out.Pipeline.Version
+	if version != nil {
+		v = version
+	}
+	if v == nil {
+		return
+	}
+	e := facts{Version: *v, Created: *out.Metadata.Created, Arn: *out.Metadata.PipelineArn, MaskedElsewhere: maskedElsewhere(out.Pipeline)}
+	if out.Metadata.PollingDisabledAt != nil {
+		e.PollingDisabledAt = *out.Metadata.PollingDisabledAt
+	}
+	for _, a := range githubActions(out.Pipeline) {
+		e.Actions = append(e.Actions, factAction{a.stage, a.action, a.owner, a.repo, a.branch, a.pollDisabled})
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.load()
+	inv.entries[name] = e
+	inv.dirty = true
+}
+
+// retain forgets every pipeline not in names (a full listing of the region).
+func (inv *inventory) retain(names []string) {
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.load()
+	for n := range inv.entries {
+		if !keep[n] {
+			delete(inv.entries, n)
+			inv.dirty = true
+		}
+	}
+}
+
+// save writes the file if anything changed, atomically and 0600.
+func (inv *inventory) save() error {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.path == "" || !inv.dirty {
+		return nil
+	}
+	b, err := json.Marshal(inventoryFile{Format: inventoryFormat, Pipelines: inv.entries})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(inv.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".codepipeline-*.tmp")
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(b)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), inv.path); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	inv.dirty = false
+	pruneInventories(dir, inv.path)
+	return nil
+}
+
+// inventoryMaxAge: files of account views not used for this long are
+// removed (test runs against emulators on ephemeral ports leave many).
+const inventoryMaxAge = 30 * 24 * time.Hour
+
+func pruneInventories(dir, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "codepipeline-*.json"))
+	for _, p := range old {
+		if p == keep {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > inventoryMaxAge && fi.Mode().Type() == fs.FileMode(0) {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// scannedFrom rebuilds what discovery learns from a pipeline's facts.
+func scannedFrom(name string, e facts) scanned {
+	s := scanned{name: name, maskedElsewhere: e.MaskedElsewhere, pollingDisabledAt: e.PollingDisabledAt}
+	for _, a := range e.Actions {
+		s.actions = append(s.actions, ghAction{stage: a.Stage, action: a.Action, owner: a.Owner, repo: a.Repo, branch: a.Branch, pollDisabled: a.PollDisabled})
+	}
+	return s
+}

@@ -1,0 +1,212 @@
+package codepipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdk "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/rotor-ci/rotor/internal/emulator/fault"
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// discoverCounting runs Discover on a new target (a new process, as far as
+// the target knows) and returns the bindings and the requests it made.
+func discoverCounting(t *testing.T, be backend, cfg Config) ([]rotation.Binding, map[string]int64) {
+	t.Helper()
+	be.emu.Faults().ResetCounts()
+	bs, err := newTarget(t, be, cfg).Discover(context.Background())
+	if err != nil {
+		t.Fatalf("Discover: %v", err)
+	}
+	return bs, counts(be)
+}
+
+func bindingIDs(bs []rotation.Binding) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.ID
+	}
+	return out
+}
+
+// TestDiscover_Inventory: a process that finds the inventory of an earlier
+// one reads only the pipelines whose version or creation time changed, and
+// finds the same bindings as a full read would.
+func TestDiscover_Inventory(t *testing.T) {
+	isolate(t)
+	be, _ := emulatorBackend(t, nil)
+	ctx := context.Background()
+	old := token.Generate(token.KindClassicPAT)
+	for i := range 6 {
+		create(t, be, testDecl(fmt.Sprintf("inv-%d", i), ghSpec{"GitHub", "acme", "inv", old}))
+	}
+	for i := range 2 {
+		create(t, be, testDecl(fmt.Sprintf("other-%d", i), ghSpec{"GitHub", "acme", "else", old}))
+	}
+	create(t, be, plainDecl("plain"))
+	cfg := Config{Match: &Match{Owner: "acme", Repo: "inv"}, CacheDir: t.TempDir()}
+	uncached := cfg
+	uncached.CacheDir = "-"
+
+	first, got := discoverCounting(t, be, cfg)
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "GetPipeline": 9, "ListTagsForResource": 6}, got); d != "" {
+		t.Errorf("first Discover requests (-want +got):\n%s", d)
+	}
+	second, got := discoverCounting(t, be, cfg)
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 6}, got); d != "" {
+		t.Errorf("second Discover requests (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(first, second); d != "" {
+		t.Errorf("bindings from the inventory differ from a full read (-read +inventory):\n%s", d)
+	}
+
+	// Changes the inventory must notice: an update (new version), a
+	// pipeline deleted and created again (version 1 again, new creation
+	// time), a pipeline gone, and a tag (no new version).
+	if _, err := be.admin.UpdatePipeline(ctx, &sdk.UpdatePipelineInput{Pipeline: testDecl("inv-0", ghSpec{"GitHub", "acme", "elsewhere", old})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := be.admin.DeletePipeline(ctx, &sdk.DeletePipelineInput{Name: aws.String("other-0")}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // a creation time of its own
+	create(t, be, testDecl("other-0", ghSpec{"GitHub", "acme", "inv", old}))
+	if _, err := be.admin.DeletePipeline(ctx, &sdk.DeletePipelineInput{Name: aws.String("inv-5")}); err != nil {
+		t.Fatal(err)
+	}
+	be.tagStack(t, "inv-1", "stack-1")
+	cfg.AllowCloudFormationDrift = true
+	uncached.AllowCloudFormationDrift = true
+
+	third, got := discoverCounting(t, be, cfg)
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "GetPipeline": 2, "ListTagsForResource": 5}, got); d != "" {
+		t.Errorf("Discover after changes: requests (-want +got):\n%s", d)
+	}
+	full, _ := discoverCounting(t, be, uncached)
+	if d := cmp.Diff(full, third); d != "" {
+		t.Errorf("bindings from the inventory differ from a full read (-read +inventory):\n%s", d)
+	}
+	want := []string{
+		BindingID(region, "inv-1", "Source", "GitHub"), BindingID(region, "inv-2", "Source", "GitHub"),
+		BindingID(region, "inv-3", "Source", "GitHub"), BindingID(region, "inv-4", "Source", "GitHub"),
+		BindingID(region, "other-0", "Source", "GitHub"),
+	}
+	if d := cmp.Diff(want, bindingIDs(third)); d != "" {
+		t.Errorf("bindings (-want +got):\n%s", d)
+	}
+	if st := third[0].Attrs[AttrStack]; st != "stack-1" {
+		t.Errorf("inv-1's stack = %q, want the tag read fresh (stack-1)", st)
+	}
+
+	// Apply reads every pipeline fresh, and leaves the inventory at the
+	// versions it wrote: the next discovery reads nothing.
+	fresh := token.Generate(token.KindClassicPAT)
+	be.emu.Faults().ResetCounts()
+	if f := failures(apply(newTarget(t, be, cfg), fresh, third)); len(f) > 0 {
+		t.Fatal(f)
+	}
+	if d := cmp.Diff(map[string]int64{"GetPipeline": 5, "UpdatePipeline": 5}, counts(be)); d != "" {
+		t.Errorf("Apply requests (-want +got):\n%s", d)
+	}
+	after, got := discoverCounting(t, be, cfg)
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 5}, got); d != "" {
+		t.Errorf("Discover after Apply: requests (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(third, after); d != "" {
+		t.Errorf("bindings after Apply (-before +after):\n%s", d)
+	}
+
+	// The file holds nothing secret, is the user's alone, and a damaged one
+	// only costs the reads.
+	files, _ := filepath.Glob(filepath.Join(cfg.CacheDir, "codepipeline-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("inventory files: %v, want one", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []token.Token{old, fresh} {
+		if strings.Contains(string(b), tok.Reveal()) {
+			t.Fatal("the inventory holds a token value")
+		}
+	}
+	if strings.Contains(string(b), "ghp_") || strings.Contains(string(b), masked) {
+		t.Errorf("the inventory holds token material:\n%s", b)
+	}
+	if fi, _ := os.Stat(files[0]); fi.Mode().Perm() != 0o600 {
+		t.Errorf("inventory mode %v, want 0600", fi.Mode().Perm())
+	}
+	if err := os.WriteFile(files[0], []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	damaged, got := discoverCounting(t, be, cfg)
+	if got["GetPipeline"] != 8 {
+		t.Errorf("with a damaged inventory Discover made %d GetPipeline calls, want 8 (every pipeline)", got["GetPipeline"])
+	}
+	if d := cmp.Diff(third, damaged); d != "" {
+		t.Errorf("bindings with a damaged inventory (-want +got):\n%s", d)
+	}
+}
+
+// TestDiscover_NamedInventory: named pipelines use the inventory too, and a
+// listing the role may not make only costs the reads.
+func TestDiscover_NamedInventory(t *testing.T) {
+	isolate(t)
+	be, _ := emulatorBackend(t, nil)
+	for i := range 3 {
+		create(t, be, testDecl(fmt.Sprintf("named-%d", i), ghSpec{"GitHub", "acme", "named", token.Generate(token.KindClassicPAT)}))
+	}
+	cfg := Config{Pipelines: []string{"named-2", "named-0", "named-2"}, CacheDir: t.TempDir()}
+	want := []string{BindingID(region, "named-0", "Source", "GitHub"), BindingID(region, "named-2", "Source", "GitHub")}
+
+	be.emu.Faults().SetRules([]fault.Rule{{Service: "codepipeline", Operation: "ListPipelines", Fail: true}})
+	bs, got := discoverCounting(t, be, cfg)
+	if d := cmp.Diff(want, bindingIDs(bs)); d != "" {
+		t.Errorf("bindings without a listing (-want +got):\n%s", d)
+	}
+	if got["GetPipeline"] != 2 {
+		t.Errorf("without a listing: %d GetPipeline calls, want 2", got["GetPipeline"])
+	}
+
+	be.emu.Faults().SetRules(nil)
+	bs, got = discoverCounting(t, be, cfg)
+	if d := cmp.Diff(want, bindingIDs(bs)); d != "" {
+		t.Errorf("bindings from the inventory (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 2}, got); d != "" {
+		t.Errorf("requests with the inventory (-want +got):\n%s", d)
+	}
+}
+
+func TestInventoryPath(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", "/cache")
+	a := inventoryPath("", "http://127.0.0.1:1", "us-east-1", "", "")
+	tests := []struct {
+		name string
+		got  string
+		want func(string) bool
+	}{
+		{"default: the user's cache directory", a, func(p string) bool { return strings.HasPrefix(p, "/cache/rotor/codepipeline-") }},
+		{"another endpoint: another file", inventoryPath("", "http://127.0.0.1:2", "us-east-1", "", ""), func(p string) bool { return p != a }},
+		{"another region: another file", inventoryPath("", "http://127.0.0.1:1", "eu-west-1", "", ""), func(p string) bool { return p != a }},
+		{"a directory of its own", inventoryPath("/d", "x"), func(p string) bool { return filepath.Dir(p) == "/d" }},
+		{"memory only", inventoryPath("-", "x"), func(p string) bool { return p == "" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.want(tt.got) {
+				t.Errorf("inventoryPath = %q", tt.got)
+			}
+		})
+	}
+}
