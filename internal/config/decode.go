@@ -21,6 +21,7 @@ import (
 // first), then lets goccy's strict decoder fill the structs.
 type parser struct {
 	file    string
+	src     []byte
 	ast     *ast.File
 	errs    Errors
 	present map[string]bool     // field paths written in the file
@@ -38,6 +39,7 @@ func (p *parser) decode(data []byte, c *Config) error {
 	p.present = map[string]bool{}
 	p.keyLine = map[string]int{}
 	p.anchors = map[string]ast.Node{}
+	p.src = data
 	f, err := yamlparser.ParseBytes(data, 0)
 	if err != nil {
 		return Errors{p.syntaxError(err)}
@@ -88,9 +90,31 @@ func (p *parser) syntaxError(err error) *Error {
 		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
 			line = tk.Position.Line
 		}
+		if line == 0 {
+			line = p.guessLine(ye.GetMessage())
+		}
 		return &Error{File: p.file, Line: line, Msg: ye.GetMessage()}
 	}
-	return &Error{File: p.file, Msg: err.Error()}
+	return &Error{File: p.file, Line: p.guessLine(err.Error()), Msg: err.Error()}
+}
+
+// guessLine places an error the YAML library gave without a position (an
+// alias of an anchor that does not exist): on the alias it names if it can
+// find it, else on the first line that holds anything, so that every error
+// still names a line.
+func (p *parser) guessLine(msg string) int {
+	if _, name, ok := strings.Cut(msg, "alias name "); ok {
+		name = strings.TrimSpace(strings.Trim(strings.TrimSpace(name), `"'`))
+		if i := strings.Index(string(p.src), "*"+name); name != "" && i >= 0 {
+			return 1 + strings.Count(string(p.src[:i]), "\n")
+		}
+	}
+	for i, l := range strings.Split(string(p.src), "\n") {
+		if strings.TrimSpace(l) != "" {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // line finds where path (credentials[0].rotate.every) is in the file: the
