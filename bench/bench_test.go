@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestBench_Correctness runs the benchmark small (100 pipelines, no
+// throttle, one run) through the real rotor binary, as CI's test of its
+// correctness, not of its timing: every pipeline ends on the new token with
+// nothing else changed (I4), with the AWS CLI procedure too, and rotor makes
+// exactly one GetPipeline and one UpdatePipeline per pipeline (discovery
+// reads none again: adopt's inventory knows them).
+func TestBench_Correctness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds rotor and rotates 100 pipelines; skipped with -short")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := buildRotor(t.Context(), root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := filepath.Join(t.TempDir(), "results.json")
+	args := []string{"-rotor", bin, "-n", "100", "-rates", "0", "-runs", "1", "-cold-runs", "0",
+		"-cli-rate", "0", "-cli-max", "0", "-cli-sample", "2", "-json", results}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\n%s\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("%s\n%s", stderr.String(), stdout.String())
+
+	b, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []result
+	if err := json.Unmarshal(b, &rs); err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		t.Fatalf("%d results, want 1", len(rs))
+	}
+	r := rs[0]
+	if d := cmp.Diff(checked{Pipelines: 100}, r.RotorCheck); d != "" {
+		t.Errorf("after rotor rotate (-want +got):\n%s", d)
+	}
+	got := map[string]int64{}
+	for op, c := range r.Rotor.Counts {
+		got[strings.TrimPrefix(op, "codepipeline ")] = c.Requests
+		if c.Throttled+c.ServerErrors+c.Failed > 0 {
+			t.Errorf("%s: %+v, want no throttle or error", op, c)
+		}
+	}
+	// The GitHub emulator's calls (the token check) are counted too.
+	for op := range got {
+		if strings.HasPrefix(op, "github ") {
+			delete(got, op)
+		}
+	}
+	want := map[string]int64{"ListPipelines": 1, "ListTagsForResource": 100, "GetPipeline": 100, "UpdatePipeline": 100}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("rotor rotate's CodePipeline requests (-want +got):\n%s", d)
+	}
+	if r.Rotor.MaxRSS <= 0 {
+		t.Errorf("peak RSS not measured: %d", r.Rotor.MaxRSS)
+	}
+	for _, want := range []string{"| N=100 unthrottled L=20ms |", "MET  N=100 unthrottled L=20ms: every pipeline on the new token"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Log("SKIP (part): aws CLI not on PATH: the scripted seed procedure was not run")
+		return
+	}
+	if r.CLI == nil || r.CLI.Pipelines != 2 {
+		t.Fatalf("AWS CLI procedure: %+v, want 2 pipelines", r.CLI)
+	}
+	if d := cmp.Diff(checked{Pipelines: 2}, r.CLICheck); d != "" {
+		t.Errorf("after the AWS CLI procedure (-want +got):\n%s", d)
+	}
+}
