@@ -230,6 +230,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, newError(http.StatusInternalServerError, typeInternalFailure, "An internal error occurred"))
 		}
 	}()
+	if !strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		// Straight to the API, not through the mux: the mux answers an
+		// unclean path ("/.", "//") with a redirect and no body, where AWS
+		// answers with an error in its JSON shape.
+		s.serveAPI(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
