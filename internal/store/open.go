@@ -138,10 +138,27 @@ func openSQLite(path string) (*Store, error) {
 	return &Store{db: db, d: sqliteDialect, name: name}, nil
 }
 
+// IdleInTransactionTimeout is the default idle_in_transaction_session_timeout
+// of rotor's PostgreSQL sessions. rotor's transactions last milliseconds; a
+// session idle inside one belongs to a replica that froze (SIGSTOP, a paused
+// VM) or vanished without a TCP reset, and it may hold the audit chain's
+// head row, on which every replica's next write waits. PostgreSQL ends such
+// a session after this long and the others carry on. A DSN that sets the
+// parameter itself keeps its value.
+const IdleInTransactionTimeout = "10s"
+
 func openPostgres(dsn string) (*Store, error) {
 	name := redact(dsn)
-	if _, err := url.Parse(dsn); err != nil {
+	u, err := url.Parse(dsn)
+	if err != nil {
 		return nil, fmt.Errorf("store %s: not a URL", name)
+	}
+	// pgx sends query parameters it does not know as run-time parameters
+	// in the startup message.
+	if q := u.Query(); !q.Has("idle_in_transaction_session_timeout") {
+		q.Set("idle_in_transaction_session_timeout", IdleInTransactionTimeout)
+		u.RawQuery = q.Encode()
+		dsn = u.String()
 	}
 	db, err := sql.Open(postgresDialect.driver, dsn)
 	if err != nil {
