@@ -20,8 +20,8 @@ func report(w io.Writer, o options, results []result) {
 	}
 
 	fmt.Fprintf(w, "\n### rotor rotate (medians of %d run(s); min–max in brackets)\n\n", o.Runs)
-	fmt.Fprintln(w, "| shape | wall | floor N/R | rotor / floor | floor from rotor's own calls | requests: Get / Update / ListTags / List (throttled) | throttled after 5 s | peak RSS | pipelines on old token | I4 broken |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| shape | wall | floor N/R | rotor / floor | floor from rotor's own calls | requests: Get / Update / ListTags / List (throttled) | throttled after 5 s | peak RSS | CPU | pipelines not on the new token | I4 broken |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range shapes {
 		rs := byShape[s]
 		wall := durations(rs, func(r result) time.Duration { return r.Rotor.Wall })
@@ -41,12 +41,13 @@ func report(w io.Writer, o options, results []result) {
 		rss := ints(rs, func(r result) int64 { return r.Rotor.MaxRSS })
 		var old, i4 int
 		for _, r := range rs {
-			old += r.RotorCheck.OnOldToken + r.RotorCheck.NotOnNew
+			old += r.RotorCheck.NotOnNew
 			i4 += r.RotorCheck.I4Broken
 		}
-		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s | %s | %.2f%% %s | %.0f MiB %s | %d | %d |\n",
+		cpu := durations(rs, func(r result) time.Duration { return r.Rotor.CPU })
+		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s | %s | %.2f%% %s | %.0f MiB %s | %s | %d | %d |\n",
 			s, secs(median(wall)), spanD(wall), floor, ratio, own, strings.Join(calls, " / "),
-			100*median(late), spanF(late, "%.2f%%", 100), mib(median(rss)), spanI(rss, mib), old, i4)
+			100*median(late), spanF(late, "%.2f%%", 100), mib(median(rss)), spanI(rss, mib), secs(median(cpu)), old, i4)
 	}
 
 	fmt.Fprintf(w, "\n### The seed procedure scripted with the AWS CLI (sequential)\n\n")
