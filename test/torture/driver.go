@@ -462,6 +462,8 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 func (h *Harness) Settle(ctx context.Context, ws []*worker) error {
 	h.faults.Set("episode")
 	h.gh.down.Store(false)
+	h.gh.lose.Store(nil)
+	h.cp.lose.Store(nil)
 	if err := h.phase(ctx, "settle", ws, func(ctx context.Context, w *worker) error { return w.settle(ctx, "") }); err != nil {
 		return err
 	}

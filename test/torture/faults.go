@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -22,8 +23,8 @@ import (
 // doomed pipeline, one worker's forced failure, the episode in force) and
 // records every episode.
 type Faults struct {
-	inj *fault.Injector
-	gh  *proxy
+	inj    *fault.Injector
+	gh, cp *proxy
 
 	mu       sync.Mutex
 	sets     map[string][]fault.Rule
@@ -36,8 +37,8 @@ type Episode struct {
 	Start, End time.Time
 }
 
-func newFaults(inj *fault.Injector, gh *proxy) *Faults {
-	return &Faults{inj: inj, gh: gh, sets: map[string][]fault.Rule{}}
+func newFaults(inj *fault.Injector, gh, cp *proxy) *Faults {
+	return &Faults{inj: inj, gh: gh, cp: cp, sets: map[string][]fault.Rule{}}
 }
 
 // Set replaces the named set of rules.
@@ -97,7 +98,8 @@ var (
 )
 
 // episodeKinds are the faults the chaos phase injects, one at a time.
-var episodeKinds = []string{"latency", "codepipeline-5xx", "github-5xx", "throttling", "revocation-failing", "github-unreachable", "store-locked"}
+var episodeKinds = []string{"latency", "codepipeline-5xx", "github-5xx", "throttling", "revocation-failing", "github-unreachable", "store-locked",
+	"update-answer-lost", "revocation-answer-lost"}
 
 // Episode injects one fault of kind for about d, then lifts it. Store
 // locks are held briefly (well under the lease time and the store's busy
@@ -131,6 +133,23 @@ func (f *Faults) Episode(ctx context.Context, kind string, d time.Duration, dbPa
 	case "github-unreachable":
 		f.gh.down.Store(true)
 		defer f.gh.down.Store(false)
+	case "update-answer-lost":
+		// UpdatePipeline happens, its answer is lost half the time.
+		lose := func(r *http.Request) bool {
+			return strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdatePipeline") && rand.Float64() < 0.5
+		}
+		f.cp.lose.Store(&lose)
+		defer f.cp.lose.Store(nil)
+	case "revocation-answer-lost":
+		// GitHub revokes, and the answer is lost half the time (never a
+		// mint's: a token GitHub issued and nobody received is lost for
+		// good, as GitHub cannot list installation tokens).
+		lose := func(r *http.Request) bool {
+			op := r.Method + " " + strings.TrimPrefix(r.URL.Path, "/api/v3")
+			return slices.Contains(githubRevokeOps, op) && rand.Float64() < 0.5
+		}
+		f.gh.lose.Store(&lose)
+		defer f.gh.lose.Store(nil)
 	case "store-locked":
 		if err := lockStore(ctx, dbPath, d); err != nil {
 			return err

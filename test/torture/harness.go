@@ -108,7 +108,7 @@ func New(ctx context.Context, opts Options) (*Harness, error) {
 		h.Close()
 		return nil, err
 	}
-	h.faults = newFaults(h.sb.Faults, h.gh)
+	h.faults = newFaults(h.sb.Faults, h.gh, h.cp)
 	if err := h.install(); err != nil {
 		h.Close()
 		return nil, err

@@ -101,7 +101,25 @@ func (w *Wire) Values() map[string]token.Token {
 type proxy struct {
 	URL  string
 	down atomic.Bool
+	// lose, when set, says which answers to drop after the emulator acted
+	// on the request: the change happened, the caller never hears of it
+	// (a timeout, a reset connection).
+	lose atomic.Pointer[func(*http.Request) bool]
 	srv  *http.Server
+}
+
+// reset drops the connection without an answer.
+func reset(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0) // a reset, not a polite close
+			}
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func startProxy(inner http.Handler, inspect func(r *http.Request, body []byte, rec *httptest.ResponseRecorder)) (*proxy, error) {
@@ -113,14 +131,8 @@ func startProxy(inner http.Handler, inspect func(r *http.Request, body []byte, r
 	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if p.down.Load() {
-				if hj, ok := w.(http.Hijacker); ok {
-					if c, _, err := hj.Hijack(); err == nil {
-						c.(*net.TCPConn).SetLinger(0) // a reset, not a polite close
-						c.Close()
-						return
-					}
-				}
-				panic(http.ErrAbortHandler)
+				reset(w)
+				return
 			}
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
@@ -131,6 +143,10 @@ func startProxy(inner http.Handler, inspect func(r *http.Request, body []byte, r
 			rec := httptest.NewRecorder()
 			inner.ServeHTTP(rec, r)
 			inspect(r, body, rec)
+			if lose := p.lose.Load(); lose != nil && (*lose)(r) {
+				reset(w)
+				return
+			}
 			for k, v := range rec.Header() {
 				w.Header()[k] = v
 			}
