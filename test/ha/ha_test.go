@@ -148,8 +148,8 @@ func TestHA_KillAndPauseReplicas(t *testing.T) {
 	if v.Resumed == 0 {
 		t.Error("no run was finished by another replica than the one that started it")
 	}
-	if v.Rotations < 2*nCreds {
-		t.Errorf("%d rotations: want at least two per credential", v.Rotations)
+	if v.Rotations <= nCreds {
+		t.Errorf("%d rotations for %d credentials: the schedule did not go on after the first due time", v.Rotations, nCreds)
 	}
 
 	out, err := rotorCLI(ctx, bin, cli, "audit", "verify")
