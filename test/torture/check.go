@@ -35,7 +35,8 @@ type Records struct {
 	Pipelines map[string]pipelineNow   // and as they are now
 	Creds     []credState
 
-	Kills []time.Time // when each SIGKILLed rotor process was found dead
+	Kills      []time.Time       // when each SIGKILLed rotor process was found dead
+	KilledPIDs map[int]time.Time // which, and when
 
 	Audit       []audit.Record
 	AuditVerify error // rotor audit verify
@@ -236,15 +237,16 @@ func Check(r Records) Findings {
 		st, isVersion := recorded[fp]
 		_, isMinted := minted[fp]
 		switch {
-		case isMinted && !isVersion && !reached[fp] && killedSoonAfter(r.Kills, minted[fp].Time):
-			// GitHub answered, and rotor was killed before it could record
-			// the token: its value existed only in the dead process's
-			// memory (the leak search finds no copy), and GitHub cannot
-			// list installation tokens. It expires within the hour.
+		case isMinted && !isVersion && !reached[fp] && minted[fp].PID != 0 && r.KilledPIDs[minted[fp].PID].After(minted[fp].Time):
+			// GitHub answered, and the rotor process that asked was killed
+			// before it could record the token: its value existed only in
+			// that process's memory (the leak search finds no copy), and
+			// GitHub cannot list installation tokens. It expires within the
+			// hour.
 			f.LostMints++
 		case isMinted && !isVersion:
 			f.OrphanLiveTokens++
-			add("I3", minted[fp].Time, "installation token %s was minted for rotor at %s and is still live, but no credential ever recorded it (and no rotor process was killed right after)", fp, stamp(minted[fp].Time))
+			add("I3", minted[fp].Time, "installation token %s was minted at %s for rotor process %d, which was not killed, and is still live, but no credential ever recorded it", fp, stamp(minted[fp].Time), minted[fp].PID)
 		case reached[fp] || isMinted || (isVersion && !strings.HasSuffix(st, "rejected")):
 			f.OrphanLiveTokens++
 			add("I3", r.Now, "%s (%s; rotor: %s) is live but no credential's current token", fp, r.origin(fp), orDash(st))
@@ -361,17 +363,6 @@ func (f *Findings) checkAudit(recs []audit.Record, add func(string, time.Time, s
 			delete(open, c)
 		}
 	}
-}
-
-// killedSoonAfter reports whether a rotor process was killed within two
-// seconds after t.
-func killedSoonAfter(kills []time.Time, t time.Time) bool {
-	for _, k := range kills {
-		if !k.Before(t) && k.Sub(t) < 2*time.Second {
-			return true
-		}
-	}
-	return false
 }
 
 // interval is a token a binding held from a moment on.

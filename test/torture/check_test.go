@@ -163,7 +163,8 @@ func TestCheck(t *testing.T) {
 		{
 			name: "I3 a minted token nobody recorded",
 			plant: func(r *Records) {
-				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000)}}
+				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
+				r.KilledPIDs = map[int]time.Time{7: at(4010)}
 				r.Live[fpC] = true
 			},
 			want: []string{"I3"},
@@ -171,9 +172,9 @@ func TestCheck(t *testing.T) {
 		{
 			name: "a minted token whose process was killed right after is lost, not orphaned",
 			plant: func(r *Records) {
-				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000)}}
+				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
 				r.Live[fpC] = true
-				r.Kills = []time.Time{at(4010)}
+				r.KilledPIDs = map[int]time.Time{42: at(4010)}
 			},
 			check: func(t *testing.T, f Findings) {
 				if f.LostMints != 1 || f.OrphanLiveTokens != 0 {

@@ -118,6 +118,9 @@ func New(ctx context.Context, opts Options) (*Harness, error) {
 		h.Close()
 		return nil, err
 	}
+	h.wire.mu.Lock()
+	h.wire.pids = h.rotor.PIDs
+	h.wire.mu.Unlock()
 	for _, c := range h.layout.Creds {
 		if c.Doomed != "" {
 			h.faults.Set("doomed", fault.Rule{Service: codepipeline.Service, Operation: "UpdatePipeline", Resource: c.Doomed, Fail: true})

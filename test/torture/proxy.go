@@ -29,6 +29,8 @@ type Wire struct {
 	updates []Update
 	calls   map[string]int // "github GET /user 200", "codepipeline UpdatePipeline 400"
 	values  map[string]token.Token
+	// pids lists the running rotor processes, to tell which one asked.
+	pids func() []int
 }
 
 // Mint is an installation token GitHub issued to rotor.
@@ -36,6 +38,7 @@ type Mint struct {
 	Time        time.Time
 	Fingerprint string
 	ExpiresAt   time.Time
+	PID         int // the rotor process that asked, 0 when unknown
 }
 
 // Revoke is a revocation GitHub accepted.
@@ -189,7 +192,11 @@ func (w *Wire) github(r *http.Request, body []byte, rec *httptest.ResponseRecord
 			t := token.New(out.Token)
 			w.remember(t)
 			w.mu.Lock()
-			w.mints = append(w.mints, Mint{Time: now, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt})
+			pid := 0
+			if w.pids != nil {
+				pid = clientPID(r.RemoteAddr, w.pids())
+			}
+			w.mints = append(w.mints, Mint{Time: now, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt, PID: pid})
 			w.mu.Unlock()
 		}
 	case r.Method == http.MethodDelete && path == "/installation/token" && rec.Code == http.StatusNoContent:

@@ -85,9 +85,10 @@ type Stats struct {
 	Killed       int            // SIGKILLed, by a crash point or by the harness
 	CrashPoints  map[string]int // event → kills there
 	RandomKills  int
-	CPUTime      time.Duration // user+system of every finished process
-	LeaseRefused int           // processes that found another's lease
-	KilledAt     []time.Time   // when each killed process was found dead
+	CPUTime      time.Duration     // user+system of every finished process
+	LeaseRefused int               // processes that found another's lease
+	KilledAt     []time.Time       // when each killed process was found dead
+	KilledPIDs   map[int]time.Time // pid → when it was found killed
 }
 
 // Job is one rotor invocation.
@@ -129,6 +130,7 @@ func (r Result) String() string {
 func NewRotor(bin, dir string, env []string) (*Rotor, error) {
 	r := &Rotor{Bin: bin, Dir: dir, Env: env, logs: filepath.Join(dir, "logs"), procs: map[int]*os.Process{}}
 	r.stats.CrashPoints = map[string]int{}
+	r.stats.KilledPIDs = map[int]time.Time{}
 	for _, d := range []string{r.logs, filepath.Join(dir, "tmp"), filepath.Join(dir, "home")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -143,6 +145,10 @@ func (r *Rotor) Stats() Stats {
 	defer r.mu.Unlock()
 	s := r.stats
 	s.KilledAt = append([]time.Time(nil), r.stats.KilledAt...)
+	s.KilledPIDs = make(map[int]time.Time, len(r.stats.KilledPIDs))
+	for k, v := range r.stats.KilledPIDs {
+		s.KilledPIDs[k] = v
+	}
 	s.CrashPoints = make(map[string]int, len(r.stats.CrashPoints))
 	for k, v := range r.stats.CrashPoints {
 		s.CrashPoints[k] = v
@@ -270,6 +276,7 @@ func (r *Rotor) finish(cmd *exec.Cmd, res *Result, killedByUs bool) {
 		res.Killed = true
 		r.stats.Killed++
 		r.stats.KilledAt = append(r.stats.KilledAt, time.Now())
+		r.stats.KilledPIDs[st.Pid()] = time.Now()
 		if at := crashPointHit(res.Stderr); at != "" && !killedByUs {
 			res.CrashAt = at
 			r.stats.CrashPoints[at]++
@@ -366,6 +373,17 @@ func (d *Daemon) Done() <-chan struct{} { return d.done }
 
 // Result is the daemon's end, once Done.
 func (d *Daemon) Result() Result { <-d.done; return d.res }
+
+// PIDs lists the rotor processes running now.
+func (r *Rotor) PIDs() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]int, 0, len(r.procs))
+	for pid := range r.procs {
+		out = append(out, pid)
+	}
+	return out
+}
 
 // KillAll SIGKILLs every rotor process this Rotor started and that still
 // runs (cleanup after a failed test).

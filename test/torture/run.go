@@ -170,7 +170,8 @@ func (h *Harness) figures(f Findings, files int) Figures {
 // gather reads every record the checks need.
 func (h *Harness) gather(ctx context.Context, ws []*worker) (Records, int, error) {
 	r := Records{Start: h.start, Now: time.Now(), Grace: h.opts.Grace, Initial: h.initial, Pipelines: map[string]pipelineNow{}}
-	r.Kills = h.rotor.Stats().KilledAt
+	st := h.rotor.Stats()
+	r.Kills, r.KilledPIDs = st.KilledAt, st.KilledPIDs
 	r.Fetches = h.sb.CodePipeline.Fetches()
 	r.FetchesDropped = h.sb.CodePipeline.FetchSummary().Dropped
 	r.Mints, r.Revokes, r.Updates, _ = h.wire.Snapshot()
