@@ -14,6 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/rotor-ci/rotor/internal/lease"
 )
 
 // Config says which account, region and endpoint to talk to. The zero value
@@ -52,6 +55,16 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(hc),
+		// A process that wakes up past its run's lease sends nothing more
+		// (see package lease): checked before every attempt leaves.
+		config.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
+			return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("rotorLeaseGuard", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				if err := lease.Check(ctx); err != nil {
+					return middleware.DeserializeOutput{}, middleware.Metadata{}, err
+				}
+				return next.HandleDeserialize(ctx, in)
+			}), middleware.Before)
+		}}),
 		config.WithRetryer(func() aws.Retryer { return NewRetryer(c.MaxAttempts) }),
 	}
 	if c.Region != "" {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	gh "github.com/google/go-github/v93/github"
+
+	"github.com/rotor-ci/rotor/internal/lease"
 )
 
 // Client asks one GitHub (github.com, an Enterprise Server or the emulator)
@@ -62,7 +64,7 @@ func New(apiURL string, opts ...Option) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	hc.Transport = &retryTransport{base: base, policy: o.policy, clock: o.clock}
+	hc.Transport = &retryTransport{base: leaseGuardedRT{base}, policy: o.policy, clock: o.clock}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
@@ -114,3 +116,15 @@ func (c *Client) api(auth string) *gh.Client {
 }
 
 var errEmptyToken = errors.New("no token given")
+
+// leaseGuardedRT refuses to send a request once the run's lease may have
+// lapsed (see package lease), so a process stalled past its lease mints or
+// revokes nothing when it wakes.
+type leaseGuardedRT struct{ http.RoundTripper }
+
+func (g leaseGuardedRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := lease.Check(r.Context()); err != nil {
+		return nil, err
+	}
+	return g.RoundTripper.RoundTrip(r)
+}

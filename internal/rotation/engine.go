@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/audit"
+	"github.com/rotor-ci/rotor/internal/lease"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -141,7 +142,7 @@ func (e *Engine) leaseTTL() time.Duration {
 func (e *Engine) Rotate(ctx context.Context, c Credential, opts Options) (Run, error) {
 	var out Run
 	err := e.withLease(ctx, c.Name, func(ctx context.Context) error {
-		if err := e.Store.Tx(ctx, func(tx Tx) error {
+		if err := e.tx(ctx, func(tx Tx) error {
 			return tx.PutCredential(CredentialRecord{Name: c.Name, Application: c.Application, CreatedAt: e.now()})
 		}); err != nil {
 			return fmt.Errorf("record credential %s: %w", c.Name, err)
@@ -192,10 +193,22 @@ func (e *Engine) Resume(ctx context.Context, c Credential) (Run, bool, error) {
 // one credential (I5).
 func (e *Engine) withLease(ctx context.Context, name string, fn func(context.Context) error) error {
 	ttl := e.leaseTTL()
+	// The lease is ours until at most ttl after the moment we asked for it
+	// (the database sets its expiry after that moment). Past that, another
+	// process may have taken it — and even released it again — so a late
+	// renewal must not count: a process frozen past its lease (SIGSTOP, a
+	// VM pause) stops instead of acting on a run someone else finished.
+	// The guard reads the engine's clock: time.Now itself in production,
+	// whose monotonic reading keeps counting while the process is stopped.
+	clock := e.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	asked := clock()
 	if err := e.Store.AcquireLease(ctx, name, e.holder(), ttl); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
+	ctx, g, cancel := lease.New(ctx, clock, asked, ttl)
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(ttl / 3)
@@ -205,9 +218,18 @@ func (e *Engine) withLease(ctx context.Context, name string, fn func(context.Con
 			case <-done:
 				return
 			case <-t.C:
+				if err := g.Check(); err != nil {
+					e.log().Error("lost lease: stopping run", "credential", name, "err", err)
+					return
+				}
+				asked := clock()
 				if err := e.Store.AcquireLease(ctx, name, e.holder(), ttl); err != nil {
 					e.log().Error("lost lease: stopping run", "credential", name, "err", err)
-					cancel(fmt.Errorf("lease lost: %w", err))
+					g.Lose(fmt.Errorf("lease lost: %w", err))
+					return
+				}
+				if err := g.Extend(asked, ttl); err != nil {
+					e.log().Error("lost lease: stopping run", "credential", name, "err", err)
 					return
 				}
 			}
@@ -219,7 +241,11 @@ func (e *Engine) withLease(ctx context.Context, name string, fn func(context.Con
 	defer close(done)
 	defer cancel(nil)
 	err := fn(ctx)
-	// Release even if ctx was cancelled: a fresh context with a short bound.
+	if lerr := g.Check(); lerr != nil && err == nil {
+		err = lerr
+	}
+	// Release even if ctx was cancelled or the lease was lost: a release
+	// deletes only this holder's row, never a lease another process took.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer rcancel()
 	if rerr := e.Store.ReleaseLease(rctx, name, e.holder()); rerr != nil {
@@ -227,6 +253,26 @@ func (e *Engine) withLease(ctx context.Context, name string, fn func(context.Con
 	}
 	return err
 }
+
+// ErrLeaseLost: the process held the lease too long without renewing it.
+var ErrLeaseLost = lease.ErrLost
+
+// tx is Store.Tx fenced by the run's lease: nothing is written once the
+// lease may have lapsed.
+func (e *Engine) tx(ctx context.Context, fn func(Tx) error) error {
+	if err := leaseOK(ctx); err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(tx Tx) error {
+		if err := leaseOK(ctx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// leaseOK reports whether ctx's lease still holds (nil outside withLease).
+func leaseOK(ctx context.Context) error { return lease.Check(ctx) }
 
 func (e *Engine) start(ctx context.Context, c Credential, opts Options) (Run, error) {
 	versions, err := e.Store.Versions(ctx, c.Name)
@@ -245,7 +291,7 @@ func (e *Engine) start(ctx context.Context, c Credential, opts Options) (Run, er
 	if run.Trigger == "" {
 		run.Trigger = "manual"
 	}
-	err = e.Store.Tx(ctx, func(tx Tx) error {
+	err = e.tx(ctx, func(tx Tx) error {
 		var err error
 		if run, err = tx.CreateRun(run); err != nil {
 			return err
@@ -401,6 +447,9 @@ func (s *session) mint(ctx context.Context, run Run) (Run, error) {
 	if err != nil {
 		return run, err
 	}
+	if err := leaseOK(ctx); err != nil {
+		return run, err
+	}
 	m, err := s.c.Source.Mint(ctx, req)
 	if err != nil {
 		return s.fail(ctx, run, "MintFailed", fmt.Errorf("mint: %w", err))
@@ -538,6 +587,9 @@ func (s *session) runTarget(ctx context.Context, run Run, step string, slot int,
 	}
 	var mu sync.Mutex
 	results := map[string]Result{}
+	if err := leaseOK(ctx); err != nil {
+		return []error{err}
+	}
 	call(ctx, tok, bindings, func(r Result) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -606,7 +658,7 @@ func inSlot(states []BindingState, slot int, statuses ...BindingStatus) []Bindin
 }
 
 func (s *session) putBindingStates(ctx context.Context, runID int64, states []BindingState) error {
-	return s.e.Store.Tx(ctx, func(tx Tx) error { return tx.PutBindings(runID, states) })
+	return s.e.tx(ctx, func(tx Tx) error { return tx.PutBindings(runID, states) })
 }
 
 func (s *session) promote(ctx context.Context, run Run) (Run, error) {
@@ -750,6 +802,9 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 		v.State, v.Note = VersionRejected, run.Error
 		return s.finishWith(ctx, run, RunFailed, v, map[string]any{"fingerprint": v.Fingerprint, "revoked": false})
 	}
+	if err := leaseOK(ctx); err != nil {
+		return run, err
+	}
 	if err := s.c.Source.Revoke(ctx, tok); err != nil {
 		if errors.Is(err, ErrManualRevocation) {
 			v.Note = s.scrub(err.Error())
@@ -790,7 +845,13 @@ func (s *session) finishWith(ctx context.Context, run Run, status RunStatus, v V
 // extra may change the run (it gets the copy that is persisted).
 func (s *session) advance(ctx context.Context, run Run, step Step, extra func(Tx, *Run) error, event string, detail map[string]any) (Run, error) {
 	run.Step, run.UpdatedAt = step, s.e.now()
-	err := s.e.Store.Tx(ctx, func(tx Tx) error {
+	if err := leaseOK(ctx); err != nil {
+		return run, err
+	}
+	err := s.e.tx(ctx, func(tx Tx) error {
+		if err := leaseOK(ctx); err != nil {
+			return err
+		}
 		if extra != nil {
 			if err := extra(tx, &run); err != nil {
 				return err
@@ -846,7 +907,7 @@ func (e *Engine) audit(ctx context.Context, tx Tx, run Run, event string, detail
 		_, err := tx.AppendAudit(rec)
 		return err
 	}
-	return e.Store.Tx(ctx, func(tx Tx) error { _, err := tx.AppendAudit(rec); return err })
+	return e.tx(ctx, func(tx Tx) error { _, err := tx.AppendAudit(rec); return err })
 }
 
 func findState(versions []Version, st VersionState) (Version, bool) {
