@@ -142,6 +142,7 @@ var commands = []func(*App) *cobra.Command{
 	newHistoryCmd,
 	newAuditCmd,
 	newServeCmd,
+	newMigrateStoreCmd,
 	newScanCmd,
 	newEmulatorCmd,
 }

@@ -174,7 +174,7 @@ func (s *Server) runJob(ctx context.Context, cc *config.Credential, a action) bo
 						Message: fmt.Sprintf("version %d (%s) could not be revoked through the API; delete it by hand: %s", v.Seq, v.Fingerprint, v.Note)})
 				}
 			}
-		case errors.Is(err, rotation.ErrLeaseHeld), jctx.Err() != nil:
+		case errors.Is(err, rotation.ErrLeaseHeld), errors.Is(err, rotation.ErrLeaseLost), jctx.Err() != nil:
 		default:
 			s.m.apiError("github")
 			s.log.Error("retire previous versions", "credential", cc.Name, "err", err)
@@ -229,6 +229,8 @@ func (s *Server) finished(jctx context.Context, cc *config.Credential, run rotat
 		s.log.Debug("no longer due (another replica rotated it)", "credential", name)
 	case errors.Is(err, rotation.ErrLeaseHeld):
 		s.log.Info("another rotor process holds the credential; leaving it to them", "credential", name)
+	case errors.Is(err, rotation.ErrLeaseLost):
+		s.log.Warn("this process stalled past its lease; another may have taken the run over", "credential", name, "run", run.ID)
 	case jctx.Err() != nil:
 		s.log.Info("run stopped by shutdown; it resumes at next start", "credential", name, "run", run.ID, "step", run.Step)
 	case errors.As(err, &re):
