@@ -84,7 +84,7 @@ type Findings struct {
 	Leaks                                  int
 	Rotations                              int // runs that finished
 	Succeeded, RolledBack, Failed, Resumed int
-	ScheduledRuns                          int // started by rotor serve's scheduler
+	ScheduledRuns                          int // started by rotor serve (its schedule or its API)
 	Retired                                int
 }
 
@@ -331,7 +331,7 @@ func (f *Findings) checkAudit(recs []audit.Record, add func(string, time.Time, s
 				add("I5", rec.Time, "%s: run %d started (record %d) while run %d was open", c, rec.RunID, rec.Seq, o)
 			}
 			open[c] = rec.RunID
-			if strings.Contains(rec.Detail, `"trigger":"schedule"`) {
+			if strings.Contains(rec.Detail, `"trigger":"schedule"`) || strings.Contains(rec.Detail, `"trigger":"api"`) {
 				f.ScheduledRuns++
 			}
 			continue

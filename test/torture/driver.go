@@ -5,7 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -410,6 +415,14 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 			return nil
 		})
 	}()
+	// People also ask the daemon for rotations through its API, which
+	// bypasses the backoff that failed runs earn.
+	var current atomic.Pointer[Daemon]
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		h.askDaemon(ctx, &current, end)
+	}()
 	var daemonErr error
 	for time.Now().Before(end) && ctx.Err() == nil {
 		job := Job{Args: []string{"serve", "--tick", "100ms", "--workers", "4", "--listen", "127.0.0.1:0"}}
@@ -423,6 +436,7 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 			daemonErr = err
 			break
 		}
+		current.Store(dmn)
 		life := h.between(300*time.Millisecond, 4*time.Second)
 		select {
 		case <-dmn.Done():
@@ -453,7 +467,48 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 	err := <-peopleDone
 	cancel()
 	<-faultsDone
+	<-asked
 	return errors.Join(daemonErr, err)
+}
+
+// askDaemon asks the running daemon, now and then, to rotate a github-app
+// credential: POST /v1/credentials/NAME/rotate with the API token.
+func (h *Harness) askDaemon(ctx context.Context, current *atomic.Pointer[Daemon], end time.Time) {
+	b, err := os.ReadFile(filepath.Join(h.opts.Dir, "api.token"))
+	if err != nil {
+		h.note("serve: read api.token: %v", err)
+		return
+	}
+	bearer := "Bearer " + strings.TrimSpace(string(b))
+	var apps []string
+	for _, c := range h.layout.Creds {
+		if c.Source == app {
+			apps = append(apps, c.Name)
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for time.Now().Before(end) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(h.between(200*time.Millisecond, 800*time.Millisecond)):
+		}
+		d := current.Load()
+		if d == nil {
+			continue
+		}
+		addr := d.Addr()
+		if addr == "" {
+			continue
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/credentials/"+apps[h.intn(len(apps))]+"/rotate", strings.NewReader(`{"reason":"torture"}`))
+		req.Header.Set("Authorization", bearer)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 }
 
 // Settle lifts every fault but the doomed pipeline, finishes every open

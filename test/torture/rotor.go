@@ -3,6 +3,7 @@ package torture
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -224,6 +225,13 @@ func (t *teeFile) Write(p []byte) (int, error) {
 
 func (t *teeFile) Close() error { return t.f.Close() }
 
+// copy returns what was written so far.
+func (t *teeFile) copy() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.b.Bytes()...)
+}
+
 // Run runs one rotor process to its end.
 func (r *Rotor) Run(ctx context.Context, j Job) Result {
 	if j.Timeout <= 0 {
@@ -366,6 +374,23 @@ func (d *Daemon) Stop(grace time.Duration) Result {
 		return d.Kill()
 	}
 	return d.res
+}
+
+// Addr is the address rotor serve listens on, once it has said so in its
+// log ("rotor serve listening"), else "".
+func (d *Daemon) Addr() string {
+	for _, line := range bytes.Split(d.cmd.Stderr.(*teeFile).copy(), []byte("\n")) {
+		if !bytes.Contains(line, []byte(`"rotor serve listening"`)) {
+			continue
+		}
+		var l struct {
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(line, &l) == nil {
+			return l.Addr
+		}
+	}
+	return ""
 }
 
 // Done is closed when the daemon exits on its own (a crash point).

@@ -64,7 +64,7 @@ func runOptions(t *testing.T) (Options, Phases, bool) {
 		LeaseTTL:     2 * time.Second,
 		MinRotations: 30,
 		MinCrashes:   10,
-		Budget:       45 * time.Second,
+		Budget:       90 * time.Second, // a cap: the minimums are met in about 15 s on an idle machine
 		ServeFor:     8 * time.Second,
 		Seed:         seed,
 		Shared:       os.Getenv("ROTOR_TORTURE_SHARED") == "1",
@@ -88,6 +88,14 @@ func TestTorture(t *testing.T) {
 	opts, phases, full := runOptions(t)
 	opts.Bin = rotorBinary(t)
 	opts.Dir = t.TempDir()
+	if os.Getenv("ROTOR_TORTURE_KEEP") == "1" {
+		dir, err := os.MkdirTemp("", "rotor-torture-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Dir = dir
+		t.Logf("keeping rotor's installation, logs and store in %s", dir)
+	}
 	opts.Logf = t.Logf
 	t.Logf("seed %d (ROTOR_TORTURE_SEED=%d reproduces the random choices)", opts.Seed, opts.Seed)
 	ctx, cancel := context.WithTimeout(t.Context(), opts.Budget+3*time.Minute)
@@ -99,6 +107,8 @@ func TestTorture(t *testing.T) {
 	defer h.Close()
 	rep, err := h.Run(ctx, phases)
 	fmt.Println(rep.Figures)
+	st := h.rotor.Stats()
+	t.Logf("crash points hit: %v; fault episodes: %s", st.CrashPoints, h.faults.Counts())
 	for _, n := range rep.Notes {
 		t.Log("note: " + n)
 	}
