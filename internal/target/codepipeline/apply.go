@@ -66,6 +66,18 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	unlock := lockPipeline(t.region, name)
 	defer unlock()
 
+	// Whether CloudFormation manages the pipeline is in its tags, which
+	// change without a new version: read them unless this process just did
+	// (discovery), before the GetPipeline when the ARN is known so that
+	// nothing widens the window between the read and the update.
+	checkTags := !t.tagsFresh(name)
+	if a := t.inv.arn(name); checkTags && a != "" {
+		if err := t.refuseStack(ctx, name, a); err != nil {
+			return err
+		}
+		checkTags = false
+	}
+
 	var get exchange
 	defer get.wipe()
 	out, err := t.client.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &name}, get.option)
@@ -73,6 +85,18 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 		return getError(name, err)
 	}
 	t.inv.remember(name, out, nil)
+	if checkTags {
+		var a string
+		if out.Metadata != nil {
+			a = deref(out.Metadata.PipelineArn)
+		}
+		if a == "" {
+			return fmt.Errorf("pipeline %s: GetPipeline returned no pipelineArn: cannot tell whether CloudFormation manages it", name)
+		}
+		if err := t.refuseStack(ctx, name, a); err != nil {
+			return err
+		}
+	}
 	decl := out.Pipeline
 	plan, err := t.plan(ctx, name, decl, bs, tok)
 	if err != nil {
@@ -126,6 +150,19 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	t.records[name] = rec
 	t.mu.Unlock()
 	t.log.DebugContext(ctx, "pipeline updated", "pipeline", name, "version", rec.version, "actions", len(plan), "token", tok.Fingerprint())
+	return nil
+}
+
+// refuseStack reads the pipeline's tags and refuses a pipeline that a
+// CloudFormation stack manages, unless that is allowed.
+func (t *Target) refuseStack(ctx context.Context, name, pipelineArn string) error {
+	stack, err := t.stackOf(ctx, name, pipelineArn)
+	if err != nil {
+		return err
+	}
+	if stack != "" && !t.cfg.AllowCloudFormationDrift {
+		return cfnError(name, stack)
+	}
 	return nil
 }
 

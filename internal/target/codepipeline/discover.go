@@ -74,7 +74,7 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	)
 	selects := func(as []ghAction) bool { return slices.ContainsFunc(as, t.cfg.Match.matches) }
 	defer t.saveInventory(ctx)
-	for _, s := range t.scan(ctx, pipelines, selects) {
+	for _, s := range t.scan(ctx, pipelines, selects, false) {
 		switch {
 		case s.err != nil:
 			errs = append(errs, s.err)
@@ -170,7 +170,7 @@ func (t *Target) Inventory(ctx context.Context) ([]Action, error) {
 		errs []error
 	)
 	defer t.saveInventory(ctx)
-	for _, s := range t.scan(ctx, pipelines, func([]ghAction) bool { return true }) {
+	for _, s := range t.scan(ctx, pipelines, func([]ghAction) bool { return true }, true) {
 		if s.err != nil {
 			errs = append(errs, s.err)
 			continue
@@ -248,8 +248,10 @@ func (t *Target) namedSummaries(ctx context.Context) []pipelineSummary {
 
 // scan reads the pipelines concurrently, in the order given: GetPipeline
 // (unless the inventory knows the pipeline at its listed version), and
-// ListTagsForResource for those whose GitHub actions interest the caller.
-func (t *Target) scan(ctx context.Context, pipelines []pipelineSummary, interesting func([]ghAction) bool) []scanned {
+// ListTagsForResource for those whose GitHub actions interest the caller,
+// except, unless freshTags, for pipelines the inventory knows to have no
+// stack tag: Apply reads those before it writes.
+func (t *Target) scan(ctx context.Context, pipelines []pipelineSummary, interesting func([]ghAction) bool, freshTags bool) []scanned {
 	out := make([]scanned, len(pipelines))
 	idx := make([]int, len(pipelines))
 	for i := range idx {
@@ -257,7 +259,7 @@ func (t *Target) scan(ctx context.Context, pipelines []pipelineSummary, interest
 	}
 	var mu sync.Mutex
 	forEach(ctx, t.cfg.Concurrency, idx, func(ctx context.Context, i int) {
-		s := t.scanOne(ctx, pipelines[i], interesting)
+		s := t.scanOne(ctx, pipelines[i], interesting, freshTags)
 		mu.Lock()
 		out[i] = s
 		mu.Unlock()
@@ -271,12 +273,18 @@ func (t *Target) scan(ctx context.Context, pipelines []pipelineSummary, interest
 	return out
 }
 
-func (t *Target) scanOne(ctx context.Context, p pipelineSummary, interesting func([]ghAction) bool) scanned {
+func (t *Target) scanOne(ctx context.Context, p pipelineSummary, interesting func([]ghAction) bool, freshTags bool) scanned {
 	name := p.name
 	if e, ok := t.inv.lookup(p); ok {
 		s := scannedFrom(name, e)
 		if len(s.actions) == 0 || !interesting(s.actions) {
 			return s
+		}
+		if !freshTags && e.StackKnown && e.Stack == "" {
+			if a, err := arn.Parse(e.Arn); err == nil {
+				s.account = a.AccountID
+			}
+			return s // Apply reads the tags before it writes
 		}
 		return t.tagged(ctx, s, e.Arn)
 	}
@@ -307,8 +315,7 @@ func (t *Target) scanOne(ctx context.Context, p pipelineSummary, interesting fun
 }
 
 // tagged fills in the account (from the ARN) and the CloudFormation stack
-// (from the tags, read on every discovery: tags change without a new
-// version).
+// (from the tags).
 func (t *Target) tagged(ctx context.Context, s scanned, pipelineArn string) scanned {
 	if a, err := arn.Parse(pipelineArn); err == nil {
 		s.account = a.AccountID
@@ -329,9 +336,11 @@ func (t *Target) saveInventory(ctx context.Context) {
 	}
 }
 
-// stackOf reads the CloudFormation stack tag of a pipeline.
+// stackOf reads the CloudFormation stack tag of a pipeline, and notes that
+// this process read it.
 func (t *Target) stackOf(ctx context.Context, name, pipelineArn string) (string, error) {
 	p := codepipeline.NewListTagsForResourcePaginator(t.client, &codepipeline.ListTagsForResourceInput{ResourceArn: &pipelineArn})
+	stack := ""
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -339,11 +348,27 @@ func (t *Target) stackOf(ctx context.Context, name, pipelineArn string) (string,
 		}
 		for _, tag := range page.Tags {
 			if deref(tag.Key) == StackTag {
-				return deref(tag.Value), nil
+				stack = deref(tag.Value)
 			}
 		}
 	}
-	return "", nil
+	t.inv.tagged(name, pipelineArn, stack)
+	t.mu.Lock()
+	t.tagsRead[name] = time.Now()
+	t.mu.Unlock()
+	return stack, nil
+}
+
+// tagsFreshFor is how long tags read by discovery stand for Apply in the
+// same process (a run's discovery and apply are seconds to minutes apart).
+const tagsFreshFor = 10 * time.Minute
+
+// tagsFresh reports whether this process read the pipeline's tags lately.
+func (t *Target) tagsFresh(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.tagsRead[name]
+	return ok && time.Since(at) < tagsFreshFor
 }
 
 func (m *Match) String() string {

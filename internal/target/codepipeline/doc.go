@@ -24,7 +24,10 @@
 //     version: the inventory (inventory.go; nothing secret, kept in memory
 //     and in the user's cache directory) holds what it learned of each, so a
 //     rotation costs one GetPipeline per pipeline, not two, and discovery
-//     does not hold up the updates for N/R seconds before they start.
+//     does not hold up the updates for N/R seconds before they start. The
+//     CloudFormation stack tag (which changes without a new version) is
+//     still read once per pipeline per rotation: by Apply, inside the
+//     fan-out, for pipelines discovery did not read.
 //   - Fan-out with bounded concurrency, an adaptive per-operation limiter
 //     (package ratelimit) and the SDK's standard retryer.
 //

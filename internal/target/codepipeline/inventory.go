@@ -36,9 +36,13 @@ import (
 // What is kept is nothing secret: names, ARNs, stage and action names,
 // owner/repo/branch, and the names of masked properties. Apply still reads
 // every pipeline fresh and re-checks everything before it writes, so a stale
-// or edited inventory can cost a refusal, never a wrong write. The one fact
-// that can change without a new version is AWS disabling polling on an
-// inactive pipeline (a warning only); tags are read on every discovery.
+// or edited inventory can cost a refusal, never a wrong write. Two facts can
+// change without a new version: AWS disabling polling on an inactive
+// pipeline (a warning only), and tags. The CloudFormation stack tag decides
+// whether rotor may write at all, so it is read fresh by every rotation: by
+// discovery for pipelines it reads (or remembers with a stack), and
+// otherwise by Apply just before it writes, inside the fan-out where the
+// call costs latency but no serial time.
 //
 // The inventory lives in memory for the life of the Target (rotor serve) and
 // in a file (0600) for the next process (rotor plan, rotor rotate).
@@ -59,6 +63,12 @@ type facts struct {
 	Actions           []factAction `json:"actions,omitempty"`
 	MaskedElsewhere   []string     `json:"masked_elsewhere,omitempty"`
 	PollingDisabledAt time.Time    `json:"polling_disabled_at,omitzero"`
+	// Stack is the CloudFormation stack tag when the tags were last read
+	// (StackKnown); tags change without a new version, so a pipeline known
+	// to have none has its tags read again by Apply, before it writes, and
+	// one with a stack has them read again by discovery.
+	Stack      string `json:"stack,omitempty"`
+	StackKnown bool   `json:"stack_known,omitempty"`
 }
 
 type factAction struct {
@@ -164,8 +174,33 @@ func (inv *inventory) remember(name string, out *codepipeline.GetPipelineOutput,
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	inv.load()
+	if prev, ok := inv.entries[name]; ok && prev.Arn == e.Arn {
+		e.Stack, e.StackKnown = prev.Stack, prev.StackKnown
+	}
 	inv.entries[name] = e
 	inv.dirty = true
+}
+
+// tagged records the stack tag just read for a pipeline.
+func (inv *inventory) tagged(name, pipelineArn, stack string) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.load()
+	e, ok := inv.entries[name]
+	if !ok || e.Arn != pipelineArn || (e.StackKnown && e.Stack == stack) {
+		return
+	}
+	e.Stack, e.StackKnown = stack, true
+	inv.entries[name] = e
+	inv.dirty = true
+}
+
+// arn returns a pipeline's ARN if the inventory knows it.
+func (inv *inventory) arn(name string) string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.load()
+	return inv.entries[name].Arn
 }
 
 // retain forgets every pipeline not in names (a full listing of the region).

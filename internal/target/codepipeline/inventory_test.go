@@ -2,6 +2,7 @@ package codepipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,8 +62,9 @@ func TestDiscover_Inventory(t *testing.T) {
 	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "GetPipeline": 9, "ListTagsForResource": 6}, got); d != "" {
 		t.Errorf("first Discover requests (-want +got):\n%s", d)
 	}
+	// Known pipelines with no stack tag: their tags are left to Apply.
 	second, got := discoverCounting(t, be, cfg)
-	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 6}, got); d != "" {
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1}, got); d != "" {
 		t.Errorf("second Discover requests (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff(first, second); d != "" {
@@ -71,7 +73,8 @@ func TestDiscover_Inventory(t *testing.T) {
 
 	// Changes the inventory must notice: an update (new version), a
 	// pipeline deleted and created again (version 1 again, new creation
-	// time), a pipeline gone, and a tag (no new version).
+	// time), a pipeline gone; and one it cannot: a stack tag (no new
+	// version), which Apply must catch before it writes.
 	if _, err := be.admin.UpdatePipeline(ctx, &sdk.UpdatePipelineInput{Pipeline: testDecl("inv-0", ghSpec{"GitHub", "acme", "elsewhere", old})}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,16 +87,10 @@ func TestDiscover_Inventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	be.tagStack(t, "inv-1", "stack-1")
-	cfg.AllowCloudFormationDrift = true
-	uncached.AllowCloudFormationDrift = true
 
 	third, got := discoverCounting(t, be, cfg)
-	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "GetPipeline": 2, "ListTagsForResource": 5}, got); d != "" {
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "GetPipeline": 2, "ListTagsForResource": 1}, got); d != "" {
 		t.Errorf("Discover after changes: requests (-want +got):\n%s", d)
-	}
-	full, _ := discoverCounting(t, be, uncached)
-	if d := cmp.Diff(full, third); d != "" {
-		t.Errorf("bindings from the inventory differ from a full read (-read +inventory):\n%s", d)
 	}
 	want := []string{
 		BindingID(region, "inv-1", "Source", "GitHub"), BindingID(region, "inv-2", "Source", "GitHub"),
@@ -103,26 +100,43 @@ func TestDiscover_Inventory(t *testing.T) {
 	if d := cmp.Diff(want, bindingIDs(third)); d != "" {
 		t.Errorf("bindings (-want +got):\n%s", d)
 	}
-	if st := third[0].Attrs[AttrStack]; st != "stack-1" {
-		t.Errorf("inv-1's stack = %q, want the tag read fresh (stack-1)", st)
-	}
 
-	// Apply reads every pipeline fresh, and leaves the inventory at the
-	// versions it wrote: the next discovery reads nothing.
+	// Apply (another process) reads the tags of every pipeline whose tags
+	// discovery did not read, refuses the one CloudFormation now manages
+	// without reading or writing it, reads every other pipeline fresh, and
+	// leaves the inventory at the versions it wrote.
 	fresh := token.Generate(token.KindClassicPAT)
 	be.emu.Faults().ResetCounts()
-	if f := failures(apply(newTarget(t, be, cfg), fresh, third)); len(f) > 0 {
+	res := apply(newTarget(t, be, cfg), fresh, third)
+	if err := res[third[0].ID]; !errors.Is(err, ErrCloudFormation) {
+		t.Errorf("Apply to the pipeline tagged since discovery: %v, want %v", err, ErrCloudFormation)
+	}
+	delete(res, third[0].ID)
+	if f := failures(res); len(f) > 0 {
 		t.Fatal(f)
 	}
-	if d := cmp.Diff(map[string]int64{"GetPipeline": 5, "UpdatePipeline": 5}, counts(be)); d != "" {
+	if d := cmp.Diff(map[string]int64{"ListTagsForResource": 5, "GetPipeline": 4, "UpdatePipeline": 4}, counts(be)); d != "" {
 		t.Errorf("Apply requests (-want +got):\n%s", d)
 	}
-	after, got := discoverCounting(t, be, cfg)
-	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 5}, got); d != "" {
+	if got := be.stored(t, "inv-1", "GitHub"); !got.Equal(old) {
+		t.Error("the CloudFormation-managed pipeline was written")
+	}
+	// Now known to have a stack, inv-1 has its tags read by discovery,
+	// which refuses it up front; the others are known and read nothing.
+	be.emu.Faults().ResetCounts()
+	_, err := newTarget(t, be, cfg).Discover(ctx)
+	if !errors.Is(err, ErrCloudFormation) || !strings.Contains(err.Error(), "inv-1") {
+		t.Errorf("Discover: %v, want inv-1 refused (%v)", err, ErrCloudFormation)
+	}
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 1}, counts(be)); d != "" {
 		t.Errorf("Discover after Apply: requests (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff(third, after); d != "" {
-		t.Errorf("bindings after Apply (-before +after):\n%s", d)
+	cfg.AllowCloudFormationDrift = true
+	uncached.AllowCloudFormationDrift = true
+	after, _ := discoverCounting(t, be, cfg)
+	full, _ := discoverCounting(t, be, uncached)
+	if d := cmp.Diff(full, after); d != "" {
+		t.Errorf("bindings from the inventory differ from a full read (-read +inventory):\n%s", d)
 	}
 
 	// The file holds nothing secret, is the user's alone, and a damaged one
@@ -153,7 +167,7 @@ func TestDiscover_Inventory(t *testing.T) {
 	if got["GetPipeline"] != 8 {
 		t.Errorf("with a damaged inventory Discover made %d GetPipeline calls, want 8 (every pipeline)", got["GetPipeline"])
 	}
-	if d := cmp.Diff(third, damaged); d != "" {
+	if d := cmp.Diff(full, damaged); d != "" {
 		t.Errorf("bindings with a damaged inventory (-want +got):\n%s", d)
 	}
 }
@@ -183,7 +197,7 @@ func TestDiscover_NamedInventory(t *testing.T) {
 	if d := cmp.Diff(want, bindingIDs(bs)); d != "" {
 		t.Errorf("bindings from the inventory (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 2}, got); d != "" {
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1}, got); d != "" {
 		t.Errorf("requests with the inventory (-want +got):\n%s", d)
 	}
 }

@@ -130,8 +130,9 @@ type Target struct {
 	inv      *inventory
 	pageSize int32
 
-	mu      sync.Mutex
-	records map[string]*record // by pipeline: what this process last wrote
+	mu       sync.Mutex
+	records  map[string]*record   // by pipeline: what this process last wrote
+	tagsRead map[string]time.Time // by pipeline: when this process read its tags
 }
 
 var _ rotation.Target = (*Target)(nil)
@@ -184,6 +185,7 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 		inv:      newInventory(inventoryPath(cfg.CacheDir, cfg.AWS.EndpointURL, awsCfg.Region, cfg.AWS.Profile, cfg.AWS.RoleARN)),
 		pageSize: cfg.pageSize,
 		records:  map[string]*record{},
+		tagsRead: map[string]time.Time{},
 	}, nil
 }
 
