@@ -358,10 +358,15 @@ func (h *Harness) injectFaults(ctx context.Context) {
 		}
 		kind := episodeKinds[h.intn(len(episodeKinds))]
 		d := h.between(500*time.Millisecond, 2500*time.Millisecond)
-		if kind == "store-locked" {
+		switch kind {
+		case "store-locked":
 			// Well inside the lease (renewed every third of it) and
-			// rotor's busy timeout.
+			// rotor's busy timeout: rotor must only wait.
 			d = h.between(200*time.Millisecond, h.opts.LeaseTTL/3)
+		case "store-locked-past-lease", "rotor-paused":
+			// Longer than the lease: the process that held it must stop
+			// at its next step, and another may take the run over.
+			d = h.between(h.opts.LeaseTTL*5/4, h.opts.LeaseTTL*2)
 		}
 		h.rngMu.Lock()
 		seed := h.rng.Uint64()

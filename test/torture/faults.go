@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // the store's own driver, to lock it from outside
@@ -25,6 +26,7 @@ import (
 type Faults struct {
 	inj    *fault.Injector
 	gh, cp *proxy
+	pids   func() []int // the rotor processes running now (ours alone)
 
 	mu       sync.Mutex
 	sets     map[string][]fault.Rule
@@ -37,8 +39,8 @@ type Episode struct {
 	Start, End time.Time
 }
 
-func newFaults(inj *fault.Injector, gh, cp *proxy) *Faults {
-	return &Faults{inj: inj, gh: gh, cp: cp, sets: map[string][]fault.Rule{}}
+func newFaults(inj *fault.Injector, gh, cp *proxy, pids func() []int) *Faults {
+	return &Faults{inj: inj, gh: gh, cp: cp, pids: pids, sets: map[string][]fault.Rule{}}
 }
 
 // Set replaces the named set of rules.
@@ -99,7 +101,7 @@ var (
 
 // episodeKinds are the faults the chaos phase injects, one at a time.
 var episodeKinds = []string{"latency", "codepipeline-5xx", "github-5xx", "throttling", "revocation-failing", "github-unreachable", "store-locked",
-	"update-answer-lost", "revocation-answer-lost"}
+	"update-answer-lost", "revocation-answer-lost", "store-locked-past-lease", "rotor-paused"}
 
 // Episode injects one fault of kind for about d, then lifts it. Store
 // locks are held briefly (well under the lease time and the store's busy
@@ -150,10 +152,29 @@ func (f *Faults) Episode(ctx context.Context, kind string, d time.Duration, dbPa
 		}
 		f.gh.lose.Store(&lose)
 		defer f.gh.lose.Store(nil)
-	case "store-locked":
+	case "store-locked", "store-locked-past-lease":
 		if err := lockStore(ctx, dbPath, d); err != nil {
 			return err
 		}
+		f.record(kind, start)
+		return nil
+	case "rotor-paused":
+		// SIGSTOP one running rotor process past its lease, then SIGCONT:
+		// it must notice it lost its lease and stop, not act on stale
+		// state (another process may have taken the run over).
+		pids := f.pids()
+		if len(pids) == 0 {
+			return nil
+		}
+		pid := pids[rng.IntN(len(pids))]
+		if syscall.Kill(pid, syscall.SIGSTOP) != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+		_ = syscall.Kill(pid, syscall.SIGCONT)
 		f.record(kind, start)
 		return nil
 	default:

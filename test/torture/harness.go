@@ -108,7 +108,6 @@ func New(ctx context.Context, opts Options) (*Harness, error) {
 		h.Close()
 		return nil, err
 	}
-	h.faults = newFaults(h.sb.Faults, h.gh, h.cp)
 	if err := h.install(); err != nil {
 		h.Close()
 		return nil, err
@@ -121,6 +120,7 @@ func New(ctx context.Context, opts Options) (*Harness, error) {
 	h.wire.mu.Lock()
 	h.wire.pids = h.rotor.PIDs
 	h.wire.mu.Unlock()
+	h.faults = newFaults(h.sb.Faults, h.gh, h.cp, h.rotor.PIDs)
 	for _, c := range h.layout.Creds {
 		if c.Doomed != "" {
 			h.faults.Set("doomed", fault.Rule{Service: codepipeline.Service, Operation: "UpdatePipeline", Resource: c.Doomed, Fail: true})
