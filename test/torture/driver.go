@@ -177,6 +177,14 @@ func (w *worker) rotate(ctx context.Context, p plan) error {
 	if !res.Killed && res.Exit == 0 && p.crashAt == "" {
 		w.typical = (w.typical*3 + res.Took) / 4
 	}
+	if !p.duplicate && !res.Killed && (res.Exit == 0 || res.Exit == 3) {
+		// The run finished: promoted (the person's token is current), or
+		// rolled back (it reached a binding, so rotor revoked it). Nothing
+		// to resume, and no need to ask rotor.
+		w.runs.Add(1)
+		w.pending = token.Token{}
+		return nil
+	}
 	if bytes.Contains(res.Stderr, []byte("held by")) {
 		time.Sleep(h.opts.LeaseTTL / 3) // a killed process's lease: it lapses soon
 	} else if res.Exit > 0 && !res.Killed && res.Exit != 3 {
