@@ -468,7 +468,12 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 	if daemonErr == nil && ctx.Err() == nil {
 		dmn, err := h.rotor.Start(ctx, Job{Args: []string{"serve", "--tick", "100ms", "--listen", "127.0.0.1:0"}})
 		if err == nil {
-			time.Sleep(time.Second)
+			// SIGTERM once it serves (and has looked at every credential
+			// once), not while it is still opening the store.
+			for deadline := time.Now().Add(30 * time.Second); dmn.Addr() == "" && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond)
 			res := dmn.Stop(30 * time.Second)
 			if res.Killed {
 				h.note("rotor serve did not stop within 30s of SIGTERM: %s", res)

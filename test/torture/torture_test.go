@@ -65,7 +65,7 @@ func runOptions(t *testing.T) (Options, Phases, bool) {
 		MinRotations: 30,
 		MinCrashes:   10,
 		Budget:       90 * time.Second, // a cap: the minimums are met in about 15 s on an idle machine
-		ServeFor:     8 * time.Second,
+		ServeFor:     6 * time.Second,
 		Seed:         seed,
 		Shared:       os.Getenv("ROTOR_TORTURE_SHARED") == "1",
 	}
