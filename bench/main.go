@@ -31,6 +31,7 @@ type options struct {
 	JSON      string  // write every measurement here
 	Trace     bool    // log per-second request counts of each rotor run
 	Keep      bool    // keep each run's directory
+	From      string  // print the report of a -json file instead of running
 }
 
 func main() {
@@ -61,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.JSON, "json", "", "also write every measurement to this file")
 	fs.BoolVar(&o.Trace, "trace", false, "print per-second request counts of each rotor run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep each run's directory (config, store, logs)")
+	fs.StringVar(&o.From, "from", "", "print the report of measurements saved with -json, without running anything")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +75,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.Runs < 1 {
 		return errors.New("-runs must be at least 1")
+	}
+
+	if o.From != "" {
+		return reportFrom(o, stdout)
 	}
 
 	tmp, err := os.MkdirTemp("", "rotor-bench-")
@@ -241,4 +247,25 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// reportFrom prints the report of saved measurements.
+func reportFrom(o options, stdout io.Writer) error {
+	b, err := os.ReadFile(o.From)
+	if err != nil {
+		return err
+	}
+	var results []result
+	if err := json.Unmarshal(b, &results); err != nil {
+		return fmt.Errorf("%s: %w", o.From, err)
+	}
+	o.Ns, o.Runs = nil, 0
+	for _, r := range results {
+		if !slices.Contains(o.Ns, r.Shape.N) {
+			o.Ns = append(o.Ns, r.Shape.N)
+		}
+		o.Runs = max(o.Runs, r.Run+1)
+	}
+	report(stdout, o, results)
+	return nil
 }

@@ -141,6 +141,12 @@ func report(w io.Writer, o options, results []result) {
 		}
 		all := median(per) * 100
 		wall := median(durations(byShape[s], func(r result) time.Duration { return r.Rotor.Wall }))
+		if s.Rate > 0 {
+			// No tool beats the floor: the ratio is bound by CLI / floor.
+			fmt.Fprintf(w, "- INFO   %s: AWS CLI %s / rotor %s = %.0f× (at most CLI / floor = %.0f× for any tool at this throttle)\n",
+				s, secs(all), secs(wall), all.Seconds()/wall.Seconds(), all.Seconds()/s.floor().Seconds())
+			continue
+		}
 		verdict(w, all >= 50*wall, "%s: AWS CLI %s / rotor %s = %.0f× ≥ 50×", s, secs(all), secs(wall), all.Seconds()/wall.Seconds())
 	}
 }
