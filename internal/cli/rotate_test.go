@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/emulator"
@@ -53,6 +54,9 @@ func newE2E(t *testing.T, grace string) *e2e {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
+	// The CodePipeline target's inventory cache lives in the user cache
+	// directory: each test gets its own.
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "ROTOR_CONFIG": ""} {
 		t.Setenv(k, v)
 	}
@@ -420,4 +424,81 @@ func stripVersion(t *testing.T, decl string) string {
 	delete(m, "version")
 	b, _ := json.Marshal(m)
 	return string(b)
+}
+
+// TestCLI_SharedPipeline: one pipeline with two GitHub actions, each held by
+// its own credential. Both can be adopted (in either order), and rotating
+// one re-sends the other's token, so neither ever holds "****".
+func TestCLI_SharedPipeline(t *testing.T) {
+	e := newE2E(t, "0")
+	ctx := context.Background()
+	if err := e.sb.GitHub.CreateRepo(ghemu.RepoSpec{Owner: "MyGitHubUserName", Name: "lib-repo", Private: true, Branches: []string{"master"}}); err != nil {
+		t.Fatal(err)
+	}
+	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: e.sb.CodePipelineURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := cp.NewFromConfig(awsCfg)
+	got, err := client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("MyFirstPipeline")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appTok, libTok := e.newToken("MyGitHubUserName", "repo", "admin:repo_hook"), e.newToken("MyGitHubUserName", "repo", "admin:repo_hook")
+	decl := got.Pipeline
+	decl.Name = aws.String("Shared")
+	src := decl.Stages[0]
+	app := src.Actions[0]
+	app.Configuration["OAuthToken"] = appTok.Reveal()
+	lib := app
+	lib.Name = aws.String("Lib")
+	lib.Configuration = map[string]string{"Owner": "MyGitHubUserName", "Repo": "lib-repo", "Branch": "master", "OAuthToken": libTok.Reveal()}
+	lib.OutputArtifacts = []cptypes.OutputArtifact{{Name: aws.String("LibOutput")}}
+	decl.Stages[0].Actions = append(src.Actions, lib)
+	if _, err := client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: decl}); err != nil {
+		t.Fatalf("create Shared: %v", err)
+	}
+	cfg := fmt.Sprintf(`store: sqlite:rotor.db
+key: file:rotor.key
+github: {api_url: %s}
+aws: {region: us-east-1, endpoint_url: %s}
+credentials:
+  - name: app
+    source: {type: personal-token}
+    rotate: {grace: 0}
+    targets: [{type: codepipeline, pipelines: [Shared], match: {repo: test-repo}}]
+  - name: lib
+    source: {type: personal-token}
+    rotate: {grace: 0}
+    targets: [{type: codepipeline, pipelines: [Shared], match: {repo: lib-repo}}]
+`, e.sb.GitHubURL, e.sb.CodePipelineURL)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]token.Token{"app": appTok, "lib": libTok} {
+		if code, out := e.rotor(tok.Reveal()+"\n", "adopt", name, "--token-stdin"); code != 0 {
+			t.Fatalf("adopt %s: %d %s", name, code, out)
+		}
+	}
+	held := func(action string) string {
+		tok, _ := e.sb.CodePipeline.StoredToken("Shared", action)
+		return tok.Fingerprint()
+	}
+	for _, name := range []string{"app", "lib"} {
+		fresh := e.newToken("MyGitHubUserName", "repo", "admin:repo_hook")
+		if code, out := e.rotor(fresh.Reveal()+"\n", "rotate", name, "--token-stdin"); code != 0 {
+			t.Fatalf("rotate %s: %d %s", name, code, out)
+		}
+		action := map[string]string{"app": "Source", "lib": "Lib"}[name]
+		if held(action) != fresh.Fingerprint() {
+			t.Fatalf("%s: action %s holds %s, want the new token", name, action, held(action))
+		}
+	}
+	for _, action := range []string{"Source", "Lib"} {
+		tok, _ := e.sb.CodePipeline.StoredToken("Shared", action)
+		if tok.Reveal() == "****" || e.state(tok.Fingerprint()) != ghemu.StateActive {
+			t.Fatalf("action %s holds %s (%s)", action, tok.Fingerprint(), e.state(tok.Fingerprint()))
+		}
+	}
+	e.canary()
 }

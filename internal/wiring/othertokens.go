@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/target"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -15,7 +16,8 @@ import (
 // pipeline update must carry every GitHub action's real token, because a
 // masked "****" sent back would be stored as the token. A binding belongs
 // to a credential when that credential's newest successful run (or its open
-// run) lists it; rotor then holds the token that credential has current.
+// run) lists it, or, for a credential adopted but never rotated, when its
+// targets discover it; rotor then holds the token that credential has current.
 // Two credentials in one pipeline are still a hazard across processes (the
 // API has no conditional update): rotor plan warns about it.
 func (e *Env) otherTokens(self string) func(ctx context.Context, bindingID string) (token.Token, bool, error) {
@@ -66,6 +68,7 @@ func (e *Env) bindingOwners(ctx context.Context, self string) (map[string]string
 		if err != nil && !errors.Is(err, rotation.ErrNotFound) {
 			return nil, err
 		}
+		rotated := false
 		for _, r := range runs {
 			if r.Status != rotation.RunSucceeded {
 				continue
@@ -77,7 +80,23 @@ func (e *Env) bindingOwners(ctx context.Context, self string) (map[string]string
 			for _, st := range states {
 				owners[st.Binding.ID] = c.Name
 			}
+			rotated = true
 			break
+		}
+		if !rotated {
+			// Adopted but never rotated: its targets say which bindings it
+			// holds. They are built without OtherTokens, so that discovering
+			// them never asks back about this credential.
+			for _, tc := range c.Targets {
+				t, err := target.New(ctx, tc, target.Deps{AWS: e.Config.AWS, Log: e.Log, Dir: e.Config.Dir()})
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", c.Name, err)
+				}
+				bs, _ := t.Discover(ctx) // what it can find; a refusal elsewhere is its own business
+				for _, b := range bs {
+					owners[b.ID] = c.Name
+				}
+			}
 		}
 	}
 	return owners, nil

@@ -124,10 +124,19 @@ func (t *Target) bind(ctx context.Context, s scanned) ([]rotation.Binding, error
 	}
 	var warnings []string
 	for _, a := range others {
-		if _, err := t.otherToken(ctx, s.name, a); err != nil {
+		_, err := t.otherToken(ctx, s.name, a)
+		switch {
+		case errors.Is(err, ErrTokenNotHeld):
+			// Not a refusal here: the other action's credential may simply
+			// not be adopted yet (two credentials sharing a pipeline adopt
+			// one after the other). Apply refuses the pipeline, before any
+			// write, while it is still so.
+			warnings = append(warnings, fmt.Sprintf("pipeline also has GitHub action %s (%s/%s) whose token rotor does not hold: rotations refuse this pipeline until that action's credential is adopted", a.key(), a.owner, a.repo))
+		case err != nil:
 			return nil, err
+		default:
+			warnings = append(warnings, fmt.Sprintf("pipeline also has GitHub action %s (%s/%s) held by another credential: each update re-sends its token", a.key(), a.owner, a.repo))
 		}
-		warnings = append(warnings, fmt.Sprintf("pipeline also has GitHub action %s (%s/%s) held by another credential: each update re-sends its token", a.key(), a.owner, a.repo))
 	}
 	if s.stack != "" {
 		warnings = append(warnings, fmt.Sprintf("managed by CloudFormation stack %s: the update drifts the stack, and its next update writes the template's token back", s.stack))
