@@ -106,8 +106,19 @@ func inventoryPath(dir string, key ...string) string {
 	return filepath.Join(dir, "codepipeline-"+hex.EncodeToString(sum[:8])+".json")
 }
 
+// inventories shares one inventory per file among the process's targets
+// (rotor serve holds one target per credential, often on one account).
+var inventories sync.Map // path → *inventory
+
+// newInventory returns the process's inventory for path; "" is a private
+// one, in memory only.
 func newInventory(path string) *inventory {
-	return &inventory{path: path, entries: map[string]facts{}}
+	inv := &inventory{path: path, entries: map[string]facts{}}
+	if path == "" {
+		return inv
+	}
+	shared, _ := inventories.LoadOrStore(path, inv)
+	return shared.(*inventory)
 }
 
 // load reads the file once; a missing, unreadable or foreign file is an

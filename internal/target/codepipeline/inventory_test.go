@@ -23,6 +23,7 @@ import (
 // the target knows) and returns the bindings and the requests it made.
 func discoverCounting(t *testing.T, be backend, cfg Config) ([]rotation.Binding, map[string]int64) {
 	t.Helper()
+	newProcess()
 	be.emu.Faults().ResetCounts()
 	bs, err := newTarget(t, be, cfg).Discover(context.Background())
 	if err != nil {
@@ -30,6 +31,10 @@ func discoverCounting(t *testing.T, be backend, cfg Config) ([]rotation.Binding,
 	}
 	return bs, counts(be)
 }
+
+// newProcess forgets the inventories this process shares among its
+// targets, as a new rotor process starts without them.
+func newProcess() { inventories.Clear() }
 
 func bindingIDs(bs []rotation.Binding) []string {
 	out := make([]string, len(bs))
@@ -106,6 +111,7 @@ func TestDiscover_Inventory(t *testing.T) {
 	// without reading or writing it, reads every other pipeline fresh, and
 	// leaves the inventory at the versions it wrote.
 	fresh := token.Generate(token.KindClassicPAT)
+	newProcess()
 	be.emu.Faults().ResetCounts()
 	res := apply(newTarget(t, be, cfg), fresh, third)
 	if err := res[third[0].ID]; !errors.Is(err, ErrCloudFormation) {
@@ -123,6 +129,7 @@ func TestDiscover_Inventory(t *testing.T) {
 	}
 	// Now known to have a stack, inv-1 has its tags read by discovery,
 	// which refuses it up front; the others are known and read nothing.
+	newProcess()
 	be.emu.Faults().ResetCounts()
 	_, err := newTarget(t, be, cfg).Discover(ctx)
 	if !errors.Is(err, ErrCloudFormation) || !strings.Contains(err.Error(), "inv-1") {
@@ -200,6 +207,33 @@ func TestDiscover_NamedInventory(t *testing.T) {
 	if d := cmp.Diff(map[string]int64{"ListPipelines": 1}, got); d != "" {
 		t.Errorf("requests with the inventory (-want +got):\n%s", d)
 	}
+}
+
+// TestDiscover_SharedInventory: the targets of one process (one per
+// credential in rotor serve) share what they learn, file or no file.
+func TestDiscover_SharedInventory(t *testing.T) {
+	isolate(t)
+	be, _ := emulatorBackend(t, nil)
+	for i := range 4 {
+		create(t, be, testDecl(fmt.Sprintf("shared-%d", i), ghSpec{"GitHub", "acme", "shared", token.Generate(token.KindClassicPAT)}))
+	}
+	dir := t.TempDir()
+	_, got := discoverCounting(t, be, Config{Match: &Match{Owner: "acme", Repo: "shared"}, CacheDir: dir})
+	if got["GetPipeline"] != 4 {
+		t.Fatalf("first Discover: %d GetPipeline calls, want 4", got["GetPipeline"])
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	be.emu.Faults().ResetCounts()
+	bs, err := newTarget(t, be, Config{Pipelines: []string{"shared-1", "shared-3"}, CacheDir: dir}).Discover(context.Background())
+	if err != nil || len(bs) != 2 {
+		t.Fatalf("Discover: %d bindings, %v", len(bs), err)
+	}
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1}, counts(be)); d != "" {
+		t.Errorf("another target of the same process (-want +got):\n%s", d)
+	}
+	newProcess()
 }
 
 func TestInventoryPath(t *testing.T) {
