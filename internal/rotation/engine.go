@@ -454,6 +454,32 @@ func (s *session) mint(ctx context.Context, run Run) (Run, error) {
 	if err != nil {
 		return s.fail(ctx, run, "MintFailed", fmt.Errorf("mint: %w", err))
 	}
+	run, err = s.record(ctx, run, m)
+	if err != nil && m.ByRotor {
+		// The token exists in GitHub and nowhere in rotor: revoke it now,
+		// or it stays live and unused until it expires (I3). The run's
+		// context may be what failed (shutdown, a lost lease), so this call
+		// gets a fresh one; revoking a token nobody holds is safe whoever
+		// holds the lease.
+		s.discard(m.Token)
+	}
+	return run, err
+}
+
+// discard revokes a minted token that could not be recorded.
+func (s *session) discard(t token.Token) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.c.Source.Revoke(ctx, t); err != nil {
+		s.e.log().Error("revoke a minted token that could not be recorded", "credential", s.c.Name, "fingerprint", t.Fingerprint(), "err", s.scrub(err.Error()))
+		return
+	}
+	s.e.log().Warn("revoked a minted token that could not be recorded", "credential", s.c.Name, "fingerprint", t.Fingerprint())
+}
+
+// record seals a freshly minted token and persists it as the run's pending
+// version.
+func (s *session) record(ctx context.Context, run Run, m Minted) (Run, error) {
 	versions, err := s.e.Store.Versions(ctx, s.c.Name)
 	if err != nil {
 		return run, err

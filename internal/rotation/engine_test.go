@@ -377,3 +377,23 @@ func TestEngine_RetireWaitsForVerifiedBindings(t *testing.T) {
 	}
 	h.invariants(fp(h.versions()[rotation.VersionCurrent]))
 }
+
+// TestEngine_MintedButNotRecorded: the run's context ends (shutdown, a lost
+// lease) while GitHub answers the mint. The token exists only in GitHub; it
+// must be revoked, not left live and unused (I3). Found by the torture run.
+func TestEngine_MintedButNotRecorded(t *testing.T) {
+	h := newHarness(t, true, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.src.onMint = cancel
+	if _, err := h.engine().Rotate(ctx, h.cred, rotation.Options{}); err == nil {
+		t.Fatal("Rotate succeeded with its context cancelled")
+	}
+	if o := h.w.orphans(); len(o) > 0 {
+		t.Fatalf("minted tokens left live and unrecorded: %v", o)
+	}
+	h.src.onMint = nil
+	if _, _, err := h.engine().Resume(context.Background(), h.cred); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	h.invariants(fp(h.versions()[rotation.VersionCurrent]))
+}

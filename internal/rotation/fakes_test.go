@@ -73,6 +73,9 @@ type fakeSource struct {
 	// revokeFails makes the next n Revoke calls fail.
 	revokeFails int
 	manual      bool // Revoke answers ErrManualRevocation
+	// onMint runs after a token was minted, before Mint returns (a
+	// shutdown arriving while GitHub answers).
+	onMint func()
 }
 
 func (s *fakeSource) Type() string { return "fake" }
@@ -94,6 +97,9 @@ func (s *fakeSource) Mint(ctx context.Context, _ rotation.Requirements) (rotatio
 		t, s.next = s.next[0], s.next[1:]
 	}
 	s.w.live[t.Fingerprint()] = true
+	if s.onMint != nil {
+		s.onMint()
+	}
 	return rotation.Minted{Token: t, ByRotor: s.byRotor}, nil
 }
 
