@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
-	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/cfnref"
@@ -23,30 +22,8 @@ import (
 // action is claimed by two credentials; plan must name each.
 func TestCLI_PlanWarnings(t *testing.T) {
 	e := newE2E(t, "10m")
-	ctx := context.Background()
-	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: e.sb.CodePipelineURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := cp.NewFromConfig(awsCfg)
-	got, err := client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("MyFirstPipeline")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := e.tokens[0]
 	for _, name := range []string{"SecondApp", "Orphan"} {
-		decl := got.Pipeline
-		decl.Name = aws.String(name)
-		for _, s := range decl.Stages {
-			for _, a := range s.Actions {
-				if _, ok := a.Configuration["OAuthToken"]; ok {
-					a.Configuration["OAuthToken"] = old.Reveal()
-				}
-			}
-		}
-		if _, err := client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: decl}); err != nil {
-			t.Fatalf("create %s: %v", name, err)
-		}
+		e.clonePipeline(name, e.tokens[0])
 	}
 	b, err := os.ReadFile(e.config)
 	if err != nil {

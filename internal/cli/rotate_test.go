@@ -96,6 +96,41 @@ credentials:
 	return e
 }
 
+// pipelines is a CodePipeline client for the emulator and the seed
+// pipeline's declaration, to copy from.
+func (e *e2e) pipelines() (*cp.Client, *cptypes.PipelineDeclaration) {
+	e.t.Helper()
+	ctx := context.Background()
+	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: e.sb.CodePipelineURL})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	client := cp.NewFromConfig(awsCfg)
+	got, err := client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("MyFirstPipeline")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return client, got.Pipeline
+}
+
+// clonePipeline creates a copy of the seed pipeline named name whose GitHub
+// action holds tok.
+func (e *e2e) clonePipeline(name string, tok token.Token) {
+	e.t.Helper()
+	client, decl := e.pipelines()
+	decl.Name = aws.String(name)
+	for _, s := range decl.Stages {
+		for _, a := range s.Actions {
+			if _, ok := a.Configuration["OAuthToken"]; ok {
+				a.Configuration["OAuthToken"] = tok.Reveal()
+			}
+		}
+	}
+	if _, err := client.CreatePipeline(context.Background(), &cp.CreatePipelineInput{Pipeline: decl}); err != nil {
+		e.t.Fatalf("create %s: %v", name, err)
+	}
+}
+
 // rotor runs one command and returns its exit code and combined output.
 func (e *e2e) rotor(stdin string, args ...string) (int, string) {
 	e.t.Helper()
@@ -342,32 +377,11 @@ func TestCLI_ConfigAndKeyErrors(t *testing.T) {
 // and the new token, which reached 49 pipelines, is revoked.
 func TestCLI_Rotate50PipelinesRollsBack(t *testing.T) {
 	e := newE2E(t, "10m")
-	ctx := context.Background()
-	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: e.sb.CodePipelineURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := cp.NewFromConfig(awsCfg)
-	got, err := client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("MyFirstPipeline")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	old := e.tokens[0]
 	var names []string
 	for i := range 50 {
-		decl := got.Pipeline
-		decl.Name = aws.String(fmt.Sprintf("fleet-%02d", i))
-		for _, s := range decl.Stages {
-			for _, a := range s.Actions {
-				if _, ok := a.Configuration["OAuthToken"]; ok {
-					a.Configuration["OAuthToken"] = old.Reveal()
-				}
-			}
-		}
-		if _, err := client.CreatePipeline(ctx, &cp.CreatePipelineInput{Pipeline: decl}); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, *decl.Name)
+		names = append(names, fmt.Sprintf("fleet-%02d", i))
+		e.clonePipeline(names[i], old)
 	}
 	cfg, _ := os.ReadFile(e.config)
 	s := strings.Replace(string(cfg), "      - {type: codepipeline, pipelines: [MyFirstPipeline]}\n      - {type: file, path: ci/github-token}\n",
@@ -435,17 +449,8 @@ func TestCLI_SharedPipeline(t *testing.T) {
 	if err := e.sb.GitHub.CreateRepo(ghemu.RepoSpec{Owner: "MyGitHubUserName", Name: "lib-repo", Private: true, Branches: []string{"master"}}); err != nil {
 		t.Fatal(err)
 	}
-	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: e.sb.CodePipelineURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := cp.NewFromConfig(awsCfg)
-	got, err := client.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String("MyFirstPipeline")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, decl := e.pipelines()
 	appTok, libTok := e.newToken("MyGitHubUserName", "repo", "admin:repo_hook"), e.newToken("MyGitHubUserName", "repo", "admin:repo_hook")
-	decl := got.Pipeline
 	decl.Name = aws.String("Shared")
 	src := decl.Stages[0]
 	app := src.Actions[0]
