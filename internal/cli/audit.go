@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/store"
+	"github.com/rotor-ci/rotor/internal/wiring"
 	"github.com/spf13/cobra"
 )
 
@@ -22,21 +24,17 @@ is hashed with the one before it, so an edited, deleted, reordered or removed
 record is found and named. Exit 1 when the chain is broken.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			env, err := app.openEnv(ctx)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			_, head, err := env.Store.Audit(ctx, 0, 1)
-			if err != nil {
-				return err
-			}
-			if err := store.VerifyAudit(ctx, env.Store); err != nil {
-				return err
-			}
-			return app.emit(map[string]any{"ok": true, "records": head.Seq, "head": head.Hash}, func(w io.Writer) {
-				fmt.Fprintf(w, "audit chain ok: %d records, head %s\n", head.Seq, short(head.Hash))
+			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
+				_, head, err := env.Store.Audit(ctx, 0, 1)
+				if err != nil {
+					return err
+				}
+				if err := store.VerifyAudit(ctx, env.Store); err != nil {
+					return err
+				}
+				return app.emit(map[string]any{"ok": true, "records": head.Seq, "head": head.Hash}, func(w io.Writer) {
+					fmt.Fprintf(w, "audit chain ok: %d records, head %s\n", head.Seq, short(head.Hash))
+				})
 			})
 		},
 	})
@@ -46,25 +44,21 @@ record is found and named. Exit 1 when the chain is broken.`,
 		Short: "Print the newest audit records",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			env, err := app.openEnv(ctx)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			_, head, err := env.Store.Audit(ctx, 0, 1)
-			if err != nil {
-				return err
-			}
-			recs, _, err := env.Store.Audit(ctx, max(head.Seq-int64(limit), 0), limit)
-			if err != nil {
-				return err
-			}
-			return app.emit(recs, func(w io.Writer) {
-				fmt.Fprintln(w, "SEQ\tTIME\tCREDENTIAL\tRUN\tEVENT\tDETAIL")
-				for _, r := range recs {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s\t%s\n", r.Seq, stamp(r.Time), r.Credential, r.RunID, r.Event, r.Detail)
+			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
+				_, head, err := env.Store.Audit(ctx, 0, 1)
+				if err != nil {
+					return err
 				}
+				recs, _, err := env.Store.Audit(ctx, max(head.Seq-int64(limit), 0), limit)
+				if err != nil {
+					return err
+				}
+				return app.emit(recs, func(w io.Writer) {
+					fmt.Fprintln(w, "SEQ\tTIME\tCREDENTIAL\tRUN\tEVENT\tDETAIL")
+					for _, r := range recs {
+						fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s\t%s\n", r.Seq, stamp(r.Time), r.Credential, r.RunID, r.Event, r.Detail)
+					}
+				})
 			})
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/wiring"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
@@ -26,6 +27,17 @@ func (a *App) openEnv(ctx context.Context) (*wiring.Env, error) {
 		return nil, err
 	}
 	return wiring.Open(ctx, cfg, a.Log)
+}
+
+// withEnv opens the installation, runs fn with it and closes it.
+func (a *App) withEnv(cmd *cobra.Command, fn func(ctx context.Context, env *wiring.Env) error) error {
+	ctx := cmd.Context()
+	env, err := a.openEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return fn(ctx, env)
 }
 
 // emit writes v as JSON with -o json, or calls table with a tab writer.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -19,45 +20,41 @@ verified on its successor; 'rotor serve' does this on its own.`,
 		Example: `  rotor retire                         # every credential
   rotor retire codepipeline-test-repo`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			env, err := app.openEnv(ctx)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			names := args
-			if len(names) == 0 {
-				for _, c := range env.Config.Credentials {
-					names = append(names, c.Name)
-				}
-			}
-			var all []rotation.Version
-			for _, name := range names {
-				cc, err := env.Lookup(name)
-				if err != nil {
-					return &UsageError{Err: err}
-				}
-				cred, err := env.Credential(ctx, cc, wiring.CredentialOptions{})
-				if err != nil {
-					return err
-				}
-				got, err := env.Engine(app.progress).Retire(ctx, cred)
-				if err != nil {
-					return err
-				}
-				all = append(all, got...)
-			}
-			return app.emit(all, func(w io.Writer) {
-				if len(all) == 0 {
-					fmt.Fprintln(w, "nothing to retire")
-				}
-				for _, v := range all {
-					how := "revoked"
-					if v.Note != "" {
-						how = "delete by hand: " + v.Note
+			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
+				names := args
+				if len(names) == 0 {
+					for _, c := range env.Config.Credentials {
+						names = append(names, c.Name)
 					}
-					fmt.Fprintf(w, "%s\tversion %d\t%s\t%s\n", v.Credential, v.Seq, v.Fingerprint, how)
 				}
+				var all []rotation.Version
+				for _, name := range names {
+					cc, err := env.Lookup(name)
+					if err != nil {
+						return &UsageError{Err: err}
+					}
+					cred, err := env.Credential(ctx, cc, wiring.CredentialOptions{})
+					if err != nil {
+						return err
+					}
+					got, err := env.Engine(app.progress).Retire(ctx, cred)
+					if err != nil {
+						return err
+					}
+					all = append(all, got...)
+				}
+				return app.emit(all, func(w io.Writer) {
+					if len(all) == 0 {
+						fmt.Fprintln(w, "nothing to retire")
+					}
+					for _, v := range all {
+						how := "revoked"
+						if v.Note != "" {
+							how = "delete by hand: " + v.Note
+						}
+						fmt.Fprintf(w, "%s\tversion %d\t%s\t%s\n", v.Credential, v.Seq, v.Fingerprint, how)
+					}
+				})
 			})
 		},
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/status"
+	"github.com/rotor-ci/rotor/internal/wiring"
 	"github.com/spf13/cobra"
 )
 
@@ -20,32 +21,28 @@ func newStatusCmd(app *App) *cobra.Command {
   rotor status codepipeline-test-repo -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			env, err := app.openEnv(ctx)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			if len(args) == 1 {
-				if _, err := env.Lookup(args[0]); err != nil {
-					return &UsageError{Err: err}
+			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
+				if len(args) == 1 {
+					if _, err := env.Lookup(args[0]); err != nil {
+						return &UsageError{Err: err}
+					}
 				}
-			}
-			all, err := status.Collect(ctx, env.Config, env.Store, time.Now())
-			if err != nil {
-				return err
-			}
-			var out []status.Credential
-			for _, c := range all {
-				if len(args) == 0 || c.Name == args[0] {
-					out = append(out, c)
+				all, err := status.Collect(ctx, env.Config, env.Store, time.Now())
+				if err != nil {
+					return err
 				}
-			}
-			return app.emit(out, func(w io.Writer) {
-				fmt.Fprintln(w, "CREDENTIAL\tCURRENT\tAGE\tEXPIRES\tNEXT DUE\tLAST RUN\tBINDINGS")
-				for _, c := range out {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.CurrentLabel(), c.AgeLabel(), c.ExpiresLabel(), c.DueLabel(), c.LastRunLabel(), c.BindingsLabel())
+				var out []status.Credential
+				for _, c := range all {
+					if len(args) == 0 || c.Name == args[0] {
+						out = append(out, c)
+					}
 				}
+				return app.emit(out, func(w io.Writer) {
+					fmt.Fprintln(w, "CREDENTIAL\tCURRENT\tAGE\tEXPIRES\tNEXT DUE\tLAST RUN\tBINDINGS")
+					for _, c := range out {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.CurrentLabel(), c.AgeLabel(), c.ExpiresLabel(), c.DueLabel(), c.LastRunLabel(), c.BindingsLabel())
+					}
+				})
 			})
 		},
 	}
@@ -58,29 +55,25 @@ func newHistoryCmd(app *App) *cobra.Command {
 		Example: `  rotor history codepipeline-test-repo`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			env, err := app.openEnv(ctx)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			h, err := history(ctx, env.Store, args[0])
-			if err != nil {
-				return err
-			}
-			return app.emit(h, func(w io.Writer) {
-				fmt.Fprintln(w, "VERSION\tFINGERPRINT\tSTATE\tCREATED\tEXPIRES\tIDENTITY\tNOTE")
-				for _, v := range h.Versions {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Seq, v.Fingerprint, v.State, stamp(v.CreatedAt), stamp(v.ExpiresAt), orDash(v.Identity), v.Note)
+			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
+				h, err := history(ctx, env.Store, args[0])
+				if err != nil {
+					return err
 				}
-				fmt.Fprintln(w, "\nRUN\tTRIGGER\tSTATUS\tSTEP\tVERSIONS\tSTARTED\tDURATION\tREASON")
-				for _, r := range h.Runs {
-					dur := "-"
-					if !r.FinishedAt.IsZero() {
-						dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+				return app.emit(h, func(w io.Writer) {
+					fmt.Fprintln(w, "VERSION\tFINGERPRINT\tSTATE\tCREATED\tEXPIRES\tIDENTITY\tNOTE")
+					for _, v := range h.Versions {
+						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Seq, v.Fingerprint, v.State, stamp(v.CreatedAt), stamp(v.ExpiresAt), orDash(v.Identity), v.Note)
 					}
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d→%d\t%s\t%s\t%s\n", r.ID, r.Trigger, r.Status, r.Step, r.PrevSeq, r.NewSeq, stamp(r.StartedAt), dur, joinReason(r))
-				}
+					fmt.Fprintln(w, "\nRUN\tTRIGGER\tSTATUS\tSTEP\tVERSIONS\tSTARTED\tDURATION\tREASON")
+					for _, r := range h.Runs {
+						dur := "-"
+						if !r.FinishedAt.IsZero() {
+							dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+						}
+						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d→%d\t%s\t%s\t%s\n", r.ID, r.Trigger, r.Status, r.Step, r.PrevSeq, r.NewSeq, stamp(r.StartedAt), dur, joinReason(r))
+					}
+				})
 			})
 		},
 	}
