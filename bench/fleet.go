@@ -97,7 +97,7 @@ func startFleet(ctx context.Context, s shape, dir string) (*fleet, error) {
 	for i := range s.N {
 		name := pipelineName(i)
 		f.names = append(f.names, name)
-		w.CodePipeline.Pipelines = append(w.CodePipeline.Pipelines, cpemu.PipelineSpec{JSON: pipelineJSON(name)})
+		w.CodePipeline.Pipelines = append(w.CodePipeline.Pipelines, cpemu.PipelineSpec{JSON: emulator.GitHubPipeline(name, user, repo, "master", tokenNote)})
 	}
 	sb, err := emulator.Start(ctx, emulator.Config{World: w, PollInterval: -1})
 	if err != nil {
@@ -246,25 +246,6 @@ func (f *fleet) check(before snapshot, old, tok token.Token) checked {
 		}
 	}
 	return c
-}
-
-func pipelineJSON(name string) []byte {
-	return []byte(`{
-  "name": "` + name + `",
-  "roleArn": "arn:aws:iam::` + cpemu.DefaultAccount + `:role/AWS-CodePipeline-Service",
-  "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-1234567890"},
-  "stages": [
-    {"name": "Source", "actions": [{"name": "Source",
-      "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
-      "configuration": {"Owner": "` + user + `", "Repo": "` + repo + `", "Branch": "master",
-        "OAuthToken": "` + cpemu.TokenRefPrefix + tokenNote + cpemu.TokenRefSuffix + `"},
-      "outputArtifacts": [{"name": "SourceArtifact"}]}]},
-    {"name": "Build", "actions": [{"name": "Build",
-      "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
-      "configuration": {"ProjectName": "` + name + `-build"},
-      "inputArtifacts": [{"name": "SourceArtifact"}]}]}
-  ]
-}`)
 }
 
 // configTemplate is a rotor installation with one personal-token credential

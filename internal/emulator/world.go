@@ -239,24 +239,9 @@ func DefaultWorld() World {
 			}},
 		},
 		CodePipeline: codepipeline.World{
-			Account: codepipeline.DefaultAccount,
-			Region:  codepipeline.DefaultRegion,
-			Pipelines: []codepipeline.PipelineSpec{{JSON: []byte(`{
-  "name": "` + SeedPipeline + `",
-  "roleArn": "arn:aws:iam::` + codepipeline.DefaultAccount + `:role/AWS-CodePipeline-Service",
-  "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-1234567890"},
-  "stages": [
-    {"name": "Source", "actions": [{"name": "Source",
-      "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
-      "configuration": {"Owner": "` + SeedUser + `", "Repo": "` + SeedRepo + `", "Branch": "` + SeedBranch + `",
-        "OAuthToken": "` + codepipeline.TokenRefPrefix + SeedTokenNote + codepipeline.TokenRefSuffix + `"},
-      "outputArtifacts": [{"name": "SourceArtifact"}]}]},
-    {"name": "Build", "actions": [{"name": "Build",
-      "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
-      "configuration": {"ProjectName": "test-project"},
-      "inputArtifacts": [{"name": "SourceArtifact"}]}]}
-  ]
-}`)}},
+			Account:   codepipeline.DefaultAccount,
+			Region:    codepipeline.DefaultRegion,
+			Pipelines: []codepipeline.PipelineSpec{{JSON: GitHubPipeline(SeedPipeline, SeedUser, SeedRepo, SeedBranch, SeedTokenNote)}},
 		},
 	}
 }
@@ -299,4 +284,27 @@ func tokenRef(byNote map[string][]token.Token) func(string) (token.Token, error)
 			return token.Token{}, fmt.Errorf("%d github tokens in the world have note %q: make notes unique", len(ts), note)
 		}
 	}
+}
+
+// GitHubPipeline is the declaration (as CreatePipeline takes it) of the
+// seed's kind of pipeline: a GitHub (version 1) source reading owner/repo at
+// branch with the world token noted tokenNote, then a CodeBuild stage.
+// The default world, the benchmark and the HA test build their fleets from it.
+func GitHubPipeline(name, owner, repo, branch, tokenNote string) []byte {
+	return []byte(`{
+  "name": "` + name + `",
+  "roleArn": "arn:aws:iam::` + codepipeline.DefaultAccount + `:role/AWS-CodePipeline-Service",
+  "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-1234567890"},
+  "stages": [
+    {"name": "Source", "actions": [{"name": "Source",
+      "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
+      "configuration": {"Owner": "` + owner + `", "Repo": "` + repo + `", "Branch": "` + branch + `",
+        "OAuthToken": "` + codepipeline.TokenRefPrefix + tokenNote + codepipeline.TokenRefSuffix + `"},
+      "outputArtifacts": [{"name": "SourceArtifact"}]}]},
+    {"name": "Build", "actions": [{"name": "Build",
+      "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+      "configuration": {"ProjectName": "test-project"},
+      "inputArtifacts": [{"name": "SourceArtifact"}]}]}
+  ]
+}`)
 }

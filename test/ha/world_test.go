@@ -52,26 +52,10 @@ func haWorld(n int) emulator.World {
 	var cp codepipeline.World
 	for i := range n {
 		gh.Repos = append(gh.Repos, ghemu.RepoSpec{Owner: org, Name: repoName(i), Private: true, Branches: []string{branch}})
-		cp.Pipelines = append(cp.Pipelines, codepipeline.PipelineSpec{JSON: []byte(fmt.Sprintf(pipelineJSON, pipeName(i), org, repoName(i), branch))})
+		cp.Pipelines = append(cp.Pipelines, codepipeline.PipelineSpec{JSON: emulator.GitHubPipeline(pipeName(i), org, repoName(i), branch, "seed")})
 	}
 	return emulator.World{GitHub: gh, CodePipeline: cp}
 }
-
-const pipelineJSON = `{
-  "name": %q,
-  "roleArn": "arn:aws:iam::123456789012:role/AWS-CodePipeline-Service",
-  "artifactStore": {"type": "S3", "location": "codepipeline-us-east-1-1234567890"},
-  "stages": [
-    {"name": "Source", "actions": [{"name": "Source",
-      "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
-      "configuration": {"Owner": %q, "Repo": %q, "Branch": %q, "OAuthToken": "{{token:seed}}"},
-      "outputArtifacts": [{"name": "SourceArtifact"}]}]},
-    {"name": "Build", "actions": [{"name": "Build",
-      "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
-      "configuration": {"ProjectName": "build"},
-      "inputArtifacts": [{"name": "SourceArtifact"}]}]}
-  ]
-}`
 
 // site is one installation of rotor on PostgreSQL: the directory with the
 // sealing key, the app's private key and the API token, and one config per
