@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rotor-ci/rotor/internal/rotorbin"
 )
 
 // TestBench_Correctness runs the benchmark small (100 pipelines, no
@@ -23,11 +25,7 @@ func TestBench_Correctness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rotor and rotates 100 pipelines; skipped with -short")
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := buildRotor(t.Context(), root, t.TempDir())
+	bin, err := rotorbin.Build(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
+	"github.com/rotor-ci/rotor/internal/rotorbin"
 )
 
 // options are the command line.
@@ -90,12 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	bin := o.Rotor
 	if bin == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			return err
-		}
 		fmt.Fprintln(stderr, "building rotor …")
-		if bin, err = buildRotor(ctx, root, tmp); err != nil {
+		if bin, err = rotorbin.Build(ctx, tmp); err != nil {
 			return err
 		}
 	}

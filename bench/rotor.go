@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -14,35 +12,6 @@ import (
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	"github.com/rotor-ci/rotor/internal/token"
 )
-
-// buildRotor builds cmd/rotor into dir, as a user would install it.
-func buildRotor(ctx context.Context, moduleRoot, dir string) (string, error) {
-	bin := filepath.Join(dir, "rotor")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/rotor")
-	cmd.Dir = moduleRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/rotor: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
-// moduleRoot finds the directory of go.mod from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory: run from the rotor module")
-		}
-		dir = parent
-	}
-}
 
 // process is one finished child process.
 type process struct {

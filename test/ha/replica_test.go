@@ -10,11 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotor-ci/rotor/internal/rotorbin"
 )
 
 // envBinary names a rotor binary to test instead of building one (a
@@ -28,14 +29,9 @@ func rotorBinary(t *testing.T) string {
 	if bin := os.Getenv(envBinary); bin != "" {
 		return bin
 	}
-	goTool, err := exec.LookPath("go")
+	bin, err := rotorbin.Build(t.Context(), t.TempDir())
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "rotor")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/rotor-ci/rotor/cmd/rotor")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build cmd/rotor: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }

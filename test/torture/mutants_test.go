@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotor-ci/rotor/internal/rotorbin"
 )
 
 // A mutant is a bug planted in rotor's source (in a copy, through go build
@@ -91,7 +93,7 @@ func TestMutants(t *testing.T) {
 	if os.Getenv(envMode) != "mutants" {
 		t.Skipf("set %s=mutants to plant bugs in rotor and see the harness catch each", envMode)
 	}
-	root, err := moduleRoot()
+	root, err := rotorbin.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/rotor-ci/rotor/internal/rotorbin"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -23,46 +22,14 @@ import (
 // its path. race adds the race detector to it; overlay, when set, is a go
 // build -overlay file (the mutation tests plant bugs with it).
 func BuildRotor(ctx context.Context, dir string, race bool, overlay string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(dir, "rotor")
-	args := []string{"build", "-tags", "rotor_crashpoints", "-o", bin}
+	flags := []string{"-tags", "rotor_crashpoints"}
 	if race {
-		args = append(args, "-race")
+		flags = append(flags, "-race")
 	}
 	if overlay != "" {
-		args = append(args, "-overlay", overlay)
+		flags = append(flags, "-overlay", overlay)
 	}
-	cmd := exec.CommandContext(ctx, gobin, append(args, "./cmd/rotor")...)
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build rotor: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return rotorbin.Build(ctx, dir, flags...)
 }
 
 // Rotor runs the rotor binary against one installation (config, store and
