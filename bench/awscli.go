@@ -27,9 +27,6 @@ type cliRun struct {
 	PerPipe   time.Duration
 }
 
-// estimate is the time for n pipelines at the measured pace.
-func (c cliRun) estimate(n int) time.Duration { return c.PerPipe * time.Duration(n) }
-
 // runCLI runs rotate-with-aws-cli.sh over names with tok in its environment,
 // in a directory of its own (where it writes and deletes pipeline.json).
 func (f *fleet) runCLI(ctx context.Context, tok token.Token, names []string) (cliRun, error) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	"github.com/rotor-ci/rotor/internal/rotorbin"
 )
 
@@ -25,27 +27,9 @@ func TestBench_Correctness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rotor and rotates 100 pipelines; skipped with -short")
 	}
-	bin, err := rotorbin.Build(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := filepath.Join(t.TempDir(), "results.json")
-	args := []string{"-rotor", bin, "-n", "100", "-rates", "0", "-runs", "1", "-cold-runs", "0",
-		"-cli-rate", "0", "-cli-max", "0", "-cli-sample", "2", "-json", results}
-	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
-		t.Fatalf("bench: %v\n%s\n%s", err, stderr.String(), stdout.String())
-	}
-	t.Logf("%s\n%s", stderr.String(), stdout.String())
-
-	b, err := os.ReadFile(results)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rs []result
-	if err := json.Unmarshal(b, &rs); err != nil {
-		t.Fatal(err)
-	}
+	stdout := runBench(t, &rs, "-n", "100", "-rates", "0", "-runs", "1", "-cold-runs", "0",
+		"-cli-rate", "0", "-cli-max", "0", "-cli-sample", "2")
 	if len(rs) != 1 {
 		t.Fatalf("%d results, want 1", len(rs))
 	}
@@ -66,7 +50,8 @@ func TestBench_Correctness(t *testing.T) {
 			delete(got, op)
 		}
 	}
-	want := map[string]int64{"ListPipelines": 1, "ListTagsForResource": 100, "GetPipeline": 100, "UpdatePipeline": 100}
+	// One idle check (ListPipelineExecutions) per pipeline, right before its update.
+	want := map[string]int64{"ListPipelines": 1, "ListTagsForResource": 100, "GetPipeline": 100, "ListPipelineExecutions": 100, "UpdatePipeline": 100}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("rotor rotate's CodePipeline requests (-want +got):\n%s", d)
 	}
@@ -74,7 +59,7 @@ func TestBench_Correctness(t *testing.T) {
 		t.Errorf("peak RSS not measured: %d", r.Rotor.MaxRSS)
 	}
 	for _, want := range []string{"| N=100 unthrottled L=20ms |", "MET  N=100 unthrottled L=20ms: every pipeline on the new token"} {
-		if !strings.Contains(stdout.String(), want) {
+		if !strings.Contains(stdout, want) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
@@ -89,4 +74,53 @@ func TestBench_Correctness(t *testing.T) {
 	if d := cmp.Diff(checked{Pipelines: 2}, r.CLICheck); d != "" {
 		t.Errorf("after the AWS CLI procedure (-want +got):\n%s", d)
 	}
+}
+
+// TestBench_InFlightCorrectness runs the in-flight scenario small (30
+// pipelines, a third deploying for 1–3 s, new executions starting): rotor
+// must stop no execution outside the race, move every binding, and revoke
+// the old token after the last one moved. A test of correctness, not of
+// timing.
+func TestBench_InFlightCorrectness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds rotor and rotates 30 pipelines while they deploy; skipped with -short")
+	}
+	var rs []inflightResult
+	stdout := runBench(t, &rs, "-inflight", "-n", "30", "-rates", "20", "-runs", "1", "-busy", "0.33",
+		"-exec-min", "1s", "-exec-max", "3s", "-starts", "2", "-inflight-cli", "0")
+	if len(rs) != 1 {
+		t.Fatalf("%d results, want 1", len(rs))
+	}
+	r := rs[0]
+	if r.BusyAtStart == 0 || r.Stopped != r.Raced || r.NotOnNew != 0 || !r.RevokedAfter || r.Exit != 0 || r.Updates < 30 || len(r.Windows) != r.Updates {
+		t.Errorf("result %+v: want busy pipelines at the start, none stopped outside the race, every binding moved, the old token revoked, exit 0, every update preceded by a look", r)
+	}
+	if !strings.Contains(stdout, "MET  N=30 R=20/s L=20ms: executions stopped by rotor outside the race: 0") {
+		t.Errorf("the report lacks the target line:\n%s", stdout)
+	}
+}
+
+// runBench builds rotor, runs the benchmark with args (and -json), decodes
+// its measurements into results and returns what it printed.
+func runBench(t *testing.T, results any, args ...string) string {
+	t.Helper()
+	bin, err := rotorbin.Build(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "results.json")
+	args = append([]string{"-rotor", bin, "-json", file}, args...)
+	var stdout, stderr bytes.Buffer
+	if err := run(emulator.WithCheck(context.Background(), conformance.For(t)), args, &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\n%s\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("%s\n%s", stderr.String(), stdout.String())
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, results); err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String()
 }

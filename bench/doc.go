@@ -20,6 +20,15 @@
 //     (none is left on the old one) and nothing but the token changed (I4:
 //     the declaration GetPipeline shows is identical, its version one more).
 //
+// With -inflight it runs another scenario instead (inflight.go): a share
+// of the pipelines run an execution of random length when the rotation
+// starts, and new ones start at random while it runs. It counts, from the
+// emulator's records, the executions rotor's updates stopped (in_flight:
+// wait must stop none outside the race between its idle check and its
+// update), the time to the last binding switched against N/R plus the
+// longest execution, that race window (median, p99), and the executions
+// the AWS CLI procedure stops on the same kind of day.
+//
 // It prints a table of medians with the ratios rotor/floor and CLI/rotor.
 // The floor is the largest number of calls to any one throttled operation
 // divided by R: N/R when each pipeline costs one GetPipeline and one
@@ -31,6 +40,7 @@
 //
 //	go run ./bench                      # the full benchmark (about 25 minutes)
 //	go run ./bench -n 100 -rates 0 -runs 1 -cli-sample 5   # a quick look
+//	go run ./bench -inflight -n 1000 -rates 20 -runs 1     # pipelines deploying during the rotation
 //
 // See docs/performance.md for the results and the machine.
 package main

@@ -15,7 +15,9 @@ import (
 	cpemu "github.com/rotor-ci/rotor/internal/emulator/codepipeline"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/installyaml"
 	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -85,6 +87,11 @@ func pipelineName(i int) string { return fmt.Sprintf("fleet-%04d", i) }
 // startFleet starts the emulators with n pipelines (no polling: nothing but
 // the benchmark calls the APIs) and writes a rotor installation for them.
 func startFleet(ctx context.Context, s shape, dir string) (*fleet, error) {
+	return startFleetWith(ctx, s, dir, nil)
+}
+
+// startFleetWith is startFleet with a change to the world (nil: none).
+func startFleetWith(ctx context.Context, s shape, dir string, change func(*emulator.World)) (*fleet, error) {
 	w := emulator.World{
 		GitHub: ghemu.World{
 			Users:  []ghemu.UserSpec{{Login: user}},
@@ -99,6 +106,9 @@ func startFleet(ctx context.Context, s shape, dir string) (*fleet, error) {
 		f.names = append(f.names, name)
 		w.CodePipeline.Pipelines = append(w.CodePipeline.Pipelines, cpemu.PipelineSpec{JSON: emulator.GitHubPipeline(name, user, repo, "master", tokenNote)})
 	}
+	if change != nil {
+		change(&w)
+	}
 	sb, err := emulator.Start(ctx, emulator.Config{World: w, PollInterval: -1})
 	if err != nil {
 		return nil, fmt.Errorf("start emulators: %w", err)
@@ -109,8 +119,18 @@ func startFleet(ctx context.Context, s shape, dir string) (*fleet, error) {
 		return nil, err
 	}
 	f.config = filepath.Join(dir, "rotor.yaml")
-	cfg := fmt.Sprintf(configTemplate, sb.GitHubURL, sb.CodePipelineURL, credential, user, repo)
-	if err := os.WriteFile(f.config, []byte(cfg), 0o600); err != nil {
+	// One personal-token credential bound to every pipeline whose GitHub
+	// action reads user/repo (rotor finds them: ListPipelines, then each
+	// pipeline).
+	install := installyaml.Install{
+		Comment: "written by the rotor benchmark",
+		GitHub:  installyaml.GitHub{APIURL: sb.GitHubURL},
+		AWS:     installyaml.AWS{EndpointURL: sb.CodePipelineURL},
+		Credentials: []installyaml.Credential{{Name: credential, Application: "fleet", Source: installyaml.Personal(),
+			Rotate:  installyaml.Rotate{Every: "30d", RenewBefore: "7d", Grace: "10m"},
+			Targets: []installyaml.Target{{Match: &installyaml.Match{Owner: user, Repo: repo}}}}},
+	}
+	if err := install.Write(f.config); err != nil {
 		sb.Close()
 		return nil, err
 	}
@@ -127,21 +147,31 @@ func startFleet(ctx context.Context, s shape, dir string) (*fleet, error) {
 func (f *fleet) close() { f.sb.Close() }
 
 // forgetInventory removes what rotor remembers of the pipelines between
-// processes (in the user's cache directory, HOME being the fleet's).
-func (f *fleet) forgetInventory() error {
+// processes: the store's pipeline_inventory table (and the file a process
+// without a store keeps in the user's cache directory, HOME being the
+// fleet's).
+func (f *fleet) forgetInventory(ctx context.Context) error {
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(f.dir, "rotor.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.DB().ExecContext(ctx, "DELETE FROM pipeline_inventory"); err != nil {
+		return fmt.Errorf("forget the inventory: %w", err)
+	}
 	return os.RemoveAll(filepath.Join(f.dir, ".cache", "rotor"))
 }
 
 // oldToken is the token every pipeline holds at the start.
 func (f *fleet) oldToken() token.Token {
 	t, _ := f.sb.Token(tokenNote)
-	return t
+	return token.New(t.Reveal()) // from the emulator's token type to rotor's
 }
 
 // newToken creates a token as a person would in GitHub's settings.
 func (f *fleet) newToken() (token.Token, error) {
 	t, _, err := f.sb.GitHub.CreateToken(user, ghemu.TokenSpec{Kind: ghemu.KindClassic, Note: fmt.Sprintf("fleet %d", time.Now().UnixNano()), Scopes: []string{"repo", "admin:repo_hook"}})
-	return t, err
+	return token.New(t.Reveal()), err
 }
 
 // env is the environment of every child process: dummy AWS credentials,
@@ -247,26 +277,3 @@ func (f *fleet) check(before snapshot, old, tok token.Token) checked {
 	}
 	return c
 }
-
-// configTemplate is a rotor installation with one personal-token credential
-// bound to every pipeline whose GitHub action reads user/repo (rotor finds
-// them: ListPipelines, then each pipeline).
-const configTemplate = `# written by the rotor benchmark
-store: sqlite:rotor.db
-key: file:rotor.key
-github:
-  api_url: %s
-aws:
-  region: us-east-1
-  endpoint_url: %s
-credentials:
-  - name: %s
-    application: fleet
-    source:
-      type: personal-token
-      scopes: [repo, "admin:repo_hook"]
-    rotate: {every: 30d, renew_before: 7d, grace: 10m}
-    targets:
-      - type: codepipeline
-        match: {owner: %s, repo: %s}
-`

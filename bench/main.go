@@ -33,6 +33,8 @@ type options struct {
 	Trace     bool    // log per-second request counts of each rotor run
 	Keep      bool    // keep each run's directory
 	From      string  // print the report of a -json file instead of running
+	InFlight  bool    // run the in-flight scenario instead (inflight.go)
+	Migrate   bool    // run the migration scenario instead (migrate.go)
 }
 
 func main() {
@@ -64,6 +66,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Trace, "trace", false, "print per-second request counts of each rotor run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep each run's directory (config, store, logs)")
 	fs.StringVar(&o.From, "from", "", "print the report of measurements saved with -json, without running anything")
+	var ao accountsOptions
+	fs.IntVar(&ao.Accounts, "accounts", 0, "run the many-accounts scenario: this many accounts of -n pipelines each (the first -n and -rates), warm and cold")
+	fs.Float64Var(&ao.SlowRate, "slow-rate", 5, "many accounts: the last account's GetPipeline/UpdatePipeline throttle (0: like the others; else also a run without it)")
+	fs.BoolVar(&o.Migrate, "migrate", false, "run the migration scenario: rotor migrate moves each -n pipelines to a CodeConnections connection, once with every role allowed and once with one lacking UseConnection")
+	var io_ inflightOptions
+	fs.BoolVar(&o.InFlight, "inflight", false, "run the in-flight scenario: pipelines deploy while rotor rotates (at the first -rates, each -n)")
+	fs.Float64Var(&io_.Busy, "busy", 0.10, "in flight: share of the pipelines running an execution when the rotation starts")
+	fs.DurationVar(&io_.ExecMin, "exec-min", 30*time.Second, "in flight: shortest execution")
+	fs.DurationVar(&io_.ExecMax, "exec-max", 120*time.Second, "in flight: longest execution")
+	fs.Float64Var(&io_.StartsPerSec, "starts", 0.5, "in flight: new executions per second while a rotation runs")
+	fs.IntVar(&io_.CLISample, "inflight-cli", 100, "in flight: pipelines the AWS CLI procedure rotates (0: none; extrapolated to N when fewer)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,7 +92,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	if o.From != "" {
+		if o.InFlight {
+			return reportInFlightFrom(o, stdout)
+		}
 		return reportFrom(o, stdout)
+	}
+	if io_.ExecMax < io_.ExecMin {
+		return errors.New("-exec-max must not be below -exec-min")
 	}
 
 	tmp, err := os.MkdirTemp("", "rotor-bench-")
@@ -97,6 +116,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if ao.Accounts > 0 {
+		return runAccounts(ctx, bin, tmp, o, ao, stdout, stderr)
+	}
+	if o.Migrate {
+		return runMigrate(ctx, bin, tmp, o, stdout, stderr)
+	}
+	if o.InFlight {
+		return runInFlight(ctx, bin, tmp, o, io_, stdout, stderr)
+	}
 	var results []result
 	for i := range o.Runs {
 		var shapes []shape
@@ -165,25 +193,37 @@ func (r result) summary() string {
 	return s
 }
 
+// openFleet starts a fleet in a new directory under tmp; done stops it
+// and, unless keep, removes the directory.
+func openFleet(ctx context.Context, tmp, prefix string, s shape, keep bool) (f *fleet, done func(), err error) {
+	dir, err := os.MkdirTemp(tmp, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f, err = startFleet(ctx, s, dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return f, func() {
+		f.close()
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}
+
 // measure runs one shape once: a fresh fleet, rotor adopt, rotor rotate
 // (timed), the checks, and the AWS CLI procedure when asked.
 func measure(ctx context.Context, bin, tmp string, s shape, i int, withCLI bool, o options) (result, error) {
 	res := result{Shape: s, Run: i}
-	dir, err := os.MkdirTemp(tmp, fmt.Sprintf("n%d-r%g-", s.N, s.Rate))
+	f, done, err := openFleet(ctx, tmp, fmt.Sprintf("n%d-r%g-", s.N, s.Rate), s, o.Keep)
 	if err != nil {
 		return res, err
 	}
-	if !o.Keep {
-		defer os.RemoveAll(dir)
-	}
-	f, err := startFleet(ctx, s, dir)
-	if err != nil {
-		return res, err
-	}
-	defer f.close()
+	defer done()
 
 	old := f.oldToken()
-	p, err := f.runRotor(ctx, bin, old, "adopt", credential, "--token-stdin")
+	p, err := f.runRotor(ctx, bin, old, "adopt", credential, "--token-stdin", "--confirm-unverifiable")
 	if err != nil {
 		return res, err
 	}
@@ -197,7 +237,7 @@ func measure(ctx context.Context, bin, tmp string, s shape, i int, withCLI bool,
 		return res, err
 	}
 	if s.Cold {
-		if err := f.forgetInventory(); err != nil {
+		if err := f.forgetInventory(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -264,5 +304,19 @@ func reportFrom(o options, stdout io.Writer) error {
 		o.Runs = max(o.Runs, r.Run+1)
 	}
 	report(stdout, o, results)
+	return nil
+}
+
+// reportInFlightFrom prints the in-flight report of saved measurements.
+func reportInFlightFrom(o options, stdout io.Writer) error {
+	b, err := os.ReadFile(o.From)
+	if err != nil {
+		return err
+	}
+	var results []inflightResult
+	if err := json.Unmarshal(b, &results); err != nil {
+		return fmt.Errorf("%s: %w", o.From, err)
+	}
+	reportInFlight(stdout, results)
 	return nil
 }

@@ -2,10 +2,7 @@ package alert
 
 import (
 	"context"
-	"regexp"
 	"time"
-
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // Events rotor alerts on.
@@ -19,6 +16,9 @@ const (
 	EventPersonalTokenDue = "personal_token_due"
 	EventNeedsAdoption    = "needs_adoption"
 	EventBindingDrift     = "binding_drift"
+	// EventRevocationFailed: GitHub still accepts a token after rotor
+	// revoked it.
+	EventRevocationFailed = "token_alive_after_revocation"
 )
 
 // Severity says how soon a person should act.
@@ -50,13 +50,4 @@ type Notifier interface {
 	// (webhook URLs are often secrets themselves).
 	Name() string
 	Notify(ctx context.Context, a Alert) error
-}
-
-// tokenShaped matches GitHub token values of every kind rotor knows.
-var tokenShaped = regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})`)
-
-// redact replaces anything shaped like a GitHub token with its redacted
-// form: alerts are built from fingerprints, and this is the last guard.
-func redact(s string) string {
-	return tokenShaped.ReplaceAllStringFunc(s, func(v string) string { return token.New(v).Redacted() })
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // Options tune a Sender. The zero value is what production uses.
@@ -75,7 +77,8 @@ func (s *Sender) Send(a Alert) bool {
 	if a.Time.IsZero() {
 		a.Time = now.UTC()
 	}
-	a.Message = redact(a.Message)
+	// Alerts are built from fingerprints; this is the last guard.
+	a.Message = token.RedactText(a.Message)
 	window := s.opts.Window
 	if a.Repeat != 0 {
 		window = a.Repeat

@@ -336,3 +336,29 @@ func TestPace(t *testing.T) {
 		t.Errorf("GetPipeline stats = %+v, want 1 success (a 4xx answer)", s)
 	}
 }
+
+// An isolated config reads nothing of the machine's AWS setup: a profile
+// named in the environment that no file has would fail the default loader.
+func TestLoad_isolated(t *testing.T) {
+	t.Setenv("AWS_PROFILE", "no-such-profile")
+	t.Setenv("AWS_ACCESS_KEY_ID", "from-the-environment")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "from-the-environment")
+	if _, err := Load(context.Background(), Config{Region: "us-east-1"}); err == nil {
+		t.Fatal("the default loader accepted a profile no file has; the test proves nothing")
+	}
+	cfg, err := Load(context.Background(), Config{Region: "us-east-1", EndpointURL: "http://127.0.0.1:1", Isolated: true,
+		Credentials: credentials.NewStaticCredentialsProvider("demo", "demo", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || creds.AccessKeyID != "demo" {
+		t.Fatalf("credentials = %q, %v; want the static demo key", creds.AccessKeyID, err)
+	}
+	if cfg.BaseEndpoint == nil || *cfg.BaseEndpoint != "http://127.0.0.1:1" {
+		t.Errorf("endpoint = %v", cfg.BaseEndpoint)
+	}
+	if _, err := Load(context.Background(), Config{Region: "us-east-1", Isolated: true}); err == nil {
+		t.Error("an isolated config without credentials loaded")
+	}
+}

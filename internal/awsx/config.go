@@ -33,6 +33,11 @@ type Config struct {
 	// Credentials replaces the default chain (tests, the emulators: any
 	// static key works there); nil: the chain.
 	Credentials aws.CredentialsProvider
+	// Isolated builds the configuration from these fields alone: no
+	// environment variable, shared config or credentials file is read, so
+	// nothing of the machine's AWS setup is used (the demo). It needs
+	// Credentials and Region and takes no Profile or RoleARN.
+	Isolated bool
 	// MaxAttempts bounds the SDK's attempts per call (throttles and 5xx
 	// included); 0: DefaultMaxAttempts.
 	MaxAttempts int
@@ -53,19 +58,25 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	if c.HTTPClient != nil {
 		hc = c.HTTPClient
 	}
+	// A process that wakes up past its run's lease sends nothing more
+	// (see package lease): checked before every attempt leaves.
+	guard := func(st *middleware.Stack) error {
+		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("rotorLeaseGuard", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			if err := lease.Check(ctx); err != nil {
+				return middleware.DeserializeOutput{}, middleware.Metadata{}, err
+			}
+			return next.HandleDeserialize(ctx, in)
+		}), middleware.Before)
+	}
+	retryer := func() aws.Retryer { return NewRetryer(c.MaxAttempts) }
+	if c.Isolated {
+		return isolated(c, hc, guard, retryer)
+	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(hc),
-		// A process that wakes up past its run's lease sends nothing more
-		// (see package lease): checked before every attempt leaves.
-		config.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
-			return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("rotorLeaseGuard", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				if err := lease.Check(ctx); err != nil {
-					return middleware.DeserializeOutput{}, middleware.Metadata{}, err
-				}
-				return next.HandleDeserialize(ctx, in)
-			}), middleware.Before)
-		}}),
-		config.WithRetryer(func() aws.Retryer { return NewRetryer(c.MaxAttempts) }),
+		config.WithAPIOptions([]func(*middleware.Stack) error{guard}),
+		config.WithRetryer(retryer),
+		config.WithLogger(sdkLogger),
 	}
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))
@@ -89,6 +100,9 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
 	}
+	if c.Credentials == nil && cfg.Credentials != nil {
+		cfg.Credentials = explained{cfg.Credentials}
+	}
 	if c.RoleARN != "" {
 		stsClient := sts.NewFromConfig(cfg)
 		p := stscreds.NewAssumeRoleProvider(stsClient, c.RoleARN, func(o *stscreds.AssumeRoleOptions) {
@@ -98,6 +112,31 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 			}
 		})
 		cfg.Credentials = aws.NewCredentialsCache(p)
+	}
+	return cfg, nil
+}
+
+// isolated is Load for an isolated config: built from c alone, without the
+// SDK's loaders, which read the environment and the shared files.
+func isolated(c Config, hc aws.HTTPClient, guard func(*middleware.Stack) error, retryer func() aws.Retryer) (aws.Config, error) {
+	if c.Credentials == nil {
+		return aws.Config{}, errors.New("aws: an isolated config needs credentials")
+	}
+	if c.Region == "" {
+		return aws.Config{}, ErrNoRegion
+	}
+	if c.Profile != "" || c.RoleARN != "" {
+		return aws.Config{}, errors.New("aws: an isolated config takes neither a profile nor a role")
+	}
+	cfg := aws.Config{
+		Region:      c.Region,
+		Credentials: aws.NewCredentialsCache(c.Credentials),
+		HTTPClient:  hc,
+		APIOptions:  []func(*middleware.Stack) error{guard},
+		Retryer:     retryer,
+	}
+	if c.EndpointURL != "" {
+		cfg.BaseEndpoint = aws.String(c.EndpointURL)
 	}
 	return cfg, nil
 }

@@ -31,7 +31,11 @@ func Pace(g *ratelimit.Group) func(*middleware.Stack) error {
 
 type pacer struct{ g *ratelimit.Group }
 
-func (pacer) ID() string { return "RotorPace" }
+// PaceID names the pacing middleware in the stack, for middleware that must
+// run right after the wait for a slot.
+const PaceID = "RotorPace"
+
+func (pacer) ID() string { return PaceID }
 
 func (p pacer) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 	middleware.FinalizeOutput, middleware.Metadata, error,

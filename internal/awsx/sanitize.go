@@ -20,7 +20,8 @@ import (
 // anything shaped like a GitHub token and any secret the caller names cut
 // out), the HTTP status and the request id (what AWS support asks for).
 //
-// It unwraps only to context.Canceled or context.DeadlineExceeded, never to
+// It unwraps only to context.Canceled, context.DeadlineExceeded or
+// ErrNoCredentials, never to
 // the SDK's error, whose text may include a response snapshot.
 type Error struct {
 	Service   string // "CodePipeline"
@@ -94,6 +95,8 @@ func fill(e *Error, err error) {
 		e.cause, e.Message = context.Canceled, context.Canceled.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		e.cause, e.Message = context.DeadlineExceeded, context.DeadlineExceeded.Error()
+	case errors.Is(err, ErrNoCredentials):
+		e.cause, e.Message = ErrNoCredentials, ErrNoCredentials.Error()
 	case errors.As(err, &api):
 		e.Code, e.Message = api.ErrorCode(), api.ErrorMessage()
 	case errors.As(err, &de):

@@ -247,7 +247,7 @@ func testFindSSMSecure(t *testing.T, c *clients) {
 		t.Fatal(err)
 	}
 	action := rotation.Binding{ID: "codepipeline:us-east-1:json-pipeline/Source/Source", Target: "codepipeline"}
-	if f := cfnref.Assess("ssm-stack", got, true, action, append(bs, action)); !f.Safe {
+	if f := cfnref.Assess("ssm-stack", got, true, action, append(bs, action), tg.Held); !f.Safe {
 		t.Errorf("Assess: not safe: %q", f.Warnings)
 	}
 }

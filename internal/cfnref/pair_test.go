@@ -216,7 +216,7 @@ func newPair(t *testing.T, c *clients, holder rotation.Target, pipeline string, 
 		holder: holder,
 	}
 	p.cred = rotation.Credential{Name: "ci", Source: p.src, Targets: []rotation.Target{record(holder, j), p.pipe}}
-	if _, err := p.engine.Adopt(ctx, p.cred, prev); err != nil {
+	if _, err := p.engine.Adopt(ctx, p.cred, prev, rotation.AdoptOptions{ConfirmUnverifiable: true}); err != nil {
 		t.Fatalf("adopt: %v", err)
 	}
 	return p
@@ -315,7 +315,7 @@ func testRotatePair(t *testing.T, c *clients) {
 	// rotor plan: the stack reads the secret; the secret comes first.
 	ref := find(t, c, stack, "pair-pipeline")
 	bs := p.bindings(t)
-	f := cfnref.Assess(stack, ref, true, bs[1], bs)
+	f := cfnref.Assess(stack, ref, true, bs[1], bs, holder.Held)
 	if !f.Safe || f.Holder != "secretsmanager:us-east-1:ci/pair" || len(f.Warnings) != 0 {
 		t.Fatalf("Assess = safe %v holder %q warnings %q", f.Safe, f.Holder, f.Warnings)
 	}
@@ -444,7 +444,7 @@ func testCanary(t *testing.T, c *clients) {
 			t.Fatalf("%s: Find: %v %v", kind, ok, err)
 		}
 		bs := p.bindings(t)
-		f := cfnref.Assess(name+"-stack", ref, ok, bs[1], bs)
+		f := cfnref.Assess(name+"-stack", ref, ok, bs[1], bs, holder.(cfnref.Holder).Held)
 		if !f.Safe {
 			t.Errorf("%s: not safe: %q", kind, f.Warnings)
 		}
@@ -470,7 +470,7 @@ func testCanary(t *testing.T, c *clients) {
 	if err != nil || !ok || ref.Kind != cfnref.KindLiteral || ref.LiteralFingerprint != lit.Fingerprint() {
 		t.Errorf("literal: %+v %v %v", ref, ok, err)
 	}
-	said = append(said, fmt.Sprintf("%+v", ref), fmt.Sprintf("%+v", cfnref.Assess("literal-stack", ref, ok, rotation.Binding{ID: "codepipeline:x"}, nil)))
+	said = append(said, fmt.Sprintf("%+v", ref), fmt.Sprintf("%+v", cfnref.Assess("literal-stack", ref, ok, rotation.Binding{ID: "codepipeline:x"}, nil, nil)))
 	broken := strings.Replace(jsonTemplate, `{"Fn::Sub": "{{resolve:secretsmanager:${SecretName}:SecretString:token}}"}`, `"{{resolve:secretsmanager:ci/x:`+lit.Reveal()+`:token}}"`, 1)
 	createStack(t, c, "broken-stack", broken, nil)
 	_, _, err = cfnref.Find(ctx, c.cfn, "broken-stack", "json-pipeline", "Source", "Source")

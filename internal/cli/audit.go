@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/rotor-ci/rotor/internal/audit"
-	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/wiring"
 	"github.com/spf13/cobra"
 )
@@ -15,6 +14,8 @@ func newAuditCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Read and check the tamper-evident audit log",
+		Example: `  rotor audit verify
+  rotor audit list --limit 20 -o json`,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "verify",
@@ -22,6 +23,8 @@ func newAuditCmd(app *App) *cobra.Command {
 		Long: `Check the audit chain from the first record to the stored head. Every record
 is hashed with the one before it, so an edited, deleted, reordered or removed
 record is found and named. Exit 1 when the chain is broken.`,
+		Example: `  rotor audit verify
+  rotor audit verify -o json     # {"ok": true, "records": …, "head": …}`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
@@ -29,7 +32,7 @@ record is found and named. Exit 1 when the chain is broken.`,
 				if err != nil {
 					return err
 				}
-				if err := store.VerifyAudit(ctx, env.Store); err != nil {
+				if err := audit.VerifyChain(ctx, env.Store); err != nil {
 					return err
 				}
 				return app.emit(map[string]any{"ok": true, "records": head.Seq, "head": head.Hash}, func(w io.Writer) {
@@ -42,7 +45,9 @@ record is found and named. Exit 1 when the chain is broken.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Print the newest audit records",
-		Args:  cobra.NoArgs,
+		Example: `  rotor audit list
+  rotor audit list --limit 200 -o json | jq -r '.[] | select(.event == "rollback")'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
 				_, head, err := env.Store.Audit(ctx, 0, 1)

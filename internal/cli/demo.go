@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/demo"
 	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/wiring"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +38,10 @@ pipeline held a dead token, beside rotor's.`,
 				if stdin == nil {
 					stdin = emptyReader{}
 				}
-				sub := &App{IO: IO{In: stdin, Out: out, Err: out}}
+				// Every AWS client of the demo's commands gets the demo's
+				// credentials and reads none of the machine's AWS config.
+				opts := append(slices.Clone(app.Wiring), wiring.WithStaticAWSCredentials(demo.AWSAccessKeyID, demo.AWSSecretAccessKey))
+				sub := &App{IO: IO{In: stdin, Out: out, Err: out}, Wiring: opts}
 				root := newRootCmd(sub)
 				root.SetArgs(args)
 				root.SetIn(stdin)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 )
 
 // tokenLike finds every GitHub token value in the emulators' own state.
@@ -42,7 +43,7 @@ func TestDemo(t *testing.T) {
 			t.Cleanup(func() { inspect = nil })
 			var out bytes.Buffer
 			start := time.Now()
-			code := Main(context.Background(), args, IO{In: strings.NewReader(""), Out: &out, Err: &out})
+			code := Main(emulator.WithCheck(context.Background(), conformance.For(t)), args, IO{In: strings.NewReader(""), Out: &out, Err: &out})
 			if code != 0 {
 				t.Fatalf("exit %d\n%s", code, out.String())
 			}
@@ -50,6 +51,10 @@ func TestDemo(t *testing.T) {
 				if args[len(args)-1] == "demo" && !strings.Contains(out.String(), want) {
 					t.Errorf("demo output lacks %q", want)
 				}
+			}
+			// Both end as the README promises: rotor status, then rotor audit verify.
+			if i, j := strings.LastIndex(out.String(), "CREDENTIAL"), strings.LastIndex(out.String(), "audit chain ok"); i < 0 || j < i {
+				t.Errorf("%s does not end with status and audit verify:\n%s", args, out.String())
 			}
 			if len(secrets) < 3 {
 				t.Fatalf("found only %d tokens in the emulators' state", len(secrets))

@@ -13,13 +13,19 @@ func newEmulatorCmd(app *App) *cobra.Command {
 		Short: "Serve local GitHub and CodePipeline emulators (for tests and rehearsal)",
 		Long: `Serve a GitHub-compatible API and a CodePipeline-compatible API on loopback,
 faithful enough that the AWS CLI, the AWS SDKs and go-github work against
-them unchanged. Prints one line per emulator once it accepts connections:
+them unchanged. Prints one line per API once they accept connections
+(STS, Organizations and CodeConnections share the CodePipeline endpoint):
 
   github http://127.0.0.1:PORT
-  codepipeline http://127.0.0.1:PORT
+  codepipeline http://127.0.0.1:PORT2
+  sts http://127.0.0.1:PORT2
+  organizations http://127.0.0.1:PORT2
+  codeconnections http://127.0.0.1:PORT2
 
-and runs until interrupted. The world file seeds users, repositories, tokens,
-apps, pipelines and faults; --state keeps everything across restarts. See
+then the part of rotor.yaml that points at them and, for the default world,
+the commands of a first rotation ('rotor init --emulator URL' writes the
+whole config), and runs until interrupted. The world file seeds users, repositories, tokens,
+apps, pipelines, AWS accounts and regions, roles and faults; --state keeps everything across restarts. See
 docs/emulator.md.`,
 		Example: `  rotor emulator
   rotor emulator --world world.yaml --state emulator-state.json \
@@ -37,6 +43,7 @@ docs/emulator.md.`,
 				cfg.World = w
 			}
 			cfg.Logger = app.Log
+			cfg.Notes = emulatorNotes(worldPath == "" && cfg.StateFile == "")
 			return emulator.Serve(cmd.Context(), cfg, app.Out)
 		},
 	}

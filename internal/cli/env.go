@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"text/tabwriter"
 
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
@@ -26,7 +23,7 @@ func (a *App) openEnv(ctx context.Context) (*wiring.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wiring.Open(ctx, cfg, a.Log)
+	return wiring.Open(ctx, cfg, a.Log, a.Wiring...)
 }
 
 // withEnv opens the installation, runs fn with it and closes it.
@@ -40,30 +37,22 @@ func (a *App) withEnv(cmd *cobra.Command, fn func(ctx context.Context, env *wiri
 	return fn(ctx, env)
 }
 
-// emit writes v as JSON with -o json, or calls table with a tab writer.
-func (a *App) emit(v any, table func(w io.Writer)) error {
-	if a.Output == "json" {
-		enc := json.NewEncoder(a.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	}
-	tw := tabwriter.NewWriter(a.Out, 2, 4, 2, ' ', 0)
-	table(tw)
-	return tw.Flush()
-}
-
 // progress prints engine events as they happen, one line each, on stderr
 // so that stdout stays data.
 func (a *App) progress(e rotation.Event) {
-	mark := "✓"
+	ok, failed := a.marks()
+	mark := ok
 	if !e.OK {
-		mark = "✗"
+		mark = failed
 	}
 	fmt.Fprintf(a.Err, "  %s %-8s %s\n", mark, e.Step, e.Message)
 }
 
 // isTTY reports whether r is a terminal (for hidden prompts and progress).
 func isTTY(stream any) bool {
+	if r, ok := stream.(redacting); ok {
+		stream = r.w
+	}
 	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -9,13 +9,16 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/store"
+	"github.com/rotor-ci/rotor/internal/status"
+	"github.com/rotor-ci/rotor/internal/wiring"
 	"github.com/spf13/cobra"
 )
 
 type migrateStoreFlags struct {
 	from, to string
+	dryRun   bool
 }
 
 // migrateReport is what migrate-store prints: what the target holds after
@@ -30,6 +33,7 @@ type migrateReport struct {
 	AuditRecords int64  `json:"audit_records"`
 	AuditHead    string `json:"audit_head"`
 	AuditOK      bool   `json:"audit_ok"`
+	DryRun       bool   `json:"dry_run,omitempty"`
 }
 
 func newMigrateStoreCmd(app *App) *cobra.Command {
@@ -56,13 +60,15 @@ A relative sqlite: path is relative to the working directory. A target that
 already holds credentials or audit records is refused.`,
 		Example: `  rotor migrate-store --from sqlite:rotor.db --to 'postgres://rotor@db.internal:5432/rotor?sslmode=verify-full'
   # then, in rotor.yaml:  store: postgres://rotor@db.internal:5432/rotor?sslmode=verify-full
-  rotor audit verify`,
+  rotor audit verify
+  rotor migrate-store --from sqlite:rotor.db --to postgres://rotor@db/rotor --dry-run   # check and count the source only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMigrateStore(cmd.Context(), app, f)
 		},
 	}
 	cmd.Flags().StringVar(&f.from, "from", "", "the store to copy: sqlite:PATH or postgres://… (required)")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "verify the source's audit chain and count what would be copied; open no target")
 	cmd.Flags().StringVar(&f.to, "to", "", "the empty store to copy into: postgres://… or sqlite:PATH (required)")
 	return cmd
 }
@@ -74,32 +80,28 @@ func runMigrateStore(ctx context.Context, app *App, f migrateStoreFlags) error {
 	case f.from == f.to:
 		return usageErrorf("--from and --to name the same store")
 	}
-	// store.Open creates a missing SQLite file; as a source that would copy
+	// Opening a store creates a missing SQLite file; as a source that would copy
 	// nothing and report success, so a typo must fail here.
 	if path, ok := strings.CutPrefix(f.from, "sqlite:"); ok && path != ":memory:" {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return usageErrorf("--from %s: no such file", f.from)
 		}
 	}
-	from, err := store.Open(ctx, f.from, store.Options{})
-	if err != nil {
-		return fmt.Errorf("--from: %w", err)
+	if f.dryRun {
+		return migrateStoreDryRun(ctx, app, f)
 	}
-	defer from.Close()
-	to, err := store.Open(ctx, f.to, store.Options{})
+	from, to, err := wiring.MigrateStore(ctx, f.from, f.to)
 	if err != nil {
-		return fmt.Errorf("--to: %w", err)
-	}
-	defer to.Close()
-	if err := store.Migrate(ctx, from, to); err != nil {
 		return err
 	}
+	defer from.Close()
+	defer to.Close()
 	rep, err := countStore(ctx, to)
 	if err != nil {
 		return fmt.Errorf("count the target: %w", err)
 	}
 	rep.From, rep.To = fmt.Sprint(from), fmt.Sprint(to)
-	if err := store.VerifyAudit(ctx, to); err != nil {
+	if err := audit.VerifyChain(ctx, to); err != nil {
 		return fmt.Errorf("the copy's audit chain does not verify: %w", err)
 	}
 	rep.AuditOK = true
@@ -115,7 +117,7 @@ func runMigrateStore(ctx context.Context, app *App, f migrateStoreFlags) error {
 
 // countStore counts what s holds through the Store interface, so the counts
 // come from the target and not from what was sent to it.
-func countStore(ctx context.Context, s rotation.Store) (migrateReport, error) {
+func countStore(ctx context.Context, s status.Reader) (migrateReport, error) {
 	var rep migrateReport
 	creds, err := s.Credentials(ctx)
 	if err != nil {
@@ -145,4 +147,29 @@ func countStore(ctx context.Context, s rotation.Store) (migrateReport, error) {
 	}
 	rep.AuditRecords, rep.AuditHead = head.Seq, head.Hash
 	return rep, nil
+}
+
+// migrateStoreDryRun checks and counts the source as the copy would, and
+// neither opens nor creates the target.
+func migrateStoreDryRun(ctx context.Context, app *App, f migrateStoreFlags) error {
+	from, err := wiring.OpenStore(ctx, f.from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	defer from.Close()
+	if err := audit.VerifyChain(ctx, from); err != nil {
+		return fmt.Errorf("the source's audit chain does not verify, nothing would be copied: %w", err)
+	}
+	rep, err := countStore(ctx, from)
+	if err != nil {
+		return fmt.Errorf("count the source: %w", err)
+	}
+	rep.From, rep.To, rep.AuditOK, rep.DryRun = fmt.Sprint(from), f.to, true, true
+	return app.emit(rep, func(w io.Writer) {
+		fmt.Fprintf(w, "would copy %s\n        to %s (not opened: --dry-run)\n", rep.From, rep.To)
+		fmt.Fprintf(w, "credentials\t%d\n", rep.Credentials)
+		fmt.Fprintf(w, "token versions\t%d\n", rep.Versions)
+		fmt.Fprintf(w, "runs\t%d\t(%d unfinished)\n", rep.Runs, rep.OpenRuns)
+		fmt.Fprintf(w, "audit records\t%d\thead %s, chain verified on the source\n", rep.AuditRecords, short(rep.AuditHead))
+	})
 }

@@ -1,18 +1,13 @@
 package cli
 
 import (
-	"context"
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/rotor-ci/rotor/internal/awsx"
-	"github.com/rotor-ci/rotor/internal/cfnref"
-	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/plan"
-	"github.com/rotor-ci/rotor/internal/target"
 	"github.com/rotor-ci/rotor/internal/wiring"
 	"github.com/spf13/cobra"
 )
@@ -52,20 +47,25 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 		if err != nil {
 			return &UsageError{Err: err}
 		}
+		// No AWS credentials: one line saying what to set, rather than
+		// the same failure for every pipeline.
+		if err := env.CheckAWSCredentials(ctx, cc); err != nil {
+			return err
+		}
 		built, err := env.Credential(ctx, cc, wiring.CredentialOptions{})
 		if err != nil {
 			return err
 		}
-		in = append(in, plan.Input{Config: *cc, Built: built})
+		pi := plan.Input{Config: *cc, Built: built}
+		if _, mc, err := env.Migration(ctx, cc, built); err == nil {
+			pi.Migration = &mc
+		}
+		in = append(in, pi)
 	}
-	r := plan.Build(ctx, env.Store, in, time.Now(), plan.Options{
-		CloudFormation: func(ctx context.Context, cc config.Credential, slot int) (cfnref.API, error) {
-			return cloudFormationClient(ctx, target.AWSConfig(env.Config.AWS, cc.Targets[slot]))
-		},
-	})
+	r := plan.Build(ctx, env.Store, in, time.Now(), plan.Options{CloudFormation: env.CloudFormation})
 	if err := app.emit(r, func(w io.Writer) {
 		for _, c := range r.Credentials {
-			fmt.Fprintf(w, "%s\t(%s, current %s)\t%d binding(s)\n", c.Name, c.Source, orDash(c.Current), len(c.Bindings))
+			fmt.Fprintf(w, "%s\t(%s, current %s)\t%d binding(s)\n", c.Name, c.Source, cmp.Or(c.Current, "-"), len(c.Bindings))
 			for _, b := range c.Bindings {
 				fmt.Fprintf(w, "  %s\t%s\t%s\n", b.ID, b.Resource, strings.Join(b.Repositories, ","))
 			}
@@ -76,6 +76,9 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 				for _, n := range f.Notes {
 					fmt.Fprintf(w, "  stack %s:\t%s\n", f.Stack, n)
 				}
+			}
+			if c.Migration != nil {
+				printMigrationPlan(w, *c.Migration)
 			}
 		}
 		if len(r.Warnings) > 0 {
@@ -94,15 +97,4 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 		}
 	}
 	return nil
-}
-
-// cloudFormationClient reads stack templates; tests replace it.
-var cloudFormationClient = newCloudFormationClient
-
-func newCloudFormationClient(ctx context.Context, c awsx.Config) (cfnref.API, error) {
-	cfg, err := awsx.Load(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	return cloudformation.NewFromConfig(cfg), nil
 }

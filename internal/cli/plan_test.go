@@ -15,6 +15,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/plan"
+	"github.com/rotor-ci/rotor/internal/wiring"
 )
 
 // TestCLI_PlanWarnings builds an account where one credential serves two
@@ -53,14 +54,14 @@ func TestCLI_PlanWarnings(t *testing.T) {
 	for kind, want := range map[string]string{
 		"Shared":      "MyFirstPipeline, SecondApp",
 		"DoubleBound": "SecondApp/Source/Source",
-		"Unheld":      "Orphan",
+		"Unmanaged":   "Orphan",
 	} {
 		if !strings.Contains(kinds[kind], want) {
 			t.Errorf("no %s warning naming %q; warnings:\n%s", kind, want, fmt.Sprint(kinds))
 		}
 	}
-	if strings.Contains(kinds["Unheld"], "MyFirstPipeline") {
-		t.Errorf("a held action is reported unheld: %s", kinds["Unheld"])
+	if strings.Contains(kinds["Unmanaged"], "MyFirstPipeline") {
+		t.Errorf("a held action is reported unmanaged: %s", kinds["Unmanaged"])
 	}
 	if len(r.Credentials) != 2 || len(r.Credentials[0].Bindings) != 3 {
 		t.Fatalf("credentials/bindings: %+v", r.Credentials)
@@ -118,8 +119,7 @@ func TestPlan_CloudFormation(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			api := fakeCFN{stack: "ci-stack", template: fmt.Sprintf(tmpl, tt.oauth)}
-			cloudFormationClient = func(context.Context, awsx.Config) (cfnref.API, error) { return api, nil }
-			t.Cleanup(func() { cloudFormationClient = newCloudFormationClient })
+			e.wiring = []wiring.Option{wiring.WithCloudFormation(func(context.Context, awsx.Config) (cfnref.API, error) { return api, nil })}
 			code, out := e.rotor("", "plan", "-o", "json")
 			if code != 0 && code != 1 {
 				t.Fatalf("plan: exit %d\n%s", code, out)

@@ -11,14 +11,16 @@ import (
 )
 
 func newRetireCmd(app *App) *cobra.Command {
-	return &cobra.Command{
+	var dryRun bool
+	cmd := &cobra.Command{
 		Use:   "retire [NAME...]",
 		Short: "Revoke previous tokens whose grace period has ended",
 		Long: `Revoke every previous token whose grace period has ended, for the named
 credentials or all of them. A token is revoked only when every binding was
 verified on its successor; 'rotor serve' does this on its own.`,
 		Example: `  rotor retire                         # every credential
-  rotor retire codepipeline-test-repo`,
+  rotor retire codepipeline-test-repo
+  rotor retire --dry-run -o json       # what would be revoked now; nothing is`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
 				names := args
@@ -37,7 +39,12 @@ verified on its successor; 'rotor serve' does this on its own.`,
 					if err != nil {
 						return err
 					}
-					got, err := env.Engine(app.progress).Retire(ctx, cred)
+					eng := env.Engine(app.progress)
+					retire := eng.Retire
+					if dryRun {
+						retire = eng.RetireDue
+					}
+					got, err := retire(ctx, cred)
 					if err != nil {
 						return err
 					}
@@ -49,6 +56,9 @@ verified on its successor; 'rotor serve' does this on its own.`,
 					}
 					for _, v := range all {
 						how := "revoked"
+						if dryRun {
+							how = "would be revoked (--dry-run)"
+						}
 						if v.Note != "" {
 							how = "delete by hand: " + v.Note
 						}
@@ -58,4 +68,6 @@ verified on its successor; 'rotor serve' does this on its own.`,
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be revoked now, and revoke nothing")
+	return cmd
 }

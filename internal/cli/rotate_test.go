@@ -18,12 +18,14 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/seal"
 	"github.com/rotor-ci/rotor/internal/status"
 	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/wiring"
 )
 
 // e2e is a rotor installation pointed at in-process emulators, driven
@@ -35,9 +37,16 @@ type e2e struct {
 	config  string
 	outputs []string
 	tokens  []token.Token // every token value the test has seen
+	wiring  []wiring.Option
 }
 
 func newE2E(t *testing.T, grace string) *e2e {
+	t.Helper()
+	return newE2EWorld(t, grace, nil)
+}
+
+// newE2EWorld is newE2E with a change to the emulators' world (nil: none).
+func newE2EWorld(t *testing.T, grace string, change func(*emulator.World)) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -49,7 +58,10 @@ func newE2E(t *testing.T, grace string) *e2e {
 	for i := range world.GitHub.Repos {
 		world.GitHub.Repos[i].Collaborators = append(world.GitHub.Repos[i].Collaborators, "someone-else")
 	}
-	sb, err := emulator.Start(ctx, emulator.Config{World: world, PollInterval: 20 * time.Millisecond})
+	if change != nil {
+		change(&world)
+	}
+	sb, err := emulator.Start(ctx, emulator.Config{World: world, PollInterval: 20 * time.Millisecond, Check: conformance.For(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +100,7 @@ credentials:
 	if !ok {
 		t.Fatal("world pipeline has no token")
 	}
-	e.tokens = append(e.tokens, old)
+	e.tokens = append(e.tokens, token.New(old.Reveal()))
 	// The file target holds today's token too.
 	if err := os.WriteFile(filepath.Join(e.dir, "ci", "github-token"), []byte(old.Reveal()), 0o600); err != nil {
 		t.Fatal(err)
@@ -136,7 +148,7 @@ func (e *e2e) rotor(stdin string, args ...string) (int, string) {
 	e.t.Helper()
 	var out, errb bytes.Buffer
 	var in io.Reader = strings.NewReader(stdin)
-	code := Main(context.Background(), append([]string{"--config", e.config}, args...), IO{In: in, Out: &out, Err: &errb})
+	code := Main(context.Background(), append([]string{"--config", e.config}, args...), IO{In: in, Out: &out, Err: &errb}, e.wiring...)
 	all := out.String() + errb.String()
 	e.outputs = append(e.outputs, all)
 	return code, out.String() + "\n" + errb.String()
@@ -148,8 +160,8 @@ func (e *e2e) newToken(user string, scopes ...string) token.Token {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.tokens = append(e.tokens, tok)
-	return tok
+	e.tokens = append(e.tokens, token.New(tok.Reveal()))
+	return token.New(tok.Reveal())
 }
 
 func (e *e2e) pipelineToken() string {
@@ -175,14 +187,14 @@ func (e *e2e) state(fp string) ghemu.TokenState {
 }
 
 // canary greps every output and every file rotor wrote for every token
-// value the test saw (I6). Targets (the file target's file) are excluded:
-// that is where a token belongs.
+// value the test saw (I6). Targets (the file targets' files, in ci/) are
+// excluded: that is where a token belongs.
 func (e *e2e) canary() {
 	e.t.Helper()
 	var hay []string
 	hay = append(hay, e.outputs...)
 	_ = filepath.Walk(e.dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() || strings.HasSuffix(p, filepath.Join("ci", "github-token")) {
+		if err != nil || fi.IsDir() || filepath.Dir(p) == filepath.Join(e.dir, "ci") {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
@@ -208,10 +220,10 @@ func TestCLI_RotateEndToEnd(t *testing.T) {
 	if code, out := e.rotor(e.newToken("MyGitHubUserName", "repo", "admin:repo_hook").Reveal()+"\n", "rotate", "pipeline-token", "--token-stdin"); code != ExitFailure || !strings.Contains(out, "rotor adopt") {
 		t.Fatalf("rotate without adopt: %d %s", code, out)
 	}
-	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin"); code != 0 {
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
 		t.Fatalf("adopt: %d %s", code, out)
 	}
-	if code, out := e.rotor("", "plan"); code != 0 || !strings.Contains(out, "codepipeline:us-east-1:MyFirstPipeline/Source/Source") || !strings.Contains(out, "file:") {
+	if code, out := e.rotor("", "plan"); code != 0 || !strings.Contains(out, "codepipeline:123456789012:us-east-1:MyFirstPipeline/Source/Source") || !strings.Contains(out, "file:") {
 		t.Fatalf("plan: %d %s", code, out)
 	}
 	fresh := e.newToken("MyGitHubUserName", "repo", "admin:repo_hook")
@@ -243,7 +255,7 @@ func TestCLI_RotateEndToEnd(t *testing.T) {
 func TestCLI_RotateRefusesBadTokens(t *testing.T) {
 	e := newE2E(t, "10m")
 	old := e.tokens[0]
-	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin"); code != 0 {
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
 		t.Fatalf("adopt: %d %s", code, out)
 	}
 	other := e.newToken("someone-else", "repo", "admin:repo_hook")
@@ -299,7 +311,7 @@ func TestCLI_RotateRefusesBadTokens(t *testing.T) {
 func TestCLI_RotateRollsBack(t *testing.T) {
 	e := newE2E(t, "10m")
 	old := e.tokens[0]
-	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin"); code != 0 {
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
 		t.Fatalf("adopt: %d %s", code, out)
 	}
 	before, version, _ := e.sb.CodePipeline.Pipeline("MyFirstPipeline")
@@ -389,7 +401,7 @@ func TestCLI_Rotate50PipelinesRollsBack(t *testing.T) {
 	if err := os.WriteFile(e.config, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin"); code != 0 {
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
 		t.Fatalf("adopt: %d %s", code, out)
 	}
 	before := map[string]string{}
@@ -481,7 +493,7 @@ credentials:
 		t.Fatal(err)
 	}
 	for name, tok := range map[string]token.Token{"app": appTok, "lib": libTok} {
-		if code, out := e.rotor(tok.Reveal()+"\n", "adopt", name, "--token-stdin"); code != 0 {
+		if code, out := e.rotor(tok.Reveal()+"\n", "adopt", name, "--token-stdin", "--confirm-unverifiable"); code != 0 {
 			t.Fatalf("adopt %s: %d %s", name, code, out)
 		}
 	}

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"runtime/debug"
@@ -13,11 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-ci/rotor/internal/config"
-	"github.com/rotor-ci/rotor/internal/github"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/scan"
-	"github.com/rotor-ci/rotor/internal/store"
+	"github.com/rotor-ci/rotor/internal/secretfile"
+	"github.com/rotor-ci/rotor/internal/status"
 	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/wiring"
 )
 
 // defaultGitHubAPI is asked by --live when no config names another.
@@ -33,9 +36,11 @@ func newScanCmd(app *App) *cobra.Command {
 		format      string
 		allow       []string
 		sarifOutput bool // -o sarif, which the global flag does not know
+		ghOwner     string
+		ghTokenFile string
 	)
 	cmd := &cobra.Command{
-		Use:   "scan PATH...",
+		Use:   "scan [PATH...] [--github OWNER]",
 		Short: "Find GitHub tokens, and rotor's own old tokens, left in files",
 		Long: `Scan walks files and directories for GitHub tokens (ghp_, github_pat_, gho_,
 ghu_, ghr_, ghs_), for pipeline JSON files that hold a real OAuthToken
@@ -54,6 +59,13 @@ Inside a git work tree .gitignore is respected (--no-ignore scans ignored
 files too); binary files, special files, files over --max-size and
 symbolic links found in the tree are skipped and counted.
 
+--github OWNER lists the Actions and Dependabot secrets of OWNER (the
+organisation's, and those of every repository the token can see) and says
+which may hold a token rotor knows. GitHub never shows a secret's value, so
+secrets are matched to rotor's records by the time GitHub says they were
+written (updated_at) against the times rotor wrote each version, not by
+content. The token comes from --github-token-file (0600) or $GITHUB_TOKEN.
+
 Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 2 for a usage or config error.
   --fail-on current   a token rotor holds now (or is minting)
@@ -63,8 +75,14 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 		Example: `  rotor scan .
   rotor scan --fail-on current -o sarif . > rotor-scan.sarif
   rotor scan --live ~/ops ~/pipelines/pipeline.json
-  rotor scan --allow sha256:976b57ee8acd .   # a published test vector`,
-		Args: cobra.MinimumNArgs(1),
+  rotor scan --allow sha256:976b57ee8acd .   # a published test vector
+  rotor scan --github acme --github-token-file ~/.config/rotor/gh-read`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && ghOwner == "" {
+				return errors.New("requires at least 1 PATH, or --github OWNER")
+			}
+			return nil
+		},
 		// The global -o accepts table and json; scan also writes SARIF.
 		// Take "sarif" out before the shared setup sees it.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,9 +100,9 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 				out = format
 			}
 			switch out {
-			case "table", "json", "sarif":
+			case "table", "json", "yaml", "sarif":
 			default:
-				return usageErrorf("--format %q: want table, json or sarif", format)
+				return usageErrorf("--format %q: want table, json, yaml or sarif", format)
 			}
 			th, err := scan.ParseThreshold(failOn)
 			if err != nil {
@@ -112,6 +130,14 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 			if src.note != "" {
 				fmt.Fprintln(app.Err, "rotor scan: "+src.note)
 			}
+			if ghOwner != "" {
+				if err := scanGitHubSecrets(ctx, app, src, out, ghOwner, ghTokenFile); err != nil {
+					return err
+				}
+				if len(args) == 0 {
+					return nil
+				}
+			}
 			opts := scan.Options{MaxFileSize: size, NoIgnore: noIgnore, Known: src.known, LiveUnknown: liveUnknown, Allow: allow}
 			if live {
 				opts.Live = src.live
@@ -132,6 +158,8 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 			switch out {
 			case "json":
 				err = scan.WriteJSON(app.Out, res)
+			case "yaml":
+				err = writeYAML(app.Out, func(w io.Writer) error { return scan.WriteJSON(w, res) })
 			case "sarif":
 				err = scan.WriteSARIF(app.Out, res, toolVersion())
 			default:
@@ -152,7 +180,9 @@ Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 	f.BoolVar(&liveUnknown, "live-unknown", false, "with --live, ask about tokens rotor does not know too")
 	f.StringVar(&maxSize, "max-size", "1MiB", "skip files larger than this (B, KiB, MiB, GiB; KB, MB, GB)")
 	f.BoolVar(&noIgnore, "no-ignore", false, "scan files that .gitignore excludes too")
-	f.StringVar(&format, "format", "", "output format: table, json or sarif (overrides -o)")
+	f.StringVar(&format, "format", "", "output format: table, json, yaml or sarif (overrides -o)")
+	f.StringVar(&ghOwner, "github", "", "list the Actions and Dependabot secrets of this GitHub user or organisation, matched to rotor's writes by updated_at")
+	f.StringVar(&ghTokenFile, "github-token-file", "", "with --github: a file (0600) with the token to list secrets with (default $GITHUB_TOKEN)")
 	f.StringArrayVar(&allow, "allow", nil, "a fingerprint (sha256:…) that is not a finding, e.g. a published test vector; repeatable")
 	return cmd
 }
@@ -171,15 +201,16 @@ func (e *scanFailure) Error() string {
 	return fmt.Sprintf("%d %s at or above --fail-on %s", e.n, noun, e.th)
 }
 
-func (e *scanFailure) ExitCode() int { return ExitFailure }
-
 // scanSources is what the scan may consult: rotor's store (read only
 // through VersionByFingerprint) and GitHub (--live). Either may be absent.
 type scanSources struct {
 	known func(ctx context.Context, fingerprint string) (rotation.Version, error)
 	live  func(ctx context.Context, tok token.Token) (bool, error)
-	note  string // why the store is not consulted, for stderr
-	close func() error
+	// writes lists rotor's writes of versions into bindings (--github).
+	writes func(ctx context.Context) ([]scan.Write, error)
+	apiURL string
+	note   string // why the store is not consulted, for stderr
+	close  func() error
 }
 
 func (s *scanSources) Close() error {
@@ -196,8 +227,9 @@ func openScanSources(ctx context.Context, configPath string, explicit, live bool
 	src := &scanSources{}
 	apiURL := defaultGitHubAPI
 	defer func() {
+		src.apiURL = apiURL
 		if live {
-			src.live = liveCheck(apiURL)
+			src.live = wiring.LiveCheck(apiURL)
 		}
 	}()
 	if _, err := os.Stat(configPath); errors.Is(err, fs.ErrNotExist) && !explicit {
@@ -211,7 +243,7 @@ func openScanSources(ctx context.Context, configPath string, explicit, live bool
 	if cfg.GitHub.APIURL != "" {
 		apiURL = cfg.GitHub.APIURL
 	}
-	// store.Open creates a SQLite file that is missing; a scan must not
+	// Opening a store creates a SQLite file that is missing; a scan must not
 	// leave an empty store behind, so look first.
 	if p := cfg.StorePath(); p != "" && !strings.HasPrefix(p, ":") {
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
@@ -219,33 +251,96 @@ func openScanSources(ctx context.Context, configPath string, explicit, live bool
 			return src, nil
 		}
 	}
-	st, err := store.Open(ctx, cfg.Store, store.Options{})
+	st, err := wiring.OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
 	src.known = st.VersionByFingerprint
+	src.writes = func(ctx context.Context) ([]scan.Write, error) { return storeWrites(ctx, st, cfg) }
 	src.close = st.Close
 	return src, nil
 }
 
-// liveCheck asks GitHub who the token is: accepted means it works, Bad
-// credentials means it does not; anything else is an error for the finding
-// (the github package's errors name the fingerprint, never the value).
-func liveCheck(apiURL string) func(ctx context.Context, tok token.Token) (bool, error) {
-	gh, err := github.New(apiURL)
-	return func(ctx context.Context, tok token.Token) (bool, error) {
-		if err != nil {
-			return false, err
+// storeWrites lists every write of a version into a binding that the
+// store records for the configured credentials: binding states applied,
+// verified (the run's new version) or rolled back (its previous one).
+func storeWrites(ctx context.Context, st status.Reader, cfg *config.Config) ([]scan.Write, error) {
+	var out []scan.Write
+	for _, cc := range cfg.Credentials {
+		versions, err := st.Versions(ctx, cc.Name)
+		if err != nil && !errors.Is(err, rotation.ErrNotFound) {
+			return nil, err
 		}
-		_, err := gh.Identify(ctx, tok)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, github.ErrBadCredentials):
-			return false, nil
+		bySeq := map[int64]rotation.Version{}
+		for _, v := range versions {
+			bySeq[v.Seq] = v
 		}
-		return false, err
+		runs, err := st.Runs(ctx, cc.Name, 0)
+		if err != nil && !errors.Is(err, rotation.ErrNotFound) {
+			return nil, err
+		}
+		for _, r := range runs {
+			states, err := st.Bindings(ctx, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range states {
+				seq := r.NewSeq
+				switch s.Status {
+				case rotation.BindingApplied, rotation.BindingVerified:
+				case rotation.BindingRolledBack:
+					seq = r.PrevSeq
+				default:
+					continue
+				}
+				v, ok := bySeq[seq]
+				if !ok {
+					continue
+				}
+				out = append(out, scan.Write{Credential: cc.Name, Seq: seq, Fingerprint: v.Fingerprint, State: string(v.State), Binding: s.Binding.ID, At: s.UpdatedAt})
+			}
+		}
 	}
+	return out, nil
+}
+
+// scanGitHubSecrets is rotor scan --github OWNER.
+func scanGitHubSecrets(ctx context.Context, app *App, src *scanSources, format, owner, tokenFile string) error {
+	var auth token.Token
+	switch {
+	case tokenFile != "":
+		tok, err := secretfile.Token(tokenFile)
+		if err != nil {
+			return &UsageError{Err: fmt.Errorf("--github-token-file: %w", err)}
+		}
+		auth = tok
+	case os.Getenv("GITHUB_TOKEN") != "":
+		auth = token.New(strings.TrimSpace(os.Getenv("GITHUB_TOKEN")))
+	default:
+		return usageErrorf("--github needs a token to list secrets with: --github-token-file FILE or $GITHUB_TOKEN")
+	}
+	gh, err := wiring.GitHubSecrets(src.apiURL)
+	if err != nil {
+		return err
+	}
+	var writes []scan.Write
+	if src.writes != nil {
+		if writes, err = src.writes(ctx); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(app.Err, "rotor scan: no store was read, so no secret can be matched to rotor's writes")
+	}
+	rep, err := scan.ScanSecrets(ctx, gh, auth, owner, writes)
+	if err != nil {
+		return fmt.Errorf("scan the secrets of %s: %w", owner, err)
+	}
+	if format == "json" {
+		enc := json.NewEncoder(app.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return scan.WriteSecretTable(app.Out, rep)
 }
 
 // parseSize reads "1MiB", "512KiB", "2MB", "1048576".

@@ -284,7 +284,7 @@ func TestScanCmd_Usage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no path", []string{"scan"}, "requires at least 1 arg"},
+		{"no path", []string{"scan"}, "requires at least 1 PATH, or --github OWNER"},
 		{"bad --fail-on", []string{"scan", "--fail-on", "all", "."}, `--fail-on "all"`},
 		{"bad -o", []string{"-o", "xml", "scan", "."}, `--output "xml"`},
 		{"bad --format", []string{"scan", "--format", "xml", "."}, `--format "xml"`},

@@ -40,7 +40,12 @@ the dashboard's static files needs the bearer token in
 server.auth_token_file; create that file with --init-token.
 
 SIGTERM or Ctrl-C stops it gracefully: runs in flight finish the step they
-are in and resume at the next start.`,
+are in and resume at the next start. SIGHUP reads the alert destinations'
+url_file and secret_file again.
+
+On an address other than loopback, rotor serve needs TLS
+(server.tls_cert_file and tls_key_file, reloaded when they change) or
+server.insecure_listen: true when TLS ends in front of it.`,
 		Example: `  # once: create the API token file named by server.auth_token_file (mode 0600)
   rotor serve --init-token
 
@@ -80,7 +85,8 @@ func runServe(ctx context.Context, app *App, f serveFlags) error {
 	if err != nil {
 		return &UsageError{Err: err}
 	}
-	env, err := wiring.Open(ctx, cfg, app.Log)
+	defer app.reloadAlertsOnHangup(notifiers)()
+	env, err := wiring.Open(ctx, cfg, app.Log, app.Wiring...)
 	if err != nil {
 		return err
 	}
@@ -94,10 +100,11 @@ func runServe(ctx context.Context, app *App, f serveFlags) error {
 			// credential that is due gets a reminder instead.
 			return env.Credential(ctx, cc, wiring.CredentialOptions{})
 		},
-		Alerts: notifiers,
-		Log:    app.Log,
+		Alerts:      notifiers,
+		Log:         app.Log,
+		Revocations: env.Revocations(),
 	}, server.Options{Listen: f.listen, Tick: f.tick, Workers: f.workers})
-	if errors.Is(err, server.ErrAuthToken) {
+	if errors.Is(err, server.ErrAuthToken) || errors.Is(err, server.ErrTLS) || errors.Is(err, server.ErrInsecureListen) {
 		return &UsageError{Err: err}
 	}
 	if err != nil {
@@ -109,7 +116,7 @@ func runServe(ctx context.Context, app *App, f serveFlags) error {
 func initToken(app *App, cfg *config.Config) error {
 	path := cfg.Server.AuthTokenFile
 	wrote, err := server.InitAuthToken(path)
-	if errors.Is(err, server.ErrAuthToken) {
+	if errors.Is(err, server.ErrAuthToken) || errors.Is(err, server.ErrTLS) || errors.Is(err, server.ErrInsecureListen) {
 		return &UsageError{Err: err}
 	}
 	if err != nil {

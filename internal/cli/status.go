@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ func newStatusCmd(app *App) *cobra.Command {
 					for _, c := range out {
 						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.CurrentLabel(), c.AgeLabel(), c.ExpiresLabel(), c.DueLabel(), c.LastRunLabel(), c.BindingsLabel())
 					}
+					printStragglers(w, out)
+					printWarnings(w, out)
 				})
 			})
 		},
@@ -56,14 +59,15 @@ func newHistoryCmd(app *App) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
-				h, err := history(ctx, env.Store, args[0])
+				_, lookupErr := env.Lookup(args[0])
+				h, err := history(ctx, env.Store, args[0], lookupErr)
 				if err != nil {
 					return err
 				}
 				return app.emit(h, func(w io.Writer) {
 					fmt.Fprintln(w, "VERSION\tFINGERPRINT\tSTATE\tCREATED\tEXPIRES\tIDENTITY\tNOTE")
 					for _, v := range h.Versions {
-						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Seq, v.Fingerprint, v.State, stamp(v.CreatedAt), stamp(v.ExpiresAt), orDash(v.Identity), v.Note)
+						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Seq, v.Fingerprint, v.State, stamp(v.CreatedAt), stamp(v.ExpiresAt), cmp.Or(v.Identity, "-"), v.Note)
 					}
 					fmt.Fprintln(w, "\nRUN\tTRIGGER\tSTATUS\tSTEP\tVERSIONS\tSTARTED\tDURATION\tREASON")
 					for _, r := range h.Runs {
@@ -85,9 +89,15 @@ type historyView struct {
 	Runs       []rotation.Run     `json:"runs"`
 }
 
-func history(ctx context.Context, st rotation.Store, name string) (historyView, error) {
+// history reads one credential's versions and runs. notInConfig is the
+// config's answer for name: a credential removed from the config still has
+// its history, a name that is in neither is a mistake, said as such.
+func history(ctx context.Context, st status.Reader, name string, notInConfig error) (historyView, error) {
 	if _, err := st.Credential(ctx, name); errors.Is(err, rotation.ErrNotFound) {
-		return historyView{}, &UsageError{Err: fmt.Errorf("%s: no history: rotor has not adopted or rotated it yet", name)}
+		if notInConfig != nil {
+			return historyView{}, &UsageError{Err: notInConfig}
+		}
+		return historyView{}, &UsageError{Err: fmt.Errorf("%s: no history: rotor has not adopted or rotated it yet ('rotor adopt %s' records the token its targets hold today)", name, name)}
 	} else if err != nil {
 		return historyView{}, err
 	}
@@ -114,4 +124,31 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format(time.DateTime)
+}
+
+// printStragglers lists, under the table, the bindings still on the
+// previous token because their pipeline was running a deployment.
+func printStragglers(w io.Writer, creds []status.Credential) {
+	for _, c := range creds {
+		if len(c.Stragglers) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: %d binding(s) still on the previous token (it is retired only after they move; 'rotor rotate %s --resume' or 'rotor serve' moves them once their pipeline is idle)\n", c.Name, len(c.Stragglers), c.Name)
+		for _, s := range c.Stragglers {
+			fmt.Fprintf(w, "  %s\t%s\tsince %s (%s)\t%s\n", s.Status, s.Binding, stamp(s.Since), status.Human(c.Now.Sub(s.Since)), s.Why)
+		}
+	}
+}
+
+// printWarnings lists, under the table, each credential's grant and what a
+// person should know or do.
+func printWarnings(w io.Writer, creds []status.Credential) {
+	for _, c := range creds {
+		if l := c.GrantLabel(); l != "" {
+			fmt.Fprintf(w, "\n%s: %s\n", c.Name, l)
+		}
+		for _, msg := range c.Warnings {
+			fmt.Fprintf(w, "%s: %s\n", c.Name, msg)
+		}
+	}
 }

@@ -116,7 +116,7 @@ func TestValidate_json(t *testing.T) {
 	}
 	want := validateView{File: path, Errors: []*configItem{
 		{Line: 1, Field: "store", Message: `"nope": want sqlite:PATH or postgres://…`},
-		{Line: 3, Field: "credentials[0].source.type", Message: "required: personal-token or github-app"},
+		{Line: 3, Field: "credentials[0].source.type", Message: "required: personal-token, github-app or github-app-user"},
 		{Line: 3, Field: "credentials[0].targets", Message: "required: at least one target (where the token is used)"},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -13,12 +15,16 @@ type Config struct {
 	// Store is "sqlite:PATH" (default sqlite:rotor.db) or "postgres://…".
 	Store string `yaml:"store"`
 	// Key is the sealing key: "file:PATH" (default file:rotor.key), an age
-	// identity, or "awskms:KEY" for AWS KMS.
+	// identity, or "awskms:ARN", an AWS KMS key (docs/kms.md).
 	Key         string       `yaml:"key"`
 	GitHub      GitHub       `yaml:"github"`
 	AWS         AWS          `yaml:"aws"`
 	Server      Server       `yaml:"server"`
 	Credentials []Credential `yaml:"credentials"`
+
+	// PreviousKeys open versions sealed before a key migration; they never
+	// seal. Empty unless a migration is under way (docs/kms.md).
+	PreviousKeys []string `yaml:"previous_keys"`
 
 	file string // as given to Load or Parse
 	dir  string // absolute directory of file
@@ -44,13 +50,45 @@ type Server struct {
 	AuthTokenFile string   `yaml:"auth_token_file"` // bearer token for the API (0600)
 	WatchEvery    Duration `yaml:"watch_every"`     // default 5m
 	Alerts        []Alert  `yaml:"alerts"`
+	// TLSCertFile and TLSKeyFile (PEM; the key 0600) make the API HTTPS;
+	// rotor reloads them when they change. A listen address other than
+	// loopback needs them, or InsecureListen.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// InsecureListen allows plain HTTP on a non-loopback address (TLS
+	// terminated in front of rotor, by a proxy or a service mesh).
+	InsecureListen bool `yaml:"insecure_listen"`
+}
+
+// TLS reports whether the API is served over TLS.
+func (s Server) TLS() bool { return s.TLSCertFile != "" }
+
+// IsLoopback reports whether a listen address (host:port) can be reached
+// only from this machine: localhost or a loopback IP. An empty host,
+// 0.0.0.0, :: and any other name or address listen beyond the machine.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Alert is one place rotor serve reports failed rotations to.
 type Alert struct {
 	Type string `yaml:"type"` // webhook | slack
 	URL  string `yaml:"url"`
-	Line int    `yaml:"-"`
+	// URLFile holds the URL instead (0600), read at start and on SIGHUP:
+	// webhook URLs are secrets, and a config is often not.
+	URLFile string `yaml:"url_file"`
+	// SecretFile (webhook) holds a shared secret (0600, at least 16 bytes)
+	// that signs every delivery (HMAC-SHA256 of the body).
+	SecretFile string `yaml:"secret_file"`
+	Line       int    `yaml:"-"`
 }
 
 // Alert types.
@@ -74,11 +112,12 @@ type Credential struct {
 const (
 	SourcePersonalToken = "personal-token"
 	SourceGitHubApp     = "github-app"
+	SourceGitHubAppUser = "github-app-user"
 )
 
 // Source says where new versions of a credential come from.
 type Source struct {
-	Type string `yaml:"type"` // personal-token | github-app
+	Type string `yaml:"type"` // personal-token | github-app | github-app-user
 
 	// personal-token
 	Scopes              []string `yaml:"scopes"` // default: what the targets need
@@ -91,6 +130,10 @@ type Source struct {
 	PrivateKeyFile string            `yaml:"private_key_file"`
 	Repositories   []string          `yaml:"repositories"`
 	Permissions    map[string]string `yaml:"permissions"`
+
+	// github-app-user (and client_id above): a GitHub App user token that
+	// rotor refreshes; the first one comes from 'rotor authorize NAME'.
+	ClientSecretFile string `yaml:"client_secret_file"` // optional for device-flow grants
 }
 
 // Rotate is a credential's schedule.
@@ -107,12 +150,32 @@ const (
 	TargetFile           = "file"
 	TargetSecretsManager = "secretsmanager"
 	TargetSSM            = "ssm"
+	// TargetGitHubActionsSecret keeps the token in GitHub Actions (or
+	// Dependabot) secrets of repositories, environments or an organisation.
+	TargetGitHubActionsSecret = "github-actions-secret"
+)
+
+// Verify modes of a github-actions-secret target.
+const (
+	VerifyUpdatedAt = "updated_at"
+	VerifyWorkflow  = "workflow"
 )
 
 // Verify modes of a codepipeline target.
 const (
 	VerifyReadback  = "readback"
 	VerifyExecution = "execution"
+)
+
+// Policies of a codepipeline target: in_flight, on_expiry, other_actions.
+const (
+	InFlightWait       = "wait"
+	InFlightSkip       = "skip"
+	InFlightInterrupt  = "interrupt"
+	OnExpiryInterrupt  = "interrupt"
+	OnExpiryWait       = "wait"
+	OtherActionsCarry  = "carry"
+	OtherActionsRefuse = "refuse"
 )
 
 // Target is one place a credential lives. It carries the fields of every
@@ -126,6 +189,28 @@ type Target struct {
 	Verify                   string   `yaml:"verify"` // readback (default) | execution
 	AllowCloudFormationDrift bool     `yaml:"allow_cloudformation_drift"`
 	Concurrency              int      `yaml:"concurrency"`
+	// A pipeline with an execution in progress, which an update would
+	// stop: wait (default) until it is idle, at most max_wait (default
+	// 30m); skip it for now; or interrupt it.
+	InFlight string   `yaml:"in_flight"`
+	MaxWait  Duration `yaml:"max_wait"`
+	// OnExpiry: what a wait does shortly before the token the pipeline
+	// holds expires (a GitHub App token lives one hour): interrupt
+	// (default) or wait.
+	OnExpiry string `yaml:"on_expiry"`
+	// OtherActions: the pipeline's actions this credential does not
+	// rotate go back exactly as read, which AWS keeps (carry, default), or
+	// the pipeline is refused (refuse).
+	OtherActions string `yaml:"other_actions"`
+	// Accounts spreads one codepipeline target over several accounts and
+	// regions: each account is reached by assuming its role, and each
+	// account × region is discovered and applied with its own limiter.
+	Accounts []Account `yaml:"accounts"`
+	// AWSOrganization finds the accounts through AWS Organizations
+	// instead: every active account (under ou, when set), reached by
+	// assuming role_name in it. (aws_: github-actions-secret's
+	// organization is a GitHub organisation.)
+	AWSOrganization Organization `yaml:"aws_organization"`
 
 	// codepipeline, secretsmanager, ssm
 	Region     string `yaml:"region"` // overrides aws.region
@@ -135,16 +220,52 @@ type Target struct {
 
 	// file
 	Path string `yaml:"path"`
+	// Create lets rotor create the file when it is missing (the first
+	// rotation); without it a missing file is an error.
+	Create bool `yaml:"create"`
+	// Owner and Group (names or numeric ids) and Mode ("0600", "0640",
+	// "0400" or "0440"; default "0600") are given to each new file before
+	// the token is written into it.
+	Owner string `yaml:"owner"`
+	Group string `yaml:"group"`
+	Mode  string `yaml:"mode"`
 
 	// secretsmanager
 	SecretID string `yaml:"secret_id"`
 	JSONKey  string `yaml:"json_key"`
 
-	// ssm
+	// ssm: the parameter's name; github-actions-secret: the secret's
 	Name string `yaml:"name"`
+
+	// github-actions-secret (also name, match, create, verify, concurrency)
+	Repositories []string `yaml:"repositories"` // "owner/name"
+	Environment  string   `yaml:"environment"`  // that environment's secret of each repository
+	Organization string   `yaml:"organization"` // the organisation's secret
+	Dependabot   bool     `yaml:"dependabot"`   // Dependabot secrets instead of Actions secrets
+	// TokenFile holds the token the target reads and writes secrets with
+	// (0600): repo scope or the secrets permission; admin:org or
+	// organization_secrets for an organisation secret.
+	TokenFile string   `yaml:"token_file"`
+	Workflow  Workflow `yaml:"workflow"` // verify: workflow
 
 	// Line is where the target starts in the file, for later messages.
 	Line int `yaml:"-"`
+}
+
+// Account is one AWS account of a codepipeline target that spans several.
+type Account struct {
+	RoleARN    string   `yaml:"role_arn"`
+	ExternalID string   `yaml:"external_id"`
+	Regions    []string `yaml:"regions"`
+}
+
+// Organization discovers a codepipeline target's accounts through AWS
+// Organizations (ListAccounts, or ListAccountsForParent under OU).
+type Organization struct {
+	OU         string   `yaml:"ou"`
+	RoleName   string   `yaml:"role_name"`
+	ExternalID string   `yaml:"external_id"`
+	Regions    []string `yaml:"regions"`
 }
 
 // Match selects GitHub source actions by what they read; empty fields match anything.
@@ -156,6 +277,19 @@ type Match struct {
 
 // IsZero reports whether no field is set.
 func (m Match) IsZero() bool { return m == Match{} }
+
+// Workflow is the workflow a github-actions-secret target with verify:
+// workflow dispatches (workflow_dispatch) to prove the token works from
+// GitHub Actions.
+type Workflow struct {
+	File       string   `yaml:"file"`       // e.g. check-token.yml
+	Ref        string   `yaml:"ref"`        // branch or tag
+	Repository string   `yaml:"repository"` // owner/name; default: each secret's repository
+	Timeout    Duration `yaml:"timeout"`    // default 10m
+}
+
+// IsZero reports whether no field is set.
+func (w Workflow) IsZero() bool { return w == Workflow{} }
 
 // Load reads and parses the config file at path.
 func Load(path string) (*Config, error) {
@@ -244,3 +378,16 @@ func (c *Config) TargetCount() int {
 	}
 	return n
 }
+
+// FileMode is a file target's mode: Mode parsed, or 0600. Validation has
+// refused any other value than those FileModes lists.
+func (t Target) FileMode() fs.FileMode {
+	if m, err := strconv.ParseUint(t.Mode, 8, 32); err == nil && t.Mode != "" {
+		return fs.FileMode(m)
+	}
+	return 0o600
+}
+
+// FileModes are the modes a file target may have: the owner reads, the
+// group at most reads, others nothing, nobody executes.
+var FileModes = []string{"0600", "0400", "0640", "0440"}

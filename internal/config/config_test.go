@@ -98,6 +98,7 @@ func TestParse_Full(t *testing.T) {
 						Match:  Match{Owner: "MyGitHubUserName", Repo: "test-repo", Branch: "master"},
 						Verify: "execution", Region: "eu-west-1", RoleARN: "arn:aws:iam::123456789012:role/rotor", ExternalID: "x1",
 						AllowCloudFormationDrift: true, Concurrency: 8,
+						InFlight: "wait", MaxWait: DefaultMaxWait, OnExpiry: "interrupt", OtherActions: "carry",
 					},
 					{Type: "file", Line: 34, Path: filepath.Join(dir, "out/github-token")},
 					{Type: "secretsmanager", Line: 36, SecretID: "ci/github-token", JSONKey: "token", KMSKeyID: "alias/ci"},
@@ -144,6 +145,20 @@ func TestParse_Defaults(t *testing.T) {
 	if c.Store != "sqlite:/etc/rotor/rotor.db" || c.Key != "file:/etc/rotor/rotor.key" || c.GitHub.APIURL != DefaultGitHubAPI ||
 		c.Server.Listen != DefaultListen || c.Server.WatchEvery != DefaultWatchEvery {
 		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestParse_KMSKey(t *testing.T) {
+	const arn = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+	c, err := Parse([]byte("key: awskms:"+arn+"\nprevious_keys: [file:rotor.key, file:/abs/old.key]\n"), "/etc/rotor/rotor.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Key != "awskms:"+arn || c.KeyPath() != "" {
+		t.Errorf("key = %q (path %q), want the ARN as written", c.Key, c.KeyPath())
+	}
+	if diff := cmp.Diff([]string{"file:/etc/rotor/rotor.key", "file:/abs/old.key"}, c.PreviousKeys); diff != "" {
+		t.Errorf("previous_keys not resolved against the config's directory (-want +got):\n%s", diff)
 	}
 }
 
@@ -236,7 +251,7 @@ func TestParse_Errors(t *testing.T) {
 			want: []string{
 				`rotor.yaml:2: credentials[0].name: required`,
 				`rotor.yaml:2: credentials[0].targets: required: at least one target (where the token is used)`,
-				`rotor.yaml:3: credentials[0].source.type: required: personal-token or github-app`,
+				`rotor.yaml:3: credentials[0].source.type: required: personal-token, github-app or github-app-user`,
 			},
 		},
 		{
@@ -261,8 +276,8 @@ func TestParse_Errors(t *testing.T) {
 			name: "unknown types",
 			in:   "credentials:\n  - name: app\n    source: {type: password}\n    targets:\n      - type: s3\n",
 			want: []string{
-				`rotor.yaml:3: credentials[0].source.type: "password": want personal-token or github-app`,
-				`rotor.yaml:5: credentials[0].targets[0].type: "s3": want codepipeline, file, secretsmanager or ssm`,
+				`rotor.yaml:3: credentials[0].source.type: "password": want personal-token, github-app or github-app-user`,
+				`rotor.yaml:5: credentials[0].targets[0].type: "s3": want codepipeline, file, github-actions-secret, secretsmanager or ssm`,
 			},
 		},
 		{
@@ -279,6 +294,18 @@ func TestParse_Errors(t *testing.T) {
 				`rotor.yaml:12: credentials[0].targets[1].secret_id: required: the secret's name or ARN`,
 				`rotor.yaml:14: credentials[0].targets[2].name: "a b": not a parameter name (letters, digits, _ . - /)`,
 				`rotor.yaml:15: credentials[0].targets[3].path: required: the file to write the token to`,
+			},
+		},
+		{
+			name: "in-flight policy",
+			in: strings.Replace(base, "      - type: file\n        path: /tmp/x\n",
+				"      - type: codepipeline\n        pipelines: [a]\n        in_flight: pause\n        max_wait: 0s\n        on_expiry: ignore\n        other_actions: overwrite\n      - type: codepipeline\n        pipelines: [b]\n        in_flight: skip\n        max_wait: 5m\n", 1),
+			want: []string{
+				`rotor.yaml:8: credentials[0].targets[0].in_flight: "pause": want wait, skip or interrupt (what to do with a pipeline whose execution an update would stop)`,
+				`rotor.yaml:9: credentials[0].targets[0].max_wait: 0: must be positive (in_flight: skip does not wait at all)`,
+				`rotor.yaml:10: credentials[0].targets[0].on_expiry: "ignore": want interrupt or wait`,
+				`rotor.yaml:11: credentials[0].targets[0].other_actions: "overwrite": want carry or refuse`,
+				`rotor.yaml:15: credentials[0].targets[1].max_wait: only with in_flight: wait (it is skip)`,
 			},
 		},
 		{
@@ -313,12 +340,21 @@ func TestParse_Errors(t *testing.T) {
 			in:   "store: mysql://x\nkey: vault:x\ngithub: {api_url: \"ftp://x\"}\naws: {endpoint_url: \"http://u:p@h\"}\nserver:\n  listen: localhost\n  alerts: [{type: email}]\n",
 			want: []string{
 				`rotor.yaml:1: store: "mysql://x": want sqlite:PATH or postgres://…`,
-				`rotor.yaml:2: key: "vault:x": want file:PATH or awskms:KEY`,
+				`rotor.yaml:2: key: "vault:x": want file:PATH or awskms:ARN`,
 				`rotor.yaml:3: github.api_url: "ftp://x": want an http(s) URL`,
 				`rotor.yaml:4: aws.endpoint_url: must not hold a user name or password: put secrets in files, not the config`,
 				`rotor.yaml:6: server.listen: "localhost": want host:port, like 127.0.0.1:8080`,
 				`rotor.yaml:7: server.alerts[0].type: "email": want webhook or slack`,
-				`rotor.yaml:7: server.alerts[0].url: required`,
+				`rotor.yaml:7: server.alerts[0].url: required: url, or url_file naming a file (0600) that holds it`,
+			},
+		},
+		{
+			name: "kms keys",
+			in:   "key: awskms:alias/rotor\nprevious_keys:\n  - file:old.key\n  - awskms:1234abcd-12ab-34cd-56ef-1234567890ab\n  - \"file:\"\n",
+			want: []string{
+				`rotor.yaml:1: key: "awskms:alias/rotor": awskms: needs a key ARN, like awskms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias: the ARN is recorded in each sealed version)`,
+				`rotor.yaml:4: previous_keys[1]: "awskms:1234abcd-12ab-34cd-56ef-1234567890ab": awskms: needs a key ARN, like awskms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias: the ARN is recorded in each sealed version)`,
+				`rotor.yaml:5: previous_keys[2]: file: needs a path, like file:rotor.key`,
 			},
 		},
 		{
@@ -349,8 +385,9 @@ func TestParse_Errors(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("errors mismatch (-want +got):\n%s", diff)
 			}
-			if code := err.(interface{ ExitCode() int }).ExitCode(); code != 2 {
-				t.Errorf("ExitCode() = %d, want 2", code)
+			var one *Error
+			if !errors.As(err, &one) {
+				t.Errorf("errors.As(%T, *Error) = false: the CLI could not map it to exit 2", err)
 			}
 		})
 	}
@@ -468,5 +505,34 @@ func TestError_Error(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestParse_githubAppUser(t *testing.T) {
+	c, err := Parse([]byte(`credentials:
+  - name: ci
+    source: {type: github-app-user, client_id: Iv23liabc, client_secret_file: app.secret}
+    targets: [{type: file, path: /tmp/x}]
+`), "/etc/rotor/rotor.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := c.Credentials[0]
+	if cr.Rotate.Every.D() != 7*time.Hour || cr.Rotate.RenewBefore.D() != time.Hour {
+		t.Errorf("default schedule = every %s, renew_before %s; want 7h, 1h", cr.Rotate.Every, cr.Rotate.RenewBefore)
+	}
+	if !filepath.IsAbs(cr.Source.ClientSecretFile) {
+		t.Errorf("client_secret_file %q not resolved against the config's directory", cr.Source.ClientSecretFile)
+	}
+	_, err = Parse([]byte(`credentials:
+  - name: ci
+    source: {type: github-app-user, installation_id: 3}
+    rotate: {every: 9h}
+    targets: [{type: file, path: /tmp/x}]
+`), "/etc/rotor/rotor.yaml")
+	for _, want := range []string{"source.installation_id: not a field of github-app-user sources", "source.client_id: required", "rotate.every: 9h: GitHub App user tokens live 8h"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v; want it to say %q", err, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -14,12 +15,20 @@ const (
 	DefaultAuthToken  = "rotor-api.token" // beside the config file
 	DefaultWatchEvery = Duration(5 * time.Minute)
 	DefaultGrace      = Duration(10 * time.Minute)
+	DefaultMaxWait    = Duration(30 * time.Minute)
+	// DefaultWorkflowTimeout bounds the wait for a verify workflow's run.
+	DefaultWorkflowTimeout = Duration(10 * time.Minute)
 )
 
 // DefaultRotate is the schedule a source type gets when rotate: leaves a
 // field out. Installation tokens live one hour, so an app's schedule is in
 // minutes.
 func DefaultRotate(sourceType string) Rotate {
+	if sourceType == SourceGitHubAppUser {
+		// User tokens live 8 hours; the refresh also ends the old one, so
+		// the grace only delays recording it as retired.
+		return Rotate{Every: Duration(7 * time.Hour), RenewBefore: Duration(time.Hour), Grace: DefaultGrace}
+	}
 	if sourceType == SourceGitHubApp {
 		return Rotate{Every: Duration(50 * time.Minute), RenewBefore: Duration(10 * time.Minute), Grace: DefaultGrace}
 	}
@@ -68,8 +77,34 @@ func (c *Config) setDefaults(present map[string]bool) {
 			cr.Source.Scopes = cr.neededScopes()
 		}
 		for j := range cr.Targets {
-			if t := &cr.Targets[j]; t.Type == TargetCodePipeline && t.Verify == "" {
+			t := &cr.Targets[j]
+			if t.Type == TargetGitHubActionsSecret {
+				if t.Verify == "" {
+					t.Verify = VerifyUpdatedAt
+				}
+				if t.Workflow.Timeout == 0 && t.Verify == VerifyWorkflow {
+					t.Workflow.Timeout = DefaultWorkflowTimeout
+				}
+				continue
+			}
+			if t.Type != TargetCodePipeline {
+				continue
+			}
+			tp := credPath(i) + fmt.Sprintf(".targets[%d].", j)
+			if t.Verify == "" {
 				t.Verify = VerifyReadback
+			}
+			if t.InFlight == "" {
+				t.InFlight = InFlightWait
+			}
+			if !present[tp+"max_wait"] {
+				t.MaxWait = DefaultMaxWait
+			}
+			if t.OnExpiry == "" {
+				t.OnExpiry = OnExpiryInterrupt
+			}
+			if t.OtherActions == "" {
+				t.OtherActions = OtherActionsCarry
 			}
 		}
 	}
@@ -93,13 +128,28 @@ func (c *Config) resolvePaths() {
 	if p := c.KeyPath(); p != "" {
 		c.Key = "file:" + c.ResolvePath(p)
 	}
+	for i, k := range c.PreviousKeys {
+		if p, ok := strings.CutPrefix(k, "file:"); ok && p != "" {
+			c.PreviousKeys[i] = "file:" + c.ResolvePath(p)
+		}
+	}
 	c.Server.AuthTokenFile = c.ResolvePath(c.Server.AuthTokenFile)
+	c.Server.TLSCertFile = c.ResolvePath(c.Server.TLSCertFile)
+	c.Server.TLSKeyFile = c.ResolvePath(c.Server.TLSKeyFile)
+	for i := range c.Server.Alerts {
+		a := &c.Server.Alerts[i]
+		a.URLFile, a.SecretFile = c.ResolvePath(a.URLFile), c.ResolvePath(a.SecretFile)
+	}
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
 		cr.Source.PrivateKeyFile = c.ResolvePath(cr.Source.PrivateKeyFile)
+		cr.Source.ClientSecretFile = c.ResolvePath(cr.Source.ClientSecretFile)
 		for j := range cr.Targets {
 			if t := &cr.Targets[j]; t.Type == TargetFile {
 				t.Path = c.ResolvePath(t.Path)
+			}
+			if t := &cr.Targets[j]; t.Type == TargetGitHubActionsSecret {
+				t.TokenFile = c.ResolvePath(t.TokenFile)
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +32,6 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// ExitCode makes the CLI exit 2 (usage or config error).
-func (e *Error) ExitCode() int { return 2 }
-
 // Errors is every mistake found in one file, sorted by line.
 type Errors []*Error
 
@@ -46,9 +42,6 @@ func (es Errors) Error() string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// ExitCode makes the CLI exit 2 (usage or config error).
-func (es Errors) ExitCode() int { return 2 }
 
 // Unwrap lets errors.As find each *Error.
 func (es Errors) Unwrap() []error {
@@ -74,5 +67,3 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s)
 }
-
-func msgf(format string, a ...any) string { return fmt.Sprintf(format, a...) }

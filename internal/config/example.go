@@ -14,7 +14,8 @@ const example = `# rotor.yaml — which GitHub tokens rotor keeps fresh, and whe
 store: sqlite:rotor.db
 
 # The age identity that seals every token at rest ('rotor init' made it, mode 0600).
-# Back it up: without it the stored tokens cannot be read.
+# Back it up: without it the stored tokens cannot be read. To seal with AWS KMS
+# instead: key: awskms:arn:aws:kms:REGION:ACCOUNT:key/ID (docs/kms.md).
 key: file:rotor.key
 
 github:
@@ -37,12 +38,12 @@ server:
 credentials:
   # One credential is one token with one purpose. Give every application its
   # own token: 'rotor plan' warns when one token is shared.
-  - name: my-pipeline-github
+  - name: codepipeline-test-repo
     application: MyFirstPipeline
     source:
       # A person creates each new token in GitHub (Settings → Developer
       # settings → Personal access tokens → Generate new token) and gives it
-      # to 'rotor rotate my-pipeline-github'. rotor checks it, switches every
+      # to 'rotor rotate codepipeline-test-repo'. rotor checks it, switches every
       # target to it, verifies them, and only then revokes the old one.
       type: personal-token
       scopes: [repo, admin:repo_hook]    # what the CodePipeline GitHub action needs
@@ -55,8 +56,15 @@ credentials:
         pipelines: [MyFirstPipeline]
         # match: {owner: my-org, repo: my-repo, branch: main}   # every action reading it
         verify: readback    # or execution: run the source stage and see it succeed
+        # An update stops the pipeline's execution in progress (AWS does that):
+        # wait for it to finish (at most max_wait), skip it for now, or interrupt it.
+        in_flight: wait
+        max_wait: 30m
+        # other_actions: carry   # actions this credential does not rotate go back as read
       # - type: file
-      #   path: /etc/ci/github-token     # written 0600, replaced atomically
+      #   path: /etc/ci/github-token     # written 0600, replaced atomically; no link in the path
+      #   create: false                  # true: rotor may create it (else a missing file is an error)
+      #   # owner: ci, group: ci, mode: "0640"   # who reads it (default: rotor's user, 0600)
       # - type: secretsmanager
       #   secret_id: ci/github-token
       # - type: ssm

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,24 +16,36 @@ var (
 	nameRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9\-_.]{0,62}$`)
 	pipelineRE   = regexp.MustCompile(`^[A-Za-z0-9.@\-_]{1,100}$`) // CodePipeline's PipelineName
 	roleARNRE    = regexp.MustCompile(`^arn:aws(-[\w]+)*:iam::[0-9]{12}:role/.+$`)
+	kmsKeyARNRE  = regexp.MustCompile(`^arn:aws(-[\w]+)*:kms:[a-z0-9\-]+:[0-9]{12}:key/[A-Za-z0-9\-]+$`)
 	repoNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,100}$`)
 	ownerRE      = regexp.MustCompile(`^[A-Za-z0-9\-]{1,39}$`)
 	ssmNameRE    = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`) // at most 2048
 	regionRE     = regexp.MustCompile(`^[a-z0-9\-]{1,50}$`)
 	permissionRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
+	ownerNameRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,31}\$?$`)
+	roleNameRE   = regexp.MustCompile(`^[\w+=,.@\-/]{1,64}$`)                                  // IAM role name (with path)
+	ouRE         = regexp.MustCompile(`^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$`) // an OU or root id
 )
 
 // targetFields lists which target fields each target type takes, beyond type.
 var targetFields = map[string][]string{
-	TargetCodePipeline:   {"pipelines", "match", "verify", "region", "role_arn", "external_id", "allow_cloudformation_drift", "concurrency"},
-	TargetFile:           {"path"},
+	TargetCodePipeline:   {"pipelines", "match", "verify", "region", "role_arn", "external_id", "allow_cloudformation_drift", "concurrency", "in_flight", "max_wait", "on_expiry", "other_actions", "accounts", "aws_organization"},
+	TargetFile:           {"path", "create", "owner", "group", "mode"},
 	TargetSecretsManager: {"secret_id", "json_key", "kms_key_id", "region", "role_arn", "external_id"},
 	TargetSSM:            {"name", "kms_key_id", "region", "role_arn", "external_id"},
+	TargetGitHubActionsSecret: {"name", "repositories", "environment", "organization", "match", "dependabot", "create",
+		"verify", "workflow", "token_file", "concurrency"},
 }
+
+// secretNameRE is a GitHub secret's name ("Naming your secrets").
+var secretNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 var (
 	personalOnly = []string{"scopes", "allow_identity_change"}
 	appOnly      = []string{"app_id", "client_id", "installation_id", "private_key_file", "repositories", "permissions"}
+	appUserOnly  = []string{"client_secret_file"}
+	// appUserNot are the fields a github-app-user source does not take.
+	appUserNot = []string{"scopes", "allow_identity_change", "app_id", "installation_id", "private_key_file", "repositories", "permissions"}
 )
 
 func credPath(i int) string { return fmt.Sprintf("credentials[%d]", i) }
@@ -55,17 +68,9 @@ func (p *parser) validate(c *Config) Errors {
 	default:
 		at("store", "%s: want sqlite:PATH or postgres://…", quote(c.Store))
 	}
-	switch {
-	case strings.HasPrefix(c.Key, "file:"):
-		if c.KeyPath() == "" {
-			at("key", "file: needs a path, like file:rotor.key")
-		}
-	case strings.HasPrefix(c.Key, "awskms:"):
-		if strings.TrimPrefix(c.Key, "awskms:") == "" {
-			at("key", "awskms: needs a key id, ARN or alias")
-		}
-	default:
-		at("key", "%s: want file:PATH or awskms:KEY", quote(c.Key))
+	checkKey(at, "key", c.Key)
+	for i, k := range c.PreviousKeys {
+		checkKey(at, fmt.Sprintf("previous_keys[%d]", i), k)
 	}
 	checkURL(at, "github.api_url", c.GitHub.APIURL)
 	if c.AWS.EndpointURL != "" {
@@ -126,6 +131,11 @@ func checkURL(at atFunc, path, s string) {
 	}
 }
 
+func validHostPort(s string) bool {
+	_, _, err := net.SplitHostPort(s)
+	return err == nil
+}
+
 func (p *parser) validateServer(c *Config, at atFunc) {
 	s := &c.Server
 	if _, port, err := net.SplitHostPort(s.Listen); err != nil {
@@ -136,6 +146,15 @@ func (p *parser) validateServer(c *Config, at atFunc) {
 	if s.WatchEvery <= 0 {
 		at("server.watch_every", "must be longer than 0")
 	}
+	switch {
+	case (s.TLSCertFile == "") != (s.TLSKeyFile == ""):
+		at("server.tls_cert_file", "tls_cert_file and tls_key_file go together: set both or neither")
+	case s.TLS() && s.InsecureListen:
+		at("server.insecure_listen", "not needed with tls_cert_file: remove one of them")
+	case !s.TLS() && !s.InsecureListen && validHostPort(s.Listen) && !IsLoopback(s.Listen):
+		at("server.listen", "%s can be reached from other machines, and the API's bearer token would cross the network in the clear: "+
+			"set tls_cert_file and tls_key_file, or insecure_listen: true if TLS ends in front of rotor (a proxy or a service mesh)", quote(s.Listen))
+	}
 	for i, a := range s.Alerts {
 		ap := fmt.Sprintf("server.alerts[%d]", i)
 		switch a.Type {
@@ -145,10 +164,16 @@ func (p *parser) validateServer(c *Config, at atFunc) {
 		default:
 			at(ap+".type", "%s: want webhook or slack", quote(a.Type))
 		}
-		if a.URL == "" {
-			at(ap+".url", "required")
-		} else {
+		switch {
+		case a.URL == "" && a.URLFile == "":
+			at(ap+".url", "required: url, or url_file naming a file (0600) that holds it")
+		case a.URL != "" && a.URLFile != "":
+			at(ap+".url_file", "give url or url_file, not both")
+		case a.URL != "":
 			checkURL(at, ap+".url", a.URL)
+		}
+		if a.SecretFile != "" && a.Type == AlertSlack {
+			at(ap+".secret_file", "Slack does not check signatures: secret_file is for webhook alerts")
 		}
 	}
 }
@@ -166,13 +191,20 @@ func (p *parser) validateSource(cr *Credential, cp string, at atFunc) {
 	switch s.Type {
 	case SourcePersonalToken:
 		notFor(appOnly, s.Type)
+		notFor(appUserOnly, s.Type)
 		for k, scope := range s.Scopes {
 			if scope == "" || strings.ContainsAny(scope, " ,\t") {
 				at(fmt.Sprintf("%s.scopes[%d]", sp, k), "%s: want one scope per list item, like [repo, admin:repo_hook]", quote(scope))
 			}
 		}
+	case SourceGitHubAppUser:
+		notFor(appUserNot, s.Type)
+		if s.ClientID == "" {
+			at(sp+".client_id", "required: the GitHub App's client ID (its settings page, About)")
+		}
 	case SourceGitHubApp:
 		notFor(personalOnly, s.Type)
+		notFor(appUserOnly, s.Type)
 		if s.AppID < 0 {
 			at(sp+".app_id", "must be a positive number")
 		}
@@ -206,9 +238,9 @@ func (p *parser) validateSource(cr *Credential, cp string, at atFunc) {
 			}
 		}
 	case "":
-		at(sp+".type", "required: personal-token or github-app")
+		at(sp+".type", "required: personal-token, github-app or github-app-user")
 	default:
-		at(sp+".type", "%s: want personal-token or github-app", quote(s.Type))
+		at(sp+".type", "%s: want personal-token, github-app or github-app-user", quote(s.Type))
 	}
 }
 
@@ -232,21 +264,27 @@ func (p *parser) validateRotate(cr *Credential, cp string, at atFunc) {
 	if r.Every > 0 && r.Jitter >= r.Every {
 		at(rp+".jitter", "%s must be shorter than every (%s)", r.Jitter, r.Every)
 	}
+	if cr.Source.Type == SourceGitHubAppUser && r.Every.D() >= userTokenLifetime {
+		at(rp+".every", "%s: GitHub App user tokens live 8h, so rotate more often (default 7h)", r.Every)
+	}
 	if cr.Source.Type == SourceGitHubApp && r.Every.D() >= installationLifetime {
 		at(rp+".every", "%s: installation tokens live 1h, so rotate more often (default 50m)", r.Every)
 	}
 }
 
-const installationLifetime = time.Hour
+const (
+	installationLifetime = time.Hour
+	userTokenLifetime    = 8 * time.Hour
+)
 
 func (p *parser) validateTarget(c *Config, t *Target, tp string, at atFunc) {
 	allowed, known := targetFields[t.Type]
 	switch {
 	case t.Type == "":
-		at(tp+".type", "required: codepipeline, file, secretsmanager or ssm")
+		at(tp+".type", "required: codepipeline, file, github-actions-secret, secretsmanager or ssm")
 		return
 	case !known:
-		at(tp+".type", "%s: want codepipeline, file, secretsmanager or ssm", quote(t.Type))
+		at(tp+".type", "%s: want codepipeline, file, github-actions-secret, secretsmanager or ssm", quote(t.Type))
 		return
 	}
 	for _, f := range tagsOf(targetType) {
@@ -294,16 +332,47 @@ func (p *parser) validateTarget(c *Config, t *Target, tp string, at atFunc) {
 		if t.Concurrency < 0 || t.Concurrency > 64 {
 			at(tp+".concurrency", "%d: want 1 to 64 (0: the default)", t.Concurrency)
 		}
+		switch t.InFlight {
+		case InFlightWait, InFlightSkip, InFlightInterrupt:
+		default:
+			at(tp+".in_flight", "%s: want wait, skip or interrupt (what to do with a pipeline whose execution an update would stop)", quote(t.InFlight))
+		}
+		if t.MaxWait <= 0 {
+			at(tp+".max_wait", "%s: must be positive (in_flight: skip does not wait at all)", t.MaxWait)
+		} else if p.present[tp+".max_wait"] && t.InFlight != InFlightWait {
+			at(tp+".max_wait", "only with in_flight: wait (it is %s)", t.InFlight)
+		}
+		switch t.OnExpiry {
+		case OnExpiryInterrupt, OnExpiryWait:
+		default:
+			at(tp+".on_expiry", "%s: want interrupt or wait", quote(t.OnExpiry))
+		}
+		switch t.OtherActions {
+		case OtherActionsCarry, OtherActionsRefuse:
+		default:
+			at(tp+".other_actions", "%s: want carry or refuse", quote(t.OtherActions))
+		}
+		p.validateAccounts(t, tp, at)
 	case TargetFile:
 		if t.Path == "" {
 			at(tp+".path", "required: the file to write the token to")
 		} else if strings.HasSuffix(t.Path, "/") {
 			at(tp+".path", "%s: names a directory; name the file", quote(t.Path))
 		}
+		if t.Mode != "" && !slices.Contains(FileModes, "0"+strings.TrimPrefix(t.Mode, "0")) {
+			at(tp+".mode", "%s: want one of %s (quoted): others must never read a token, and nobody runs it", quote(t.Mode), strings.Join(FileModes, ", "))
+		}
+		for _, f := range []struct{ name, v string }{{"owner", t.Owner}, {"group", t.Group}} {
+			if f.v != "" && !ownerNameRE.MatchString(f.v) {
+				at(tp+"."+f.name, "%s: want a user or group name or a numeric id", quote(f.v))
+			}
+		}
 	case TargetSecretsManager:
 		if t.SecretID == "" {
 			at(tp+".secret_id", "required: the secret's name or ARN")
 		}
+	case TargetGitHubActionsSecret:
+		p.validateActionsSecret(t, tp, at)
 	case TargetSSM:
 		switch {
 		case t.Name == "":
@@ -311,6 +380,72 @@ func (p *parser) validateTarget(c *Config, t *Target, tp string, at atFunc) {
 		case !ssmNameRE.MatchString(t.Name) || len(t.Name) > 2048:
 			at(tp+".name", "%s: not a parameter name (letters, digits, _ . - /)", quote(t.Name))
 		}
+	}
+}
+
+// validateAccounts checks a codepipeline target's accounts: or
+// aws_organization: (one or the other, and then neither role_arn nor region of
+// its own: each account names its role and regions).
+func (p *parser) validateAccounts(t *Target, tp string, at atFunc) {
+	org := p.present[tp+".aws_organization"]
+	switch {
+	case !p.present[tp+".accounts"] && !org:
+		return
+	case p.present[tp+".accounts"] && org:
+		at(tp+".aws_organization", "give accounts or aws_organization, not both")
+	case p.present[tp+".accounts"] && len(t.Accounts) == 0:
+		at(tp+".accounts", "empty: list {role_arn, regions} per account, or leave accounts out")
+	}
+	for _, f := range []string{"role_arn", "external_id", "region"} {
+		if p.present[tp+"."+f] {
+			at(tp+"."+f, "not with accounts or aws_organization: each account names its role and regions")
+		}
+	}
+	regions := func(path string, rs []string) {
+		if len(rs) == 0 {
+			at(path, "required: the regions to look in, like [us-east-1, eu-west-1]")
+		}
+		seen := map[string]bool{}
+		for k, r := range rs {
+			rp := fmt.Sprintf("%s[%d]", path, k)
+			switch {
+			case !regionRE.MatchString(r):
+				at(rp, "%s: want a region like us-east-1", quote(r))
+			case seen[r]:
+				at(rp, "%s listed twice", quote(r))
+			}
+			seen[r] = true
+		}
+	}
+	seen := map[string]int{}
+	for i, a := range t.Accounts {
+		ap := fmt.Sprintf("%s.accounts[%d]", tp, i)
+		switch {
+		case a.RoleARN == "":
+			at(ap+".role_arn", "required: the role rotor assumes in that account, like arn:aws:iam::123456789012:role/rotor")
+		case !roleARNRE.MatchString(a.RoleARN):
+			at(ap+".role_arn", "%s: want an IAM role ARN like arn:aws:iam::123456789012:role/rotor", quote(a.RoleARN))
+		default:
+			account := strings.Split(a.RoleARN, ":")[4]
+			if j, ok := seen[account]; ok {
+				at(ap+".role_arn", "account %s is accounts[%d] already: list its regions there", account, j)
+			}
+			seen[account] = i
+		}
+		regions(ap+".regions", a.Regions)
+	}
+	if o := t.AWSOrganization; org {
+		op := tp + ".aws_organization"
+		switch {
+		case o.RoleName == "":
+			at(op+".role_name", "required: the role rotor assumes in each account, like rotor")
+		case !roleNameRE.MatchString(o.RoleName) || strings.HasPrefix(o.RoleName, "arn:"):
+			at(op+".role_name", "%s: want a role name like rotor (not an ARN: the account comes from Organizations)", quote(o.RoleName))
+		}
+		if o.OU != "" && !ouRE.MatchString(o.OU) {
+			at(op+".ou", "%s: want an organisational unit id like ou-ab12-cd345678 (or a root id like r-ab12)", quote(o.OU))
+		}
+		regions(op+".regions", o.Regions)
 	}
 }
 
@@ -348,4 +483,101 @@ func placeKey(c *Config, t *Target) string {
 		}
 	}
 	return ""
+}
+
+// validateActionsSecret checks a github-actions-secret target.
+func (p *parser) validateActionsSecret(t *Target, tp string, at atFunc) {
+	switch {
+	case t.Name == "":
+		at(tp+".name", "required: the secret's name, like GH_TOKEN")
+	case !secretNameRE.MatchString(t.Name) || strings.HasPrefix(strings.ToUpper(t.Name), "GITHUB_"):
+		at(tp+".name", "%s: not a secret name GitHub allows (letters, digits and _, not a digit first, not GITHUB_ first)", quote(t.Name))
+	}
+	if len(t.Repositories) == 0 && t.Organization == "" && t.Match.IsZero() {
+		at(tp, "github-actions-secret needs repositories, organization, match or several of them")
+	}
+	seen := map[string]bool{}
+	for k, r := range t.Repositories {
+		rp := fmt.Sprintf("%s.repositories[%d]", tp, k)
+		owner, name, ok := strings.Cut(r, "/")
+		switch {
+		case !ok || !ownerRE.MatchString(owner) || !repoNameRE.MatchString(name):
+			at(rp, "%s: want owner/name", quote(r))
+		case seen[strings.ToLower(r)]:
+			at(rp, "%s listed twice", quote(r))
+		}
+		seen[strings.ToLower(r)] = true
+	}
+	if t.Organization != "" && !ownerRE.MatchString(t.Organization) {
+		at(tp+".organization", "%s: not a GitHub organisation name", quote(t.Organization))
+	}
+	if !t.Match.IsZero() {
+		if t.Match.Owner == "" {
+			at(tp+".match.owner", "required: the user or organisation whose repositories to search")
+		} else if !ownerRE.MatchString(t.Match.Owner) {
+			at(tp+".match.owner", "%s: not a GitHub user or organisation name", quote(t.Match.Owner))
+		}
+		if t.Match.Repo != "" && !repoNameRE.MatchString(t.Match.Repo) {
+			at(tp+".match.repo", "%s: not a repository name (without its owner)", quote(t.Match.Repo))
+		}
+		if t.Match.Branch != "" {
+			at(tp+".match.branch", "not a field of github-actions-secret targets (secrets belong to a repository, not a branch)")
+		}
+	}
+	if t.Environment != "" {
+		if t.Dependabot {
+			at(tp+".environment", "environments hold Actions secrets only, not Dependabot secrets")
+		}
+		if len(t.Repositories) == 0 && t.Match.IsZero() {
+			at(tp+".environment", "needs repositories or match: an environment belongs to a repository")
+		}
+	}
+	if t.TokenFile == "" {
+		at(tp+".token_file", "required: a file (0600) with the token that writes the secrets (repo scope or the secrets permission; not the token being rotated)")
+	}
+	if t.Concurrency < 0 || t.Concurrency > 64 {
+		at(tp+".concurrency", "%d: want 1 to 64 (0: the default)", t.Concurrency)
+	}
+	switch t.Verify {
+	case VerifyUpdatedAt:
+		if !t.Workflow.IsZero() {
+			at(tp+".workflow", "only with verify: workflow")
+		}
+	case VerifyWorkflow:
+		if t.Workflow.File == "" {
+			at(tp+".workflow.file", "required with verify: workflow: the workflow's file name, like check-token.yml")
+		}
+		if t.Workflow.Ref == "" {
+			at(tp+".workflow.ref", "required with verify: workflow: the branch or tag to run it on")
+		}
+		if r := t.Workflow.Repository; r != "" {
+			if owner, name, ok := strings.Cut(r, "/"); !ok || !ownerRE.MatchString(owner) || !repoNameRE.MatchString(name) {
+				at(tp+".workflow.repository", "%s: want owner/name", quote(r))
+			}
+		} else if t.Organization != "" {
+			at(tp+".workflow.repository", "required for an organisation secret: the repository to run the workflow in")
+		}
+		if p.present[tp+".workflow.timeout"] && t.Workflow.Timeout <= 0 {
+			at(tp+".workflow.timeout", "%s: must be positive", t.Workflow.Timeout)
+		}
+	default:
+		at(tp+".verify", "%s: want updated_at or workflow", quote(t.Verify))
+	}
+}
+
+// checkKey checks a sealing key spec: an age key file or a KMS key ARN
+// (seal.OpenKey opens them).
+func checkKey(at func(path, format string, a ...any), path, spec string) {
+	switch {
+	case strings.HasPrefix(spec, "file:"):
+		if strings.TrimPrefix(spec, "file:") == "" {
+			at(path, "file: needs a path, like file:rotor.key")
+		}
+	case strings.HasPrefix(spec, "awskms:"):
+		if !kmsKeyARNRE.MatchString(strings.TrimPrefix(spec, "awskms:")) {
+			at(path, "%s: awskms: needs a key ARN, like awskms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias: the ARN is recorded in each sealed version)", quote(spec))
+		}
+	default:
+		at(path, "%s: want file:PATH or awskms:ARN", quote(spec))
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
@@ -24,8 +25,18 @@ import (
 	"github.com/rotor-ci/rotor/internal/emulator"
 	cpemu "github.com/rotor-ci/rotor/internal/emulator/codepipeline"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/installyaml"
 	"github.com/rotor-ci/rotor/internal/seal"
 	"github.com/rotor-ci/rotor/internal/token"
+)
+
+// The AWS credentials of the demo: the emulator takes any, and the SDK must
+// not find a real AWS account. The CLI gives them to the rotor commands it
+// runs (wiring.WithStaticAWSCredentials); the process's environment is left
+// as it is.
+const (
+	AWSAccessKeyID     = "demo"
+	AWSSecretAccessKey = "demo"
 )
 
 // Options configure one demo.
@@ -68,7 +79,7 @@ func Run(ctx context.Context, o Options) error {
 	defer d.close()
 	steps := []func(context.Context) error{d.personal, d.app, d.finale}
 	if o.Regenerate {
-		steps = []func(context.Context) error{d.regenerate}
+		steps = []func(context.Context) error{d.regenerate, d.finale}
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -117,12 +128,6 @@ func (d *demo) setup(ctx context.Context) error {
 	if d.dir, err = os.MkdirTemp("", "rotor-demo-"); err != nil {
 		return err
 	}
-	// The SDK must not find a real AWS account: the emulator takes any
-	// credentials, and these stay inside this process.
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(d.dir, "aws-config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(d.dir, "aws-credentials")} {
-		os.Setenv(k, v)
-	}
 	if err := seal.Generate(filepath.Join(d.dir, "rotor.key")); err != nil {
 		return err
 	}
@@ -138,11 +143,22 @@ func (d *demo) setup(ctx context.Context) error {
 		return errors.New("demo world: the app has no installation")
 	}
 	d.config = filepath.Join(d.dir, "rotor.yaml")
-	cfg := fmt.Sprintf(configTemplate, sb.GitHubURL, sb.CodePipelineURL, personalCred, pipeline, pipeline, appCred, appPipeline, appID, installs[0], repo, appPipeline)
-	if err := os.WriteFile(d.config, []byte(cfg), 0o600); err != nil {
+	if err := (installyaml.Install{
+		Comment: "written by rotor demo",
+		GitHub:  installyaml.GitHub{APIURL: sb.GitHubURL},
+		AWS:     installyaml.AWS{EndpointURL: sb.CodePipelineURL},
+		Credentials: []installyaml.Credential{
+			{Name: personalCred, Application: pipeline, Source: installyaml.Personal(),
+				Rotate:  installyaml.Rotate{Every: "30d", RenewBefore: "7d", Grace: "1s"},
+				Targets: []installyaml.Target{{Pipelines: []string{pipeline}, Verify: "execution"}}},
+			{Name: appCred, Application: appPipeline, Source: installyaml.App(appID, installs[0], "rotor-ci.pem", repo),
+				Rotate:  installyaml.Rotate{Every: "50m", RenewBefore: "10m", Grace: "1s"},
+				Targets: []installyaml.Target{{Pipelines: []string{appPipeline}}}},
+		},
+	}).Write(d.config); err != nil {
 		return err
 	}
-	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: sb.CodePipelineURL})
+	awsCfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1", EndpointURL: sb.CodePipelineURL, Credentials: credentials.NewStaticCredentialsProvider(AWSAccessKeyID, AWSSecretAccessKey, ""), Isolated: true})
 	if err != nil {
 		return err
 	}
@@ -154,40 +170,6 @@ func (d *demo) setup(ctx context.Context) error {
 	d.say("   rotor state   %s   rotor.yaml, the store and the sealing key", d.dir)
 	return nil
 }
-
-const configTemplate = `# written by rotor demo
-store: sqlite:rotor.db
-key: file:rotor.key
-github:
-  api_url: %s
-aws:
-  region: us-east-1
-  endpoint_url: %s
-credentials:
-  - name: %s
-    application: %s
-    source:
-      type: personal-token
-      scopes: [repo, "admin:repo_hook"]
-    rotate: {every: 30d, renew_before: 7d, grace: 1s}
-    targets:
-      - type: codepipeline
-        pipelines: [%s]
-        verify: execution
-  - name: %s
-    application: %s
-    source:
-      type: github-app
-      app_id: %d
-      installation_id: %d
-      private_key_file: rotor-ci.pem
-      repositories: [%s]
-      permissions: {contents: read, metadata: read}
-    rotate: {every: 50m, renew_before: 10m, grace: 1s}
-    targets:
-      - type: codepipeline
-        pipelines: [%s]
-`
 
 func (d *demo) close() {
 	if d.o.Inspect != nil {
@@ -203,7 +185,8 @@ func (d *demo) close() {
 
 // personal is the seed's story: a personal token in MyFirstPipeline.
 func (d *demo) personal(ctx context.Context) error {
-	old, ok := d.sandbox.CodePipeline.StoredToken(pipeline, "Source")
+	emuOld, ok := d.sandbox.CodePipeline.StoredToken(pipeline, "Source")
+	old := token.New(emuOld.Reveal()) // from the emulator's token type to rotor's
 	if !ok {
 		return errors.New("demo world: MyFirstPipeline has no Source action token")
 	}
@@ -213,7 +196,7 @@ func (d *demo) personal(ctx context.Context) error {
 	}
 
 	d.section("rotor learns today's token (sealed in its store, never shown)")
-	if err := d.rotor(ctx, strings.NewReader(old.Reveal()+"\n"), "adopt", personalCred, "--token-stdin"); err != nil {
+	if err := d.rotor(ctx, strings.NewReader(old.Reveal()+"\n"), "adopt", personalCred, "--token-stdin", "--confirm-unverifiable"); err != nil {
 		return err
 	}
 	if err := d.rotor(ctx, nil, "plan", personalCred); err != nil {
@@ -271,10 +254,11 @@ func (d *demo) staleCopy(ctx context.Context, old token.Token) error {
 // app does the same with a GitHub App: no person involved at all.
 func (d *demo) app(ctx context.Context) error {
 	d.section("the same with a GitHub App: rotor mints 1-hour installation tokens itself")
-	boot, _, err := d.sandbox.GitHub.CreateToken(user, ghemu.TokenSpec{Kind: ghemu.KindClassic, Note: "app pipeline (before the app)", Scopes: []string{"repo", "admin:repo_hook"}})
+	emuBoot, _, err := d.sandbox.GitHub.CreateToken(user, ghemu.TokenSpec{Kind: ghemu.KindClassic, Note: "app pipeline (before the app)", Scopes: []string{"repo", "admin:repo_hook"}})
 	if err != nil {
 		return err
 	}
+	boot := token.New(emuBoot.Reveal())
 	decl, err := d.getDeclaration(ctx, pipeline)
 	if err != nil {
 		return err
@@ -285,7 +269,7 @@ func (d *demo) app(ctx context.Context) error {
 		return fmt.Errorf("create %s: %w", appPipeline, awsx.Sanitize(err))
 	}
 	d.say("   %s reads %s/%s with a personal token today; the app %q is installed on %s", appPipeline, user, repo, appName, user)
-	if err := d.rotor(ctx, strings.NewReader(boot.Reveal()+"\n"), "adopt", appCred, "--token-stdin"); err != nil {
+	if err := d.rotor(ctx, strings.NewReader(boot.Reveal()+"\n"), "adopt", appCred, "--token-stdin", "--confirm-unverifiable"); err != nil {
 		return err
 	}
 	for i := range 2 {
@@ -327,10 +311,11 @@ func (d *demo) regenerate(ctx context.Context) error {
 	}
 	d.sandbox.CodePipeline.ResetFetches()
 	regenAt := time.Now()
-	fresh, _, err := d.sandbox.GitHub.Regenerate(id)
+	emuFresh, _, err := d.sandbox.GitHub.Regenerate(id)
 	if err != nil {
 		return err
 	}
+	fresh := token.New(emuFresh.Reveal())
 	d.say("   regenerated: the old value stopped working at once; new token %s", fresh.Fingerprint())
 	d.say("   the person copies the token, runs get-pipeline, edits pipeline.json, removes metadata … (%s here; minutes in life)", d.o.HumanDelay)
 	time.Sleep(d.o.HumanDelay)
@@ -349,7 +334,7 @@ func (d *demo) regenerate(ctx context.Context) error {
 	d.say("   outage measured from the emulator's fetch record: %s held a dead token for %.2fs (%d failed fetches)", pipeline, window.dur.Seconds(), window.failed)
 
 	d.section("rotor's path on the same pipeline: create new → switch → verify → revoke old")
-	if err := d.rotor(ctx, strings.NewReader(fresh.Reveal()+"\n"), "adopt", personalCred, "--token-stdin"); err != nil {
+	if err := d.rotor(ctx, strings.NewReader(fresh.Reveal()+"\n"), "adopt", personalCred, "--token-stdin", "--confirm-unverifiable"); err != nil {
 		return err
 	}
 	next, _, err := d.sandbox.GitHub.CreateToken(user, ghemu.TokenSpec{Kind: ghemu.KindClassic, Note: "codepipeline next", Scopes: []string{"repo", "admin:repo_hook"}})

@@ -15,8 +15,8 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/emulator"
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 	"github.com/rotor-ci/rotor/internal/emulator/github"
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // awsCLI runs the real AWS CLI against the emulator with dummy credentials
@@ -26,7 +26,7 @@ type awsCLI struct {
 	t        *testing.T
 	dir      string
 	endpoint string
-	secrets  []token.Token
+	secrets  []ghtoken.Token
 }
 
 func newAWSCLI(t *testing.T, endpoint string) *awsCLI {

@@ -11,13 +11,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/rotor-ci/rotor/internal/emulator/awsaccounts"
+	"github.com/rotor-ci/rotor/internal/emulator/codeconnections"
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 	"github.com/rotor-ci/rotor/internal/emulator/github"
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // DefaultAddr is where each emulator listens unless told otherwise: a free
@@ -49,19 +52,53 @@ type Config struct {
 	// KeyGen makes GitHub App keys; nil generates RSA 2048 (slow under
 	// -race: tests pass a cached key).
 	KeyGen func() (*rsa.PrivateKey, error)
+	// Check, when set, wraps each emulator's handler: tests pass
+	// conformance.For(t) so that every exchange is held to AWS's and
+	// GitHub's own API descriptions. Nil: the one WithCheck put in Start's
+	// context, if any.
+	Check Middleware
+	// Notes, when set, is printed by Serve after the endpoint lines and a
+	// blank line (rotor emulator: a config fragment and the commands of a
+	// rehearsal).
+	Notes func(Endpoints) string
+}
+
+// Middleware wraps the emulators' handlers; conformance.Check is one.
+type Middleware interface {
+	AWS(http.Handler) http.Handler
+	GitHub(http.Handler) http.Handler
+}
+
+type checkKey struct{}
+
+// WithCheck returns a context that makes Start wrap the emulators with m
+// when its Config names no Check: the way a test reaches sandboxes that
+// code under test starts itself (rotor demo, rotor emulator).
+func WithCheck(ctx context.Context, m Middleware) context.Context {
+	return context.WithValue(ctx, checkKey{}, m)
 }
 
 // Sandbox is both emulators serving on loopback, the CodePipeline one
 // fetching from the GitHub one. Tests and `rotor demo` drive the servers
 // directly; everything else talks HTTP to the URLs.
 type Sandbox struct {
-	GitHub          *github.Server
-	CodePipeline    *codepipeline.Server
+	GitHub       *github.Server
+	CodePipeline *codepipeline.Server
+	// Accounts serves STS and Organizations; Accounts.Directory() says
+	// which account a key reaches.
+	Accounts *awsaccounts.Server
+	// Connections is CodeConnections (and codestar-connections); its admin
+	// API plays the console's handshake with the GitHub emulator.
+	Connections     *codeconnections.Server
 	Faults          *fault.Injector // shared by both; rules name their service
 	GitHubURL       string          // http://127.0.0.1:PORT
 	CodePipelineURL string          // http://127.0.0.1:PORT
+	// AWSURL is where every AWS API is served, the way the AWS CLI and the
+	// SDKs reach one endpoint with AWS_ENDPOINT_URL: CodePipeline, STS,
+	// Organizations, CodeConnections. It is CodePipelineURL.
+	AWSURL string
 
-	tokens    map[string][]token.Token
+	tokens    map[string][]ghtoken.Token
 	log       *slog.Logger
 	statePath string
 	servers   []*http.Server
@@ -106,8 +143,17 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	sb.GitHubURL = "http://" + ghLn.Addr().String()
 	sb.CodePipelineURL = "http://" + cpLn.Addr().String()
-	sb.serve(ghLn, sb.GitHub)
-	sb.serve(cpLn, sb.CodePipeline)
+	sb.AWSURL = sb.CodePipelineURL
+	var gh, cp http.Handler = sb.GitHub, sb.awsHandler()
+	check := cfg.Check
+	if check == nil {
+		check, _ = ctx.Value(checkKey{}).(Middleware)
+	}
+	if check != nil {
+		gh, cp = check.GitHub(gh), check.AWS(cp)
+	}
+	sb.serve(ghLn, gh)
+	sb.serve(cpLn, cp)
 	if sb.statePath != "" {
 		interval := cfg.SaveInterval
 		if interval <= 0 {
@@ -128,7 +174,17 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 // build makes both servers, restoring the state file when there is one.
 func build(cfg Config, log *slog.Logger, githubURL string) (*Sandbox, error) {
 	world, tokens := withTokenValues(cfg.World)
+	if err := world.validateAWS(); err != nil {
+		return nil, err
+	}
 	faults := fault.New(world.Faults...)
+	dir, err := awsaccounts.NewDirectory(world.AWS, world.defaultAccount(), cfg.Clock)
+	if err != nil {
+		return nil, fmt.Errorf("aws accounts: %w", err)
+	}
+	accounts := awsaccounts.New(dir, awsaccounts.Options{Faults: faults, Logger: log})
+	connections := codeconnections.New(codeconnections.Options{GitHubURL: githubURL, Accounts: dir, Faults: faults, Logger: log, Clock: cfg.Clock,
+		DefaultAccount: world.defaultAccount(), DefaultRegion: world.CodePipeline.Region})
 	gh, err := github.New(world.GitHub, github.Options{Clock: cfg.Clock, Faults: faults, Logger: log, KeyGen: cfg.KeyGen})
 	if err != nil {
 		return nil, fmt.Errorf("github emulator: %w", err)
@@ -136,11 +192,12 @@ func build(cfg Config, log *slog.Logger, githubURL string) (*Sandbox, error) {
 	cp, err := codepipeline.New(world.CodePipeline, codepipeline.Options{
 		GitHubURL: githubURL, Clock: cfg.Clock, Faults: faults, Logger: log,
 		PollInterval: cfg.PollInterval, ActionDelay: cfg.ActionDelay, TokenRef: tokenRef(tokens),
+		Accounts: dir, Connections: connections,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("codepipeline emulator: %w", err)
 	}
-	sb := &Sandbox{GitHub: gh, CodePipeline: cp, Faults: faults, tokens: tokens, log: log,
+	sb := &Sandbox{GitHub: gh, CodePipeline: cp, Accounts: accounts, Connections: connections, Faults: faults, tokens: tokens, log: log,
 		statePath: cfg.StateFile, served: make(chan error, 2), stopSave: make(chan struct{}), saverDone: make(chan struct{})}
 	if cfg.StateFile == "" {
 		return sb, nil
@@ -150,6 +207,12 @@ func build(cfg Config, log *slog.Logger, githubURL string) (*Sandbox, error) {
 	if err == nil && st != nil {
 		if err = gh.Restore(st.GitHub); err == nil {
 			err = cp.Restore(st.CodePipeline)
+		}
+		if err == nil && len(st.AWS) > 0 {
+			err = dir.Restore(st.AWS)
+		}
+		if err == nil && len(st.Connections) > 0 {
+			err = connections.Restore(st.Connections)
 		}
 		if err == nil {
 			log.Info("emulator state loaded", "file", cfg.StateFile)
@@ -194,10 +257,10 @@ func (sb *Sandbox) serve(ln net.Listener, h http.Handler) {
 // Token returns the value a noted GitHub world token started with (the
 // value pipelines that refer to "{{token:NOTE}}" hold at first). For tests
 // and the demo; false when no single world token has that note.
-func (sb *Sandbox) Token(note string) (token.Token, bool) {
+func (sb *Sandbox) Token(note string) (ghtoken.Token, bool) {
 	ts := sb.tokens[note]
 	if len(ts) != 1 {
-		return token.Token{}, false
+		return ghtoken.Token{}, false
 	}
 	return ts[0], true
 }
@@ -218,7 +281,15 @@ func (sb *Sandbox) Save() error {
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(stateFile{Format: stateFormat, GitHub: gh, CodePipeline: cp})
+	acc, err := sb.Accounts.Directory().Snapshot()
+	if err != nil {
+		return err
+	}
+	conns, err := sb.Connections.Snapshot()
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(stateFile{Format: stateFormat, GitHub: gh, CodePipeline: cp, AWS: acc, Connections: conns})
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
@@ -269,16 +340,25 @@ func (sb *Sandbox) Close() error {
 	return sb.closeErr
 }
 
-// Serve runs the emulators until ctx ends: it prints one line per emulator,
-// "github http://127.0.0.1:PORT" and "codepipeline http://127.0.0.1:PORT",
-// once both accept connections, then blocks, then saves the state and stops.
-// This is `rotor emulator`.
+// Serve runs the emulators until ctx ends: it prints one line per API,
+// "github http://127.0.0.1:PORT", "codepipeline http://127.0.0.1:PORT",
+// then the other AWS APIs, served on the same endpoint ("sts …",
+// "organizations …"), once every server accepts connections, then blocks,
+// then saves the state and stops. This is `rotor emulator`.
 func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	sb, err := Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(out, "github %s\ncodepipeline %s\n", sb.GitHubURL, sb.CodePipelineURL); err != nil {
+	var lines strings.Builder
+	fmt.Fprintf(&lines, "github %s\ncodepipeline %s\n", sb.GitHubURL, sb.CodePipelineURL)
+	for _, api := range awsAPIs {
+		fmt.Fprintf(&lines, "%s %s\n", api, sb.AWSURL)
+	}
+	if cfg.Notes != nil {
+		fmt.Fprintf(&lines, "\n%s", cfg.Notes(sb.Endpoints()))
+	}
+	if _, err := io.WriteString(out, lines.String()); err != nil {
 		sb.Close()
 		return err
 	}
@@ -288,4 +368,58 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	case err := <-sb.served:
 		return errors.Join(err, sb.Close())
 	}
+}
+
+// EndpointsPath, on the AWS endpoint, says where everything is:
+// {"github", "aws", "account", "region"}. 'rotor init --emulator URL'
+// reads it to write a config for this emulator.
+const EndpointsPath = codepipeline.AdminPrefix + "endpoints"
+
+// Endpoints is what EndpointsPath serves.
+type Endpoints struct {
+	GitHub  string `json:"github"`
+	AWS     string `json:"aws"`
+	Account string `json:"account"` // the default account and region: where
+	Region  string `json:"region"`  // requests with an unknown access key go
+}
+
+// Endpoints says where the emulators listen and which account and region
+// a client reaches by default.
+func (sb *Sandbox) Endpoints() Endpoints {
+	def := sb.CodePipeline.Places()[0]
+	return Endpoints{GitHub: sb.GitHubURL, AWS: sb.AWSURL, Account: def.Account, Region: def.Region}
+}
+
+func (sb *Sandbox) serveEndpoints(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(sb.Endpoints())
+}
+
+// awsAPIs are the AWS APIs served beside CodePipeline on its endpoint, in
+// the order Serve prints them.
+var awsAPIs = []string{"sts", "organizations", "codeconnections"}
+
+// awsHandler serves every AWS API on one endpoint, as a client that sets
+// AWS_ENDPOINT_URL expects: the Query protocol (STS) and Organizations'
+// X-Amz-Target go to the accounts server, both CodeConnections names (and
+// /_emulator/connections) to the connections server, everything else
+// (CodePipeline, the rest of the admin API) to the CodePipeline emulator.
+func (sb *Sandbox) awsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		admin := strings.HasPrefix(r.URL.Path, codepipeline.AdminPrefix)
+		switch {
+		case admin && r.URL.Path == EndpointsPath:
+			sb.serveEndpoints(w, r)
+		case admin && strings.HasPrefix(r.URL.Path, codeconnections.AdminPrefix), !admin && codeconnections.Handles(r):
+			sb.Connections.ServeHTTP(w, r)
+		case !admin && awsaccounts.Handles(r):
+			sb.Accounts.ServeHTTP(w, r)
+		default:
+			sb.CodePipeline.ServeHTTP(w, r)
+		}
+	})
 }

@@ -24,8 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
 	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 	"github.com/rotor-ci/rotor/internal/emulator/github"
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 var (
@@ -44,6 +45,9 @@ func startSandbox(t *testing.T, cfg emulator.Config) *emulator.Sandbox {
 	cfg.KeyGen = cachedKey
 	if cfg.ActionDelay == 0 {
 		cfg.ActionDelay = time.Millisecond
+	}
+	if cfg.Check == nil {
+		cfg.Check = conformance.For(t)
 	}
 	sb, err := emulator.Start(context.Background(), cfg)
 	if err != nil {
@@ -255,7 +259,7 @@ func TestServe(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- emulator.Serve(ctx, emulator.Config{World: emulator.DefaultWorld(), StateFile: path, KeyGen: cachedKey, PollInterval: -1}, pw)
+		done <- emulator.Serve(ctx, emulator.Config{World: emulator.DefaultWorld(), StateFile: path, KeyGen: cachedKey, PollInterval: -1, Check: conformance.For(t)}, pw)
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)
@@ -284,6 +288,9 @@ func TestServe(t *testing.T) {
 	}
 	var st map[string]json.RawMessage
 	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("state after Serve: %v", err)
+	}
 	if err := json.Unmarshal(b, &st); err != nil || st["github"] == nil || st["codepipeline"] == nil {
 		t.Fatalf("state after Serve: %v", err)
 	}
@@ -330,7 +337,7 @@ func TestSandbox_RegenerateWindow(t *testing.T) {
 		t.Fatalf("regenerate: %d %v", resp.StatusCode, err)
 	}
 	resp.Body.Close()
-	fresh := token.New(regen.Value)
+	fresh := ghtoken.New(regen.Value)
 	waitFor(t, "a failed poll after regenerate", func() bool { return sb.CodePipeline.FetchSummary().Failed > 0 })
 
 	got, err := c.GetPipeline(ctx, &cp.GetPipelineInput{Name: aws.String(emulator.SeedPipeline)})

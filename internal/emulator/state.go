@@ -19,6 +19,8 @@ type stateFile struct {
 	Format       int             `json:"format"`
 	GitHub       json.RawMessage `json:"github"`
 	CodePipeline json.RawMessage `json:"codepipeline"`
+	AWS          json.RawMessage `json:"aws,omitempty"`             // STS sessions
+	Connections  json.RawMessage `json:"codeconnections,omitempty"` // connections, the connector app's key
 }
 
 // readState reads a state file; a missing file is (nil, nil).

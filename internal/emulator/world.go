@@ -14,10 +14,12 @@ import (
 	"github.com/goccy/go-yaml/parser"
 	yamltoken "github.com/goccy/go-yaml/token"
 
+	"github.com/rotor-ci/rotor/internal/emulator/awsaccounts"
+	"github.com/rotor-ci/rotor/internal/emulator/codeconnections"
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 	"github.com/rotor-ci/rotor/internal/emulator/github"
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // World is a world file: what exists in GitHub and CodePipeline when the
@@ -25,7 +27,18 @@ import (
 type World struct {
 	GitHub       github.World       `yaml:"github" json:"github"`
 	CodePipeline codepipeline.World `yaml:"codepipeline" json:"codepipeline"`
-	Faults       []fault.Rule       `yaml:"faults,omitempty" json:"faults,omitempty"`
+	// AWS is the accounts besides the default one (codepipeline.account),
+	// their access keys and IAM roles, and the organisation.
+	AWS    awsaccounts.World `yaml:"aws,omitempty" json:"aws,omitzero"`
+	Faults []fault.Rule      `yaml:"faults,omitempty" json:"faults,omitempty"`
+}
+
+// defaultAccount is the account requests with an unknown access key reach.
+func (w World) defaultAccount() string {
+	if w.CodePipeline.Account != "" {
+		return w.CodePipeline.Account
+	}
+	return codepipeline.DefaultAccount
 }
 
 // WorldError is a world file that cannot be used. Line is 0 when the
@@ -98,7 +111,22 @@ func (w World) Validate() error {
 	if err := w.validateFaults(); err != nil {
 		return err
 	}
+	if err := w.validateAWS(); err != nil {
+		return err
+	}
 	return w.validateCodePipeline()
+}
+
+func (w World) validateAWS() error {
+	if err := w.AWS.Validate(w.defaultAccount()); err != nil {
+		we := &WorldError{Field: "aws", Err: err}
+		var fe *awsaccounts.FieldError
+		if errors.As(err, &fe) {
+			we.Field, we.Err = fe.Field, fe.Err
+		}
+		return we
+	}
+	return nil
 }
 
 func (w World) validateFaults() error {
@@ -107,9 +135,9 @@ func (w World) validateFaults() error {
 			return &WorldError{Field: fmt.Sprintf("faults[%d]", i), Err: err}
 		}
 		switch r.Service {
-		case "", github.Service, codepipeline.Service:
+		case "", github.Service, codepipeline.Service, awsaccounts.ServiceSTS, awsaccounts.ServiceOrganizations, codeconnections.Service:
 		default:
-			return &WorldError{Field: fmt.Sprintf("faults[%d].service", i), Err: fmt.Errorf("unknown service %q: use github, codepipeline or leave it out", r.Service)}
+			return &WorldError{Field: fmt.Sprintf("faults[%d].service", i), Err: fmt.Errorf("unknown service %q: use github, codepipeline, sts, organizations, codeconnections or leave it out", r.Service)}
 		}
 	}
 	return nil
@@ -121,6 +149,9 @@ func (w World) validateCodePipeline() error {
 		var pe *codepipeline.WorldError
 		if errors.As(err, &pe) {
 			we.Field = fmt.Sprintf("codepipeline.pipelines[%d]", pe.Index)
+			if pe.In != "" {
+				we.Field = fmt.Sprintf("codepipeline.%s.pipelines[%d]", pe.In, pe.Index)
+			}
 			we.Line = pe.Line
 			we.Err = pe.Err
 			if pe.Name != "" {
@@ -250,38 +281,38 @@ func DefaultWorld() World {
 // generated one, so that pipelines can refer to it by note ("{{token:NOTE}}")
 // and a world file never holds a secret. It returns the world to load and
 // the notes' values.
-func withTokenValues(w World) (World, map[string][]token.Token) {
+func withTokenValues(w World) (World, map[string][]ghtoken.Token) {
 	tokens := make([]github.WorldToken, len(w.GitHub.Tokens))
 	copy(tokens, w.GitHub.Tokens)
-	byNote := map[string][]token.Token{}
+	byNote := map[string][]ghtoken.Token{}
 	for i := range tokens {
 		t := &tokens[i]
 		if t.Note == "" {
 			continue
 		}
 		if t.Value == "" {
-			kind := token.KindClassicPAT
+			kind := ghtoken.KindClassicPAT
 			if t.Kind == github.KindFineGrained {
-				kind = token.KindFineGrained
+				kind = ghtoken.KindFineGrained
 			}
-			t.Value = token.Generate(kind).Reveal()
+			t.Value = ghtoken.Generate(kind).Reveal()
 		}
-		byNote[t.Note] = append(byNote[t.Note], token.New(t.Value))
+		byNote[t.Note] = append(byNote[t.Note], ghtoken.New(t.Value))
 	}
 	w.GitHub.Tokens = tokens
 	return w, byNote
 }
 
 // tokenRef resolves a note for codepipeline.Options.TokenRef.
-func tokenRef(byNote map[string][]token.Token) func(string) (token.Token, error) {
-	return func(note string) (token.Token, error) {
+func tokenRef(byNote map[string][]ghtoken.Token) func(string) (ghtoken.Token, error) {
+	return func(note string) (ghtoken.Token, error) {
 		switch ts := byNote[note]; len(ts) {
 		case 0:
-			return token.Token{}, fmt.Errorf("no github token in the world has note %q", note)
+			return ghtoken.Token{}, fmt.Errorf("no github token in the world has note %q", note)
 		case 1:
 			return ts[0], nil
 		default:
-			return token.Token{}, fmt.Errorf("%d github tokens in the world have note %q: make notes unique", len(ts), note)
+			return ghtoken.Token{}, fmt.Errorf("%d github tokens in the world have note %q: make notes unique", len(ts), note)
 		}
 	}
 }

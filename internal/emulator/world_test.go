@@ -64,7 +64,12 @@ func TestParseWorld_Errors(t *testing.T) {
 		{"pipeline AWS would refuse", strings.Replace(string(seed), "OAuthToken:", "OAuthTokn:", 1),
 			"w.yaml:30: codepipeline.pipelines[0]: pipeline MyFirstPipeline: InvalidActionDeclarationException: Action configuration for action 'Source' is missing required configuration 'OAuthToken'"},
 		{"bad fault", "faults:\n  - {error_rate: 2}\n", "w.yaml:2: faults[0]: fault rule: error_rate 2 is not between 0 and 1"},
-		{"unknown fault service", "faults:\n  - {service: s3, fail: true}\n", `w.yaml:2: faults[0].service: unknown service "s3": use github, codepipeline or leave it out`},
+		{"unknown fault service", "faults:\n  - {service: s3, fail: true}\n", `w.yaml:2: faults[0].service: unknown service "s3": use github, codepipeline, sts, organizations, codeconnections or leave it out`},
+		{"bad account id", "aws:\n  accounts:\n    - {id: \"12\"}\n", `w.yaml:3: aws.accounts[0].id: account id "12": want 12 digits (quote it in YAML)`},
+		{"trust policy the emulator cannot evaluate", "aws:\n  accounts:\n    - id: \"111111111111\"\n      roles:\n        - name: r\n          trust_policy: {Statement: [{Effect: Allow, Principal: \"*\", Action: \"sts:AssumeRole\", Condition: {IpAddress: {\"aws:SourceIp\": 10.0.0.0/8}}}]}\n",
+			"w.yaml:6: aws.accounts[0].roles[0].trust_policy: Statement[0]: Condition operator IpAddress is not modelled (only StringEquals, StringLike)"},
+		{"region pipeline AWS would refuse", "codepipeline:\n  regions:\n    - account: \"111111111111\"\n      region: eu-west-1\n      pipelines:\n        - {name: \"bad name!\"}\n",
+			"w.yaml:6: codepipeline.regions[0].pipelines[0]: pipeline bad name!: ValidationException: 3 validation errors detected: Value 'bad name!' at 'pipeline.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [A-Za-z0-9.@\\-_]+; Value null at 'pipeline.roleArn' failed to satisfy constraint: Member must not be null; Value null at 'pipeline.stages' failed to satisfy constraint: Member must not be null"},
 		{"empty", "\n", "w.yaml: the file is empty"},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/token"
 )
@@ -44,7 +45,7 @@ func startEmulator(t *testing.T) (*ghemu.Server, *Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
+	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
 	t.Cleanup(srv.Close)
 	c, err := New(srv.URL, WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
 	if err != nil {
@@ -68,10 +69,11 @@ func appJWT(t *testing.T, appID int64) string {
 func TestClient_emulatorPersonalTokens(t *testing.T) {
 	emu, c := startEmulator(t)
 	ctx := context.Background()
-	classic, info, err := emu.CreateToken("alice", ghemu.TokenSpec{User: "alice", Kind: ghemu.KindClassic, Scopes: []string{"repo", "admin:repo_hook"}, ExpiresIn: ghemu.Duration{Duration: 30 * 24 * time.Hour}})
+	emuClassic, info, err := emu.CreateToken("alice", ghemu.TokenSpec{User: "alice", Kind: ghemu.KindClassic, Scopes: []string{"repo", "admin:repo_hook"}, ExpiresIn: ghemu.Duration{Duration: 30 * 24 * time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	classic := token.New(emuClassic.Reveal())
 	id, err := c.Identify(ctx, classic)
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +88,11 @@ func TestClient_emulatorPersonalTokens(t *testing.T) {
 		t.Errorf("CanRead(carol/secret) = %v, want ErrNoAccess", err)
 	}
 
-	fine, _, err := emu.CreateToken("alice", ghemu.TokenSpec{User: "alice", Kind: ghemu.KindFineGrained, Repositories: []string{"alice/test-repo"}, Permissions: map[string]string{"contents": "read"}, ExpiresIn: ghemu.Duration{Duration: 24 * time.Hour}})
+	emuFine, _, err := emu.CreateToken("alice", ghemu.TokenSpec{User: "alice", Kind: ghemu.KindFineGrained, Repositories: []string{"alice/test-repo"}, Permissions: map[string]string{"contents": "read"}, ExpiresIn: ghemu.Duration{Duration: 24 * time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fine := token.New(emuFine.Reveal())
 	id, err = c.Identify(ctx, fine)
 	if err != nil {
 		t.Fatal(err)

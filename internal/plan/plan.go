@@ -7,7 +7,6 @@ package plan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -16,9 +15,9 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/config"
+	"github.com/rotor-ci/rotor/internal/migrate"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/status"
-	"github.com/rotor-ci/rotor/internal/target/codepipeline"
 )
 
 // Credential is one credential's plan.
@@ -32,11 +31,19 @@ type Credential struct {
 	// CloudFormation says, for each stack-managed pipeline, what its
 	// template reads the token from and whether rotating is safe.
 	CloudFormation []cfnref.Finding `json:"cloudformation,omitempty"`
+	// Migration lists the GitHub (version 1) actions that rotor migrate
+	// could move off the token, and what blocks each (Input.Migration).
+	Migration *migrate.MigrationPlan `json:"migration,omitempty"`
 }
 
 // Warning is something to look at before rotating.
 type Warning struct {
-	Kind       string `json:"kind"` // Shared, DoubleBound, Unheld, CloudFormation, Expiring, SameToken
+	// Kind says what to look at (docs/bindings.md#what-plan-warns-about):
+	// Shared, DoubleBound, SharedPipeline, Unmanaged (a GitHub action no
+	// credential rotates), InventoryIncomplete (the actions could not all
+	// be listed, so Unmanaged may miss some), CloudFormation, Expiring,
+	// SameToken, Source, Migration, Binding.
+	Kind       string `json:"kind"`
 	Credential string `json:"credential,omitempty"`
 	Binding    string `json:"binding,omitempty"`
 	Message    string `json:"message"`
@@ -52,6 +59,9 @@ type Report struct {
 type Input struct {
 	Config config.Credential
 	Built  rotation.Credential
+	// Migration, if set, is the credential as rotor migrate sees it: the
+	// plan then lists what a migration would move.
+	Migration *migrate.Credential
 }
 
 // Options are what Build needs beyond the inputs.
@@ -62,17 +72,37 @@ type Options struct {
 	CloudFormation func(ctx context.Context, c config.Credential, target int) (cfnref.API, error)
 }
 
+// pipelines is implemented by targets whose bindings are actions of
+// pipelines (codepipeline): plan warns about pipelines that several
+// credentials hold actions of, about actions no credential holds, and reads
+// the templates of the stacks that manage them.
+type pipelines interface {
+	// PipelineAction says which action of which pipeline binding b is;
+	// ok is false for a binding that is not the target's.
+	PipelineAction(b rotation.Binding) (cfnref.PipelineAction, bool)
+	// PipelineActions lists every action in the target's reach that reads
+	// GitHub with a token, held or not. Read-only.
+	PipelineActions(ctx context.Context) ([]cfnref.PipelineAction, error)
+}
+
 // Build discovers every binding of every input and collects the warnings.
 // It calls only read APIs.
-func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o Options) Report {
-	var r Report
-	owners := map[string][]string{} // binding ID → credentials
-	pipelineOwners := map[string]map[string]bool{}
+func Build(ctx context.Context, st status.Reader, in []Input, now time.Time, o Options) Report {
+	r := Report{Credentials: []Credential{}, Warnings: []Warning{}} // [] in JSON, never null
+	owners := map[string][]string{}                                 // binding ID → credentials
+	pipelineOwners := map[string]map[string]bool{}                  // pipeline ARN → credentials
+	pipelineNames := map[string]string{}
 	current := map[string][]string{}
-	inventory := map[string]codepipeline.Action{}
+	inventory := map[string]cfnref.PipelineAction{}
 	for _, c := range in {
-		cp := Credential{Name: c.Config.Name, Application: c.Config.Application, Source: c.Config.Source.Type}
-		if s, err := status.One(ctx, c.Config, st, now); err == nil && s.Current != nil {
+		cp := Credential{Name: c.Config.Name, Application: c.Config.Application, Source: c.Config.Source.Type, Bindings: []rotation.Binding{}}
+		s, err := status.One(ctx, c.Config, st, now)
+		if err == nil {
+			for _, msg := range s.Warnings {
+				r.warn(Warning{Kind: "Source", Credential: cp.Name, Message: msg})
+			}
+		}
+		if err == nil && s.Current != nil {
 			cp.Current = s.Current.Fingerprint
 			current[cp.Current] = append(current[cp.Current], cp.Name)
 			if exp := s.Current.ExpiresAt; !exp.IsZero() && exp.Sub(now) < c.Config.Rotate.RenewBefore.D() {
@@ -80,10 +110,8 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 			}
 		}
 		slotOf := map[string]int{}
-		var refused []rotation.Binding // CloudFormation-managed actions the target refuses
 		for i, t := range c.Built.Targets {
 			bs, err := t.Discover(ctx)
-			err, cfnRefused := splitCloudFormation(err)
 			if err != nil {
 				cp.Error = strings.TrimPrefix(cp.Error+"; "+err.Error(), "; ")
 			}
@@ -91,40 +119,44 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 				slotOf[b.ID] = i
 			}
 			cp.Bindings = append(cp.Bindings, bs...)
-			if inv, ok := t.(*codepipeline.Target); ok {
-				all, err := inv.Inventory(ctx)
+			if inv, ok := t.(pipelines); ok {
+				all, err := inv.PipelineActions(ctx)
 				if err != nil {
-					r.warn(Warning{Kind: "Unheld", Credential: cp.Name, Message: "could not list every GitHub action: " + err.Error()})
+					r.warn(Warning{Kind: "InventoryIncomplete", Credential: cp.Name, Message: "could not list every GitHub action, so actions no credential rotates may be missing from this plan: " + err.Error()})
 				}
 				for _, a := range all {
 					inventory[a.BindingID] = a
-					if cfnRefused && a.Stack != "" && selects(c.Config.Targets[i], a) {
-						b := rotation.Binding{ID: a.BindingID, Target: codepipeline.Type, Resource: a.Pipeline, Slot: i,
-							Attrs: map[string]string{codepipeline.AttrStack: a.Stack, codepipeline.AttrPipeline: a.Pipeline, codepipeline.AttrStage: a.Stage, codepipeline.AttrAction: a.Action}}
-						slotOf[b.ID] = i
-						refused = append(refused, b)
-						owners[b.ID] = append(owners[b.ID], cp.Name)
-					}
 				}
 			}
 		}
-		for _, b := range refused {
-			r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: fmt.Sprintf("pipeline %s is managed by stack %s: rotor refuses it until the target sets allow_cloudformation_drift: true (see the stack finding for whether that is safe)", b.Resource, b.Attrs[codepipeline.AttrStack])})
-			if o.CloudFormation != nil {
-				r.cloudFormation(ctx, o, c.Config, slotOf[b.ID], b, append(slices.Clone(cp.Bindings), refused...), &cp)
+		if c.Migration != nil {
+			mp, err := migrate.Plan(ctx, *c.Migration, "", cp.Current)
+			if err != nil {
+				r.warn(Warning{Kind: "Migration", Credential: cp.Name, Message: "could not plan a migration: " + err.Error()})
+			} else if len(mp.Actions) > 0 {
+				cp.Migration = &mp
 			}
 		}
-		resources := map[string]bool{}
+		resources := map[string]string{} // pipeline ARN → name
+		slot := func(b rotation.Binding) int { return slotOf[b.ID] }
+		holds := cfnref.HoldsOf(c.Built.Targets, slot)
 		for _, b := range cp.Bindings {
 			owners[b.ID] = append(owners[b.ID], cp.Name)
-			if b.Target == codepipeline.Type {
-				resources[b.Resource] = true
+			var pa cfnref.PipelineAction
+			isAction := false
+			if pt, ok := c.Built.Targets[slot(b)].(pipelines); ok {
+				pa, isAction = pt.PipelineAction(b)
+			}
+			if isAction {
+				name := pa.Pipeline
+				resources[b.Resource] = name
 				if pipelineOwners[b.Resource] == nil {
 					pipelineOwners[b.Resource] = map[string]bool{}
 				}
 				pipelineOwners[b.Resource][cp.Name] = true
+				pipelineNames[b.Resource] = name
 			}
-			stack := b.Attrs[codepipeline.AttrStack]
+			stack := pa.Stack
 			for _, w := range b.Warnings {
 				if stack != "" && o.CloudFormation != nil && strings.Contains(w, "CloudFormation") {
 					continue // replaced by the finding below, which says whether it is safe
@@ -132,11 +164,11 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 				r.warn(Warning{Kind: "Binding", Credential: cp.Name, Binding: b.ID, Message: w})
 			}
 			if stack != "" && o.CloudFormation != nil {
-				r.cloudFormation(ctx, o, c.Config, slotOf[b.ID], b, cp.Bindings, &cp)
+				r.cloudFormation(ctx, o, c.Config, slot(b), b, pa, cp.Bindings, holds, &cp)
 			}
 		}
 		if len(resources) > 1 {
-			names := keys(resources)
+			names := values(resources)
 			r.warn(Warning{Kind: "Shared", Credential: cp.Name, Message: fmt.Sprintf("one token is used by %d pipelines (%s): AWS and GitHub advise one token per application; consider one credential each", len(names), strings.Join(names, ", "))})
 		}
 		r.Credentials = append(r.Credentials, cp)
@@ -148,7 +180,7 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 	}
 	for p, names := range pipelineOwners {
 		if len(names) > 1 {
-			r.warn(Warning{Kind: "SharedPipeline", Message: fmt.Sprintf("pipeline %s has GitHub actions of %d credentials (%s): rotor refuses to update it while another of them is rotating; rotations of these credentials should not overlap", p, len(names), strings.Join(keys(names), ", "))})
+			r.warn(Warning{Kind: "SharedPipeline", Message: fmt.Sprintf("pipeline %s has GitHub actions of %d credentials (%s): each update carries the other credential's action through as read, and a rotation refuses the pipeline (before writing anything) while another of them is rotating", pipelineNames[p], len(names), strings.Join(keys(names), ", "))})
 		}
 	}
 	for fp, names := range current {
@@ -158,7 +190,7 @@ func Build(ctx context.Context, st rotation.Store, in []Input, now time.Time, o 
 	}
 	for id, a := range inventory {
 		if len(owners[id]) == 0 {
-			r.warn(Warning{Kind: "Unheld", Binding: id, Message: fmt.Sprintf("GitHub action in pipeline %s reads %s/%s with a token rotor does not manage", a.Pipeline, a.Owner, a.Repo)})
+			r.warn(Warning{Kind: "Unmanaged", Binding: id, Message: fmt.Sprintf("GitHub action in pipeline %s reads %s with a token rotor does not manage (a rotation of another action in that pipeline sends it back as read: AWS keeps its token)", a.Pipeline, a.Repository)})
 		}
 	}
 	sort.SliceStable(r.Warnings, func(i, j int) bool {
@@ -172,24 +204,43 @@ func (r *Report) warn(w Warning) { r.Warnings = append(r.Warnings, w) }
 
 // cloudFormation reads the template of the stack that manages b's pipeline
 // and says whether rotating b drifts the stack harmlessly (the stack reads
-// the token from a secret or parameter this credential rotates first) or not.
-func (r *Report) cloudFormation(ctx context.Context, o Options, cc config.Credential, slot int, b rotation.Binding, all []rotation.Binding, cp *Credential) {
-	stack := b.Attrs[codepipeline.AttrStack]
+// the token from a secret or parameter this credential rotates first: a
+// rotation writes it without allow_cloudformation_drift) or not (a rotation
+// refuses it, before writing anything, unless the target allows the drift).
+// It is what the codepipeline target's Vet decides during a run.
+func (r *Report) cloudFormation(ctx context.Context, o Options, cc config.Credential, slot int, b rotation.Binding, pa cfnref.PipelineAction, all []rotation.Binding, holds cfnref.Holds, cp *Credential) {
+	stack, pipeline := pa.Stack, pa.Pipeline
+	allowed := slot < len(cc.Targets) && cc.Targets[slot].AllowCloudFormationDrift
 	api, err := o.CloudFormation(ctx, cc, slot)
 	var f cfnref.Finding
 	if err == nil {
 		var ref cfnref.Ref
 		var found bool
-		ref, found, err = cfnref.Find(ctx, api, stack, b.Attrs[codepipeline.AttrPipeline], b.Attrs[codepipeline.AttrStage], b.Attrs[codepipeline.AttrAction])
+		ref, found, err = cfnref.Find(ctx, api, stack, pipeline, pa.Stage, pa.Action)
 		if err == nil {
-			f = cfnref.Assess(stack, ref, found, b, all)
+			f = cfnref.Assess(stack, ref, found, b, all, holds)
 		}
 	}
 	if err != nil {
-		r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: fmt.Sprintf("pipeline is managed by stack %s and its template could not be read (%v): rotating it makes the stack drift; the next stack update may put the old token back", stack, err)})
+		msg := fmt.Sprintf("pipeline %s is managed by stack %s and its template could not be read (%v): ", pipeline, stack, err)
+		if allowed {
+			msg += "allow_cloudformation_drift is set, so rotor rotates it and the stack drifts; the next stack update may put the old token back"
+		} else {
+			msg += "rotor cannot prove it safe and refuses it (before writing anything) until the target sets allow_cloudformation_drift: true"
+		}
+		r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: msg})
 		return
 	}
 	cp.CloudFormation = append(cp.CloudFormation, f)
+	switch {
+	case f.Safe:
+		f.Notes = append(f.Notes, "proven safe: a rotation writes it without allow_cloudformation_drift")
+		cp.CloudFormation[len(cp.CloudFormation)-1] = f
+	case allowed:
+		r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: fmt.Sprintf("pipeline %s is managed by stack %s, not proven safe; allow_cloudformation_drift is set, so rotor rotates it and the stack drifts", pipeline, stack)})
+	default:
+		r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: fmt.Sprintf("pipeline %s is managed by stack %s, not proven safe: a rotation refuses it (before writing anything) until the stack reads the token from a secret or parameter this credential rotates first, or the target sets allow_cloudformation_drift: true", pipeline, stack)})
+	}
 	for _, w := range f.Warnings {
 		r.warn(Warning{Kind: "CloudFormation", Credential: cp.Name, Binding: b.ID, Message: w})
 	}
@@ -204,38 +255,12 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-// splitCloudFormation separates the target's refusals of CloudFormation-
-// managed pipelines (which plan explains) from real discovery errors.
-func splitCloudFormation(err error) (rest error, refused bool) {
-	if err == nil {
-		return nil, false
+// values lists a map's values, sorted.
+func values(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
 	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	var keep []error
-	for _, e := range errs {
-		if errors.Is(e, codepipeline.ErrCloudFormation) {
-			refused = true
-			continue
-		}
-		keep = append(keep, e)
-	}
-	return errors.Join(keep...), refused
-}
-
-// selects mirrors the codepipeline target's selection: named pipelines
-// and/or a match on the repository (both: the named pipelines' matching
-// actions).
-func selects(t config.Target, a codepipeline.Action) bool {
-	if len(t.Pipelines) > 0 && !slices.Contains(t.Pipelines, a.Pipeline) {
-		return false
-	}
-	m := t.Match
-	return (m.Owner == "" || strings.EqualFold(m.Owner, a.Owner)) &&
-		(m.Repo == "" || strings.EqualFold(m.Repo, a.Repo)) &&
-		(m.Branch == "" || m.Branch == a.Branch)
+	slices.Sort(out)
+	return out
 }

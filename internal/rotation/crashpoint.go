@@ -21,7 +21,9 @@ const (
 	// EnvCrashAt is "<event>[:<n>]": SIGKILL this process right after the
 	// n-th (default first) persisted step named event (an audit event:
 	// started, discovered, minted, checked, applied, verified, promoted,
-	// failed, rolled_back, run.rolled_back, run.failed, retired), counted
+	// failed, rolled_back, run.rolled_back, run.failed, retired, or a
+	// source's own step reported with ReportStep: refresh.marked,
+	// refresh.answered, refresh.recorded), counted
 	// over every run of the process. "*" counts every step.
 	EnvCrashAt = "ROTOR_CRASH_AT"
 	// EnvLeaseTTL shortens the lease (a Go duration), so that a process
@@ -73,14 +75,18 @@ func (cp CrashPoint) hook(next func(string), kill func(step string, n int64)) fu
 // InstallCrashPoints arms e from the environment (EnvCrashAt, EnvLeaseTTL).
 // A malformed value stops the process: a torture run must not silently test
 // nothing.
-func InstallCrashPoints(e *Engine) {
+func InstallCrashPoints(e *Engine) { InstallCrashHook(&e.Hook, &e.LeaseTTL) }
+
+// InstallCrashHook arms any step hook and lease TTL from the environment as
+// InstallCrashPoints arms the engine's (rotor migrate's migrator uses it).
+func InstallCrashHook(hook *func(string), leaseTTL *time.Duration) {
 	if v := os.Getenv(EnvLeaseTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			fmt.Fprintf(os.Stderr, "rotor (torture build): %s=%q: want a positive Go duration\n", EnvLeaseTTL, v)
 			os.Exit(2)
 		}
-		e.LeaseTTL = d
+		*leaseTTL = d
 	}
 	v := os.Getenv(EnvCrashAt)
 	if v == "" {
@@ -91,7 +97,7 @@ func InstallCrashPoints(e *Engine) {
 		fmt.Fprintf(os.Stderr, "rotor (torture build): %v\n", err)
 		os.Exit(2)
 	}
-	e.Hook = cp.hook(e.Hook, func(step string, n int64) {
+	*hook = cp.hook(*hook, func(step string, n int64) {
 		fmt.Fprintf(os.Stderr, "rotor (torture build): crash point %s#%d: SIGKILL\n", step, n)
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the signal is on its way; take no further step

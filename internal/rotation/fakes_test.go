@@ -143,6 +143,8 @@ type fakeTarget struct {
 	applies    int
 	// declared lets a test find out which calls were made.
 	calls []string
+	// onVerify runs at the start of each Verify.
+	onVerify func()
 }
 
 type crash struct{}
@@ -191,6 +193,9 @@ func (t *fakeTarget) Apply(ctx context.Context, tok token.Token, bs []rotation.B
 }
 
 func (t *fakeTarget) Verify(ctx context.Context, tok token.Token, bs []rotation.Binding, report func(rotation.Result)) {
+	if t.onVerify != nil {
+		t.onVerify()
+	}
 	for _, b := range bs {
 		t.w.mu.Lock()
 		held := t.w.holds[b.ID]
@@ -208,31 +213,39 @@ func (t *fakeTarget) Verify(ctx context.Context, tok token.Token, bs []rotation.
 }
 
 // boxSealer keeps values in memory and hands out opaque handles, so that the
-// store never sees a value (a stand-in for age in engine tests).
+// store never sees a value (a stand-in for age in engine tests). Like the
+// real sealers it opens a handle only for the context it was sealed for.
 type boxSealer struct {
 	mu  sync.Mutex
 	box map[string]token.Token
+	scs map[string]rotation.SealContext
 }
 
-func (s *boxSealer) Seal(t token.Token) ([]byte, error) {
+func (s *boxSealer) Seal(_ context.Context, sc rotation.SealContext, t token.Token) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sc.Fingerprint != t.Fingerprint() {
+		return nil, fmt.Errorf("seal: context names %s, the token is %s", sc.Fingerprint, t.Fingerprint())
+	}
 	if s.box == nil {
-		s.box = map[string]token.Token{}
+		s.box, s.scs = map[string]token.Token{}, map[string]rotation.SealContext{}
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	h := hex.EncodeToString(b)
-	s.box[h] = t
+	s.box[h], s.scs[h] = t, sc
 	return []byte(h), nil
 }
 
-func (s *boxSealer) Open(b []byte) (token.Token, error) {
+func (s *boxSealer) Open(_ context.Context, sc rotation.SealContext, b []byte) (token.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.box[string(b)]
-	if !ok {
+	switch {
+	case !ok:
 		return token.Token{}, errors.New("unknown handle")
+	case s.scs[string(b)] != sc:
+		return token.Token{}, fmt.Errorf("open: sealed for %+v, opened as %+v", s.scs[string(b)], sc)
 	}
 	return t, nil
 }

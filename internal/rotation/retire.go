@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // Retire revokes c's previous versions whose grace period has ended, but
@@ -21,27 +19,9 @@ func (e *Engine) Retire(ctx context.Context, c Credential) ([]Version, error) {
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		versions, err := e.Store.Versions(ctx, c.Name)
-		if err != nil {
+		due, err := e.dueForRetirement(ctx, c)
+		if err != nil || len(due) == 0 {
 			return err
-		}
-		cur, ok := findState(versions, VersionCurrent)
-		if !ok {
-			return nil
-		}
-		now := e.now()
-		var due []Version
-		for _, v := range versions {
-			if v.State == VersionPrevious && !now.Before(v.RetireAfter) {
-				due = append(due, v)
-			}
-		}
-		if len(due) == 0 {
-			return nil
-		}
-		if err := e.everyBindingOn(ctx, c.Name, cur.Seq); err != nil {
-			e.log().Warn("not retiring: a binding may still hold an old version", "credential", c.Name, "err", err)
-			return nil
 		}
 		s := &session{e: e, c: c}
 		defer s.forget()
@@ -58,7 +38,7 @@ func (e *Engine) Retire(ctx context.Context, c Credential) ([]Version, error) {
 			}
 			v.State, v.RetiredAt = VersionRetired, e.now()
 			run := Run{Credential: c.Name}
-			err = e.Store.Tx(ctx, func(tx Tx) error {
+			err = e.tx(ctx, func(tx Tx) error {
 				if err := tx.UpdateVersion(v); err != nil {
 					return err
 				}
@@ -78,6 +58,59 @@ func (e *Engine) Retire(ctx context.Context, c Credential) ([]Version, error) {
 		return nil
 	})
 	return retired, err
+}
+
+// RetireDue returns the versions Retire would revoke now, and changes
+// nothing (rotor retire --dry-run).
+func (e *Engine) RetireDue(ctx context.Context, c Credential) ([]Version, error) {
+	if _, err := e.Store.OpenRun(ctx, c.Name); err == nil {
+		return nil, nil // a run is in flight; retire after it
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	return e.dueForRetirement(ctx, c)
+}
+
+// dueForRetirement lists c's previous versions whose grace period has
+// ended, when every binding was verified on the current version (I2).
+func (e *Engine) dueForRetirement(ctx context.Context, c Credential) ([]Version, error) {
+	versions, err := e.Store.Versions(ctx, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	cur, ok := findState(versions, VersionCurrent)
+	migrated := false
+	if !ok {
+		// A migrated credential has no current version: its last
+		// token went to previous when its last action moved to a
+		// connection, and retires like any previous version.
+		runs, err := e.Store.Runs(ctx, c.Name, 1)
+		if err != nil {
+			return nil, err
+		}
+		if _, migrated = Migrated(runs); !migrated {
+			return nil, nil
+		}
+	}
+	now := e.now()
+	var due []Version
+	for _, v := range versions {
+		if v.State == VersionPrevious && !now.Before(v.RetireAfter) {
+			due = append(due, v)
+		}
+	}
+	if len(due) == 0 {
+		return nil, nil
+	}
+	// A migration verified every action on its connection; a rotation
+	// must have verified every binding on the current version.
+	if !migrated {
+		if err := e.everyBindingOn(ctx, c.Name, cur.Seq); err != nil {
+			e.log().Warn("not retiring: a binding may still hold an old version", "credential", c.Name, "err", err)
+			return nil, nil
+		}
+	}
+	return due, nil
 }
 
 // everyBindingOn checks that the newest succeeded run promoted seq and that
@@ -104,56 +137,4 @@ func (e *Engine) everyBindingOn(ctx context.Context, credential string, seq int6
 		}
 	}
 	return nil
-}
-
-// Adopt records tok, the token c's targets hold today, as c's current
-// version, after checking it. It is how rotor learns a credential it did
-// not create, so that its first rotation can roll back and retire it.
-func (e *Engine) Adopt(ctx context.Context, c Credential, tok token.Token) (Version, error) {
-	var out Version
-	err := e.withLease(ctx, c.Name, func(ctx context.Context) error {
-		versions, err := e.Store.Versions(ctx, c.Name)
-		if err != nil {
-			return err
-		}
-		if cur, ok := findState(versions, VersionCurrent); ok {
-			return fmt.Errorf("%s already has a current version (%d, %s): rotate it instead", c.Name, cur.Seq, cur.Fingerprint)
-		}
-		fp := tok.Fingerprint()
-		for _, v := range versions {
-			if v.Fingerprint == fp {
-				return fmt.Errorf("%s: this token is version %d (%s) already", c.Name, v.Seq, v.State)
-			}
-		}
-		var bindings []Binding
-		for _, t := range c.Targets {
-			bs, err := t.Discover(ctx)
-			if err != nil {
-				return fmt.Errorf("%s: discover %s target: %w", c.Name, t.Type(), err)
-			}
-			bindings = append(bindings, bs...)
-		}
-		req := RequirementsOf(c, bindings)
-		req.MinValidity = 0 // the token in use today is adopted as it is
-		id, err := c.Source.Check(ctx, tok, req)
-		if err != nil {
-			return fmt.Errorf("%s: check: %w", c.Name, err)
-		}
-		sealed, err := e.Sealer.Seal(tok)
-		if err != nil {
-			return fmt.Errorf("seal token: %w", err)
-		}
-		v := Version{Credential: c.Name, Fingerprint: fp, Kind: token.KindOf(tok.Reveal()), Sealed: sealed, State: VersionCurrent,
-			Identity: id.Login, CreatedAt: e.now(), ExpiresAt: id.ExpiresAt}
-		return e.Store.Tx(ctx, func(tx Tx) error {
-			if err := tx.PutCredential(CredentialRecord{Name: c.Name, Application: c.Application, CreatedAt: e.now()}); err != nil {
-				return err
-			}
-			if out, err = tx.AddVersion(v); err != nil {
-				return err
-			}
-			return e.audit(ctx, tx, Run{Credential: c.Name}, "adopted", map[string]any{"seq": out.Seq, "fingerprint": fp, "identity": id.Login})
-		})
-	})
-	return out, err
 }

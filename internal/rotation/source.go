@@ -56,6 +56,10 @@ var (
 	ErrRejected = errors.New("token rejected")
 	// ErrManualRevocation marks a token only a person can revoke.
 	ErrManualRevocation = errors.New("revoke by hand")
+	// ErrPersonNeeded: the source cannot mint until a person acts (a
+	// GitHub App user authorization whose refresh token GitHub refuses);
+	// the error's text says exactly what to do.
+	ErrPersonNeeded = errors.New("a person is needed")
 	// ErrNoToken is returned by Mint when a person gave no token.
 	ErrNoToken = errors.New("no token given")
 )

@@ -92,6 +92,11 @@ const (
 	BindingFailed     BindingStatus = "failed"      // apply or verify failed; may hold either version
 	BindingRefused    BindingStatus = "refused"     // the write was refused; holds what it held before
 	BindingRolledBack BindingStatus = "rolled_back" // holds the previous version again
+	// BindingWaiting holds the previous version because its place was
+	// busy (a pipeline running a deployment, which an update would stop).
+	// It is a straggler: it moves to the run's version as soon as the place
+	// is idle, and the previous version is not retired until it has.
+	BindingWaiting BindingStatus = "waiting"
 )
 
 // BindingState is a binding's state within a run.
@@ -100,6 +105,11 @@ type BindingState struct {
 	Status    BindingStatus `json:"status"`
 	Error     string        `json:"error,omitempty"`
 	UpdatedAt time.Time     `json:"updated_at"`
+	// Note says why a waiting binding waits.
+	Note string `json:"note,omitempty"`
+	// Interrupted names what the binding's write stopped (executions in
+	// progress), when its target's policy allowed that.
+	Interrupted []string `json:"interrupted,omitempty"`
 }
 
 // CredentialRecord is what the store knows of a configured credential.
@@ -109,32 +119,28 @@ type CredentialRecord struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// Store remembers credentials, versions, runs, binding states, leases and
-// the audit chain. Implementations are safe for concurrent use, also across
-// processes sharing one database.
+// Store is what the engine remembers and reads back: credentials,
+// versions, runs, binding states, leases and the audit chain. It is the
+// engine's own view, and holds only what the engine calls; status, the
+// server and the CLI read through status.Reader instead, and never write.
+// Every write of the engine goes through Tx fenced by the run's lease
+// (Engine.tx, lease.go). Implementations are safe for concurrent use, also
+// across processes sharing one database.
 type Store interface {
 	// Tx runs fn in one transaction: all of its writes happen or none do.
 	// fn may be called again if the transaction must be retried.
 	Tx(ctx context.Context, fn func(Tx) error) error
 
-	// Credential returns ErrNotFound if name was never recorded.
-	Credential(ctx context.Context, name string) (CredentialRecord, error)
+	// Credentials lists every credential ever recorded.
 	Credentials(ctx context.Context) ([]CredentialRecord, error)
 	// Versions of one credential, newest (highest Seq) first.
 	Versions(ctx context.Context, credential string) ([]Version, error)
-	// VersionByFingerprint finds any credential's version; ErrNotFound if none.
-	VersionByFingerprint(ctx context.Context, fingerprint string) (Version, error)
-	// Run returns ErrNotFound for an unknown id.
-	Run(ctx context.Context, id int64) (Run, error)
 	// Runs of one credential, newest first, at most limit (0: all).
 	Runs(ctx context.Context, credential string, limit int) ([]Run, error)
 	// OpenRun is the credential's run still running; ErrNotFound if none.
 	OpenRun(ctx context.Context, credential string) (Run, error)
 	// Bindings of a run, in the order they were first put.
 	Bindings(ctx context.Context, runID int64) ([]BindingState, error)
-	// Audit returns records with Seq > after, in order, at most limit (0: all),
-	// and the chain's head as stored.
-	Audit(ctx context.Context, after int64, limit int) ([]audit.Record, audit.Head, error)
 
 	// AcquireLease takes or renews the credential's lease for holder until
 	// now+ttl. It fails with ErrLeaseHeld while another holder's lease is
@@ -143,8 +149,6 @@ type Store interface {
 	// ReleaseLease ends holder's lease; releasing a lease one does not hold
 	// is not an error.
 	ReleaseLease(ctx context.Context, credential, holder string) error
-
-	Close() error
 }
 
 // Tx is the write side of a Store, valid only inside Store.Tx.
@@ -169,8 +173,26 @@ type Tx interface {
 
 // Sealer keeps token material encrypted at rest. Safe for concurrent use.
 type Sealer interface {
-	Seal(tok token.Token) ([]byte, error)
-	Open(sealed []byte) (token.Token, error)
+	// Seal encrypts tok, the version sc names.
+	Seal(ctx context.Context, sc SealContext, tok token.Token) ([]byte, error)
+	// Open decrypts what Seal made for the same sc. It fails for bytes
+	// sealed for another credential or version, with a key it does not
+	// hold, or altered.
+	Open(ctx context.Context, sc SealContext, sealed []byte) (token.Token, error)
+}
+
+// SealContext names the version a sealed token belongs to, so that a
+// sealer can bind the two: sealed bytes copied to another credential's or
+// version's row do not open. The version is named by its fingerprint, which
+// is known before the store assigns the version's Seq.
+type SealContext struct {
+	Credential  string
+	Fingerprint string
+}
+
+// SealContext is the context v's token was sealed with.
+func (v Version) SealContext() SealContext {
+	return SealContext{Credential: v.Credential, Fingerprint: v.Fingerprint}
 }
 
 var (

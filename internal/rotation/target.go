@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"time"
 
 	"github.com/rotor-ci/rotor/internal/token"
 )
@@ -9,13 +10,16 @@ import (
 // Binding is one place a credential's token lives: one GitHub action in one
 // pipeline, one secret, one file. Its ID is stable across runs.
 type Binding struct {
-	ID           string            `json:"id"`     // e.g. "codepipeline:us-east-1:MyFirstPipeline/Source/Source"
+	ID           string            `json:"id"`     // e.g. "codepipeline:123456789012:us-east-1:MyFirstPipeline/Source/Source"
 	Target       string            `json:"target"` // the target's Type()
 	Resource     string            `json:"resource"`
 	Repositories []string          `json:"repositories,omitempty"` // "owner/repo" the binding reads
 	Scopes       []string          `json:"scopes,omitempty"`       // scopes the binding needs
 	Attrs        map[string]string `json:"attrs,omitempty"`        // target-specific, persisted with the run
 	Warnings     []string          `json:"warnings,omitempty"`     // for rotor plan
+	// Aliases are IDs earlier rotor versions gave this binding, so that
+	// what they stored (runs, watch baselines) still matches it.
+	Aliases []string `json:"aliases,omitempty"`
 	// Slot is the index of the credential's target that produced the
 	// binding; the engine sets it so that a resumed run finds the target.
 	Slot int `json:"slot"`
@@ -30,6 +34,15 @@ type Result struct {
 	// write). Rollback then has nothing to undo there. Leave it false when
 	// in doubt (a timeout, a 5xx): rollback will restore the binding.
 	Unchanged bool
+	// Waiting, with Err nil, says the binding was not written because the
+	// place it lives in is busy (a pipeline running a deployment, which an
+	// update would stop) and why: it still holds what it held before, and
+	// moves once the place is idle.
+	Waiting string
+	// Interrupted names what the write stopped (executions in progress,
+	// allowed by the target's policy), for the run's result and its audit
+	// record.
+	Interrupted []string
 }
 
 // Target writes a credential's token into the places that use it.
@@ -64,4 +77,35 @@ type Rollbacker interface {
 // Discover alone.
 type Inspector interface {
 	Inspect(ctx context.Context, bindings []Binding, report func(Result))
+}
+
+// WaitBounds bound how long a Waiter waits for busy bindings.
+type WaitBounds struct {
+	// NoWait applies only bindings whose place is idle now and reports the
+	// others Waiting at once (rotor serve moving stragglers on a tick).
+	NoWait bool
+	// HeldExpires is when the token the bindings hold now stops working
+	// (zero: never). A binding must not be left waiting past it: the
+	// target's expiry policy decides what happens before then.
+	HeldExpires time.Time
+}
+
+// Waiter is implemented by targets whose bindings can be busy: a pipeline
+// with an execution in progress, which UpdatePipeline would stop. The
+// engine calls ApplyWaiting instead of Apply; Apply itself waits as the
+// target's policy says, with no expiry.
+type Waiter interface {
+	ApplyWaiting(ctx context.Context, tok token.Token, bindings []Binding, w WaitBounds, report func(Result))
+}
+
+// Vetter is implemented by targets whose bindings can be proven safe only
+// with the credential's other bindings in view (a CloudFormation-managed
+// pipeline whose stack reads the token from a secret the same credential
+// rotates). The engine calls it after discovery, before any token is
+// minted or asked for; own are the bindings this target discovered, all
+// every binding of the credential in apply order. It returns own, marked
+// as proven where that matters, or an error naming every binding it
+// refuses.
+type Vetter interface {
+	Vet(ctx context.Context, own, all []Binding) ([]Binding, error)
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // Build runs `go build [flags] -o DIR/rotor ./cmd/rotor` in the module root
@@ -21,18 +22,40 @@ func Build(ctx context.Context, dir string, flags ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// go test puts its own toolchain's bin first on the PATH it gives the
+	// test, so this finds the go that runs the test.
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("build rotor: %w", err)
 	}
 	bin := filepath.Join(dir, "rotor")
 	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/rotor")
 	cmd := exec.CommandContext(ctx, gobin, args...)
 	cmd.Dir = root
+	cmd.Env = buildEnv(os.Environ(), runtime.Version())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/rotor: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// buildEnv makes the child go build with the toolchain the test itself was
+// built with: the go on PATH may be the machine's own older release, which
+// ignores go.mod's toolchain line when GOTOOLCHAIN=local (as here), and the
+// binary under test would then carry another standard library. An explicit
+// GOTOOLCHAIN in the environment wins.
+func buildEnv(env []string, running string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOTOOLCHAIN=") && kv != "GOTOOLCHAIN=" {
+			return env
+		}
+	}
+	// Only a release name (go1.27.3) names a toolchain go can switch to;
+	// a development build (devel go1.28-abcdef …) cannot be fetched.
+	if !strings.HasPrefix(running, "go1.") || strings.ContainsAny(running, " -+") {
+		return env
+	}
+	return append(env, "GOTOOLCHAIN="+running)
 }
 
 // ModuleRoot is the directory of rotor's go.mod, found from the working

@@ -47,10 +47,10 @@ const (
 
 // Decision says when a credential is next due, and why.
 type Decision struct {
-	At     time.Time // when it is (or became) due
-	Reason string
+	At     time.Time `json:"at"` // when it is (or became) due
+	Reason string    `json:"reason"`
 	// NotBefore, when set, holds a due credential back (backoff).
-	NotBefore time.Time
+	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
 // Due reports whether the decision makes the credential due at now.

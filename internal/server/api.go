@@ -15,6 +15,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/status"
+	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // maxBody bounds request bodies; the API takes only small JSON objects.
@@ -26,6 +27,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/credentials/{name}", s.authed(s.getCredential))
 	m.HandleFunc("GET /v1/credentials/{name}/runs", s.authed(s.listRuns))
 	m.HandleFunc("POST /v1/credentials/{name}/rotate", s.authed(s.rotate))
+	m.HandleFunc("GET /v1/credentials/{name}/timeline.svg", s.authed(s.chart("timeline")))
+	m.HandleFunc("GET /v1/credentials/{name}/activity.svg", s.authed(s.chart("activity")))
+	m.HandleFunc("GET /v1/credentials/{name}/bindings.svg", s.authed(s.chart("bindings")))
+	m.HandleFunc("GET /v1/charts/bindings.svg", s.authed(s.chart("overview")))
 	m.HandleFunc("GET /v1/audit", s.authed(s.listAudit))
 	m.HandleFunc("/v1/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
@@ -60,13 +65,24 @@ type CredentialView struct {
 	Bindings    int               `json:"bindings"`
 	Verified    int               `json:"bindings_verified"`
 	Failures    int               `json:"failures_since_success"`
-	Healthy     bool              `json:"healthy"` // bindings verified, token not broken, nothing drifted
-	InFlight    bool              `json:"in_flight"`
-	RunID       int64             `json:"in_flight_run_id,omitempty"`
-	Waiting     string            `json:"waiting_for,omitempty"` // a person must act: PersonalTokenDue, WaitingForToken, NeedsAdoption
-	LastError   string            `json:"last_error,omitempty"`
-	Watch       *WatchResult      `json:"watch,omitempty"`
-	Labels      Labels            `json:"labels"`
+	// Stragglers are bindings still on the previous version, waiting for
+	// their pipeline to be idle; the previous token is not retired until
+	// they move.
+	Stragglers  []status.Straggler `json:"stragglers,omitempty"`
+	Interrupted int                `json:"interrupted_executions,omitempty"` // by the newest run, by policy
+	Healthy     bool               `json:"healthy"`                          // no binding unhealthy (see Health), token not refused, nothing drifted
+	// Health is the one health model: the dashboard shows it as it comes,
+	// and /metrics counts the same bindings.
+	Health   Health `json:"health"`
+	InFlight bool   `json:"in_flight"`
+	RunID    int64  `json:"in_flight_run_id,omitempty"`
+	Waiting  string `json:"waiting_for,omitempty"` // a person must act: PersonalTokenDue, WaitingForToken, NeedsAdoption
+	// LastError is the daemon's newest failure, shown only while no run
+	// (by this or any other process) has finished since.
+	LastError   string       `json:"last_error,omitempty"`
+	LastErrorAt *time.Time   `json:"last_error_at,omitempty"`
+	Watch       *WatchResult `json:"watch,omitempty"`
+	Labels      Labels       `json:"labels"`
 }
 
 // Labels are the human forms `rotor status` prints.
@@ -87,8 +103,8 @@ func (s *Server) view(cc config.Credential, v status.Credential) CredentialView 
 	out := CredentialView{
 		Name: v.Name, Application: v.Application, Source: v.Source, CanMint: canMint(v.Source),
 		Current: v.Current, Previous: v.Previous, LastRun: v.LastRun, OpenRun: v.OpenRun,
-		Bindings: v.Bindings, Verified: v.Healthy, Failures: v.Failures,
-		InFlight: cs.InFlight, RunID: cs.RunID, Waiting: cs.Remind, LastError: cs.LastError, Watch: cs.Watch,
+		Bindings: v.Bindings, Verified: v.Healthy, Failures: v.Failures, Stragglers: v.Stragglers, Interrupted: v.Interrupted,
+		InFlight: cs.InFlight, RunID: cs.RunID, Waiting: cs.Remind, Watch: cs.Watch,
 		Labels: Labels{Current: v.CurrentLabel(), Age: v.AgeLabel(), Expires: v.ExpiresLabel(), Due: v.DueLabel(), LastRun: v.LastRunLabel(), Bindings: v.BindingsLabel()},
 	}
 	if v.Current != nil {
@@ -113,8 +129,26 @@ func (s *Server) view(cc config.Credential, v status.Credential) CredentialView 
 		out.DueNow, out.DueReason = true, d.Reason
 		out.Labels.Due = "waiting for a person (" + d.Remind + ")"
 	}
-	out.Healthy = (v.Bindings == 0 || v.Healthy == v.Bindings) && cs.Watch.Healthy()
+	out.Health = assess(v, cs)
+	out.Healthy = out.Health.healthy()
+	out.Bindings, out.Verified = len(out.Health.Bindings), out.Health.Counts[status.Healthy]
+	counted := v
+	counted.Bindings, counted.Healthy = out.Bindings, out.Verified
+	out.Labels.Bindings = counted.BindingsLabel()
+	if cs.LastError != "" && !newerRun(v, cs.ErrorAt) {
+		at := cs.ErrorAt.UTC()
+		out.LastError, out.LastErrorAt = cs.LastError, &at
+	}
 	return out
+}
+
+// newerRun reports whether a run started or finished after t: an error
+// from before it is history, and the run shows its own outcome.
+func newerRun(v status.Credential, t time.Time) bool {
+	if v.OpenRun != nil && v.OpenRun.StartedAt.After(t) {
+		return true
+	}
+	return v.LastRun != nil && v.LastRun.FinishedAt.After(t)
 }
 
 func ptr(f float64) *float64 { f = math.Round(f*1000) / 1000; return &f }
@@ -134,12 +168,14 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 // CredentialDetail is GET /v1/credentials/{name}: the view, every version
-// (by fingerprint) and the bindings of the newest run.
+// (by fingerprint), the bindings of the newest run, each binding in
+// detail, and the newest runs with their steps.
 type CredentialDetail struct {
 	CredentialView
-	Versions []rotation.Version      `json:"versions"`
-	Runs     []RunView               `json:"recent_runs"`
-	Binding  []rotation.BindingState `json:"bindings_of_newest_run"`
+	Versions       []rotation.Version      `json:"versions"`
+	Runs           []RunView               `json:"recent_runs"`
+	Binding        []rotation.BindingState `json:"bindings_of_newest_run"`
+	BindingDetails []BindingDetail         `json:"binding_details"`
 }
 
 // RunView is a run with its bindings' states.
@@ -147,6 +183,9 @@ type RunView struct {
 	rotation.Run
 	DurationSeconds float64                 `json:"duration_seconds,omitempty"`
 	Bindings        []rotation.BindingState `json:"bindings,omitempty"`
+	// Steps are the run's audit records, oldest first (on the credential
+	// page, from the newest records of the chain).
+	Steps []audit.Record `json:"steps,omitempty"`
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*config.Credential, bool) {
@@ -174,13 +213,18 @@ func (s *Server) getCredential(w http.ResponseWriter, r *http.Request) {
 		s.storeUnavailable(w, err)
 		return
 	}
-	if out.Runs, err = s.runs(ctx, cc.Name, 5); err != nil {
+	if out.Runs, err = s.runs(ctx, cc.Name, 20); err != nil {
+		s.storeUnavailable(w, err)
+		return
+	}
+	if err := s.steps(ctx, out.Runs); err != nil {
 		s.storeUnavailable(w, err)
 		return
 	}
 	if len(out.Runs) > 0 {
 		out.Binding = out.Runs[0].Bindings
 	}
+	out.BindingDetails = bindingDetails(out.Health, out.Runs)
 	if out.Versions == nil {
 		out.Versions = []rotation.Version{}
 	}
@@ -270,7 +314,9 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 		c.Requested = true
 		c.waiters = append(c.waiters, wait)
 	})
-	s.log.Info("rotation requested through the API", "credential", cc.Name, "reason", req.Reason, "remote", r.RemoteAddr)
+	// The reason is free text from the network: a token pasted into it must
+	// not reach the log.
+	s.log.Info("rotation requested through the API", "credential", cc.Name, "reason", token.RedactText(req.Reason), "remote", r.RemoteAddr)
 	s.wake()
 	out := map[string]any{"credential": cc.Name, "status": "queued", "runs": "/v1/credentials/" + cc.Name + "/runs"}
 	t := time.NewTimer(2 * time.Second)
@@ -333,8 +379,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if _, err := s.deps.Store.Credentials(ctx); err != nil {
+			// Unauthenticated: a fixed text, the error only in the log (a
+			// DSN, a host name or a path is nobody else's business).
 			s.m.storeError()
-			reason = "store unreachable: " + err.Error()
+			s.log.Warn("not ready: the store does not answer", "err", err)
+			reason = "store unreachable"
 		}
 	}
 	if reason != "" {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rotor-ci/rotor/internal/secretfile"
 )
 
 // ErrAuthToken marks a missing or unsafe API token file.
@@ -29,20 +31,14 @@ func LoadAuthToken(path string) ([]byte, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: server.auth_token_file is not set in the config: set it (e.g. auth_token_file: rotor-api.token) and %s", ErrAuthToken, howto)
 	}
-	fi, err := os.Stat(path)
+	b, err := secretfile.Read(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist: %s", ErrAuthToken, path, howto)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAuthToken, err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o: group or others may read it; run 'chmod 600 %s'", ErrAuthToken, path, fi.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrAuthToken, err)
-	}
+	defer clear(b)
 	tok := strings.TrimSpace(string(b))
 	if len(tok) < minTokenLen {
 		return nil, fmt.Errorf("%w: %s holds %d characters; use at least %d random ones: %s", ErrAuthToken, path, len(tok), minTokenLen, howto)

@@ -42,13 +42,25 @@ func TestDeployFiles(t *testing.T) {
 	}{
 		{"k8s/deployment.yaml", []string{"readOnlyRootFilesystem: true", "runAsNonRoot: true", "allowPrivilegeEscalation: false", "drop: [ALL]",
 			"secretName: rotor", "configMap: {name: rotor}", "path: /healthz", "path: /readyz", "terminationGracePeriodSeconds"}},
-		{"Dockerfile", []string{"CGO_ENABLED=0", "USER 65532", "nonroot", "./cmd/rotor"}},
+		// The image holds the release binary, which scripts/release builds static.
+		{"Dockerfile", []string{"USER 65532", "nonroot", "rotor_${VERSION}_${TARGETOS}_${TARGETARCH}.tar.gz"}},
+		{"../scripts/release", []string{"CGO_ENABLED=0", "-trimpath", "./cmd/rotor"}},
 		{"rotor.service", []string{"User=rotor", "NoNewPrivileges=yes", "ProtectSystem=strict", "KillSignal=SIGTERM", "serve"}},
 	} {
 		body := read(tt.file)
 		for _, w := range tt.want {
 			if !strings.Contains(body, w) {
 				t.Errorf("%s lacks %q", tt.file, w)
+			}
+		}
+	}
+
+	// Every image is pinned by digest: a tag can move, a digest cannot.
+	for _, file := range []string{"Dockerfile", "k8s/deployment.yaml"} {
+		for _, line := range strings.Split(read(file), "\n") {
+			line = strings.TrimSpace(line)
+			if (strings.HasPrefix(line, "FROM ") || strings.HasPrefix(line, "image:")) && !strings.Contains(line, "@sha256:") {
+				t.Errorf("%s: %q is not pinned by digest", file, line)
 			}
 		}
 	}

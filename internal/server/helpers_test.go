@@ -18,6 +18,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/status"
 	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/token"
 )
@@ -91,12 +92,37 @@ func (s *source) Revoke(ctx context.Context, t token.Token) error {
 type target struct {
 	mu       sync.Mutex
 	ids      []string
-	holds    map[string]string // binding → fingerprint
-	failNext bool              // the next Apply fails
-	block    chan struct{}     // if set, Apply waits for it to close
-	entered  chan struct{}     // if set, Apply signals it on entry
-	drift    map[string]string // binding → Inspect error
+	holds    map[string]string   // binding → fingerprint
+	failNext bool                // the next Apply fails
+	refuse   map[string]bool     // binding → Apply refuses it, leaving it unchanged (a 4xx)
+	stops    map[string][]string // binding → executions Apply stops (in_flight: interrupt)
+	block    chan struct{}       // if set, Apply waits for it to close
+	entered  chan struct{}       // if set, Apply signals it on entry
+	drift    map[string]string   // binding → Inspect error
+	busy     map[string]bool     // binding → its pipeline runs a deployment (ApplyWaiting leaves it waiting)
+	aliases  map[string][]string
 }
+
+// ApplyWaiting leaves busy bindings waiting, as the codepipeline target
+// does for a pipeline running a deployment.
+func (t *target) ApplyWaiting(ctx context.Context, tok token.Token, bs []rotation.Binding, _ rotation.WaitBounds, report func(rotation.Result)) {
+	var idle []rotation.Binding
+	for _, b := range bs {
+		t.mu.Lock()
+		busy := t.busy[b.ID]
+		t.mu.Unlock()
+		if busy {
+			report(rotation.Result{BindingID: b.ID, Waiting: "pipeline of " + b.ID + " is running execution e-1"})
+			continue
+		}
+		idle = append(idle, b)
+	}
+	if len(idle) > 0 {
+		t.Apply(ctx, tok, idle, report)
+	}
+}
+
+var _ rotation.Waiter = (*target)(nil)
 
 func newTarget(ids ...string) *target { return &target{ids: ids, holds: map[string]string{}} }
 
@@ -106,7 +132,7 @@ func (t *target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	defer t.mu.Unlock()
 	var out []rotation.Binding
 	for _, id := range t.ids {
-		out = append(out, rotation.Binding{ID: id, Target: "file", Resource: id, Repositories: []string{"octo/app"}})
+		out = append(out, rotation.Binding{ID: id, Target: "file", Resource: id, Repositories: []string{"octo/app"}, Aliases: t.aliases[id]})
 	}
 	return out, nil
 }
@@ -127,9 +153,17 @@ func (t *target) Apply(ctx context.Context, tok token.Token, bs []rotation.Bindi
 			continue
 		}
 		t.mu.Lock()
-		t.holds[b.ID] = tok.Fingerprint()
+		refused := t.refuse[b.ID]
 		t.mu.Unlock()
-		report(rotation.Result{BindingID: b.ID})
+		if refused {
+			report(rotation.Result{BindingID: b.ID, Err: fmt.Errorf("write %s: refused", b.ID), Unchanged: true})
+			continue
+		}
+		t.mu.Lock()
+		t.holds[b.ID] = tok.Fingerprint()
+		stopped := t.stops[b.ID]
+		t.mu.Unlock()
+		report(rotation.Result{BindingID: b.ID, Interrupted: stopped})
 	}
 }
 func (t *target) Verify(ctx context.Context, tok token.Token, bs []rotation.Binding, report func(rotation.Result)) {
@@ -191,6 +225,13 @@ func (r *receiver) wait(t *testing.T, event string) alert.Alert {
 	}
 }
 
+// Store is the store as the tests hold it: what the engine writes and the
+// daemon reads.
+type Store interface {
+	rotation.Store
+	status.Reader
+}
+
 // harness is one daemon over a real SQLite store and sealer with fake
 // sources and targets.
 type harness struct {
@@ -199,7 +240,7 @@ type harness struct {
 	clock  *clock
 	gh     *github
 	cfg    *config.Config
-	st     rotation.Store
+	st     Store
 	sealer rotation.Sealer
 	eng    *rotation.Engine
 	srcs   map[string]*source
@@ -259,7 +300,7 @@ func (h *harness) adopt(name string) rotation.Version {
 	tok := token.Generate(token.KindClassicPAT)
 	h.gh.accept(tok)
 	c, _ := h.credFn(h.t.Context(), &config.Credential{Name: name})
-	v, err := h.eng.Adopt(h.t.Context(), c, tok)
+	v, err := h.eng.Adopt(h.t.Context(), c, tok, rotation.AdoptOptions{ConfirmUnverifiable: true})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,19 @@ type metrics struct {
 	apiErrors *prometheus.CounterVec
 	storeErrs prometheus.Counter
 	alerts    *prometheus.CounterVec
+	durations *prometheus.HistogramVec
+	stopped   *prometheus.CounterVec
+
+	mu      sync.Mutex
+	counted map[string]countedRun // credential → the run whose stopped executions were counted
+}
+
+// countedRun remembers which stopped executions of a run were counted, so
+// that a run looked at twice (finished, then its stragglers moved) counts
+// each once.
+type countedRun struct {
+	id   int64
+	keys map[string]bool
 }
 
 func newMetrics(s *Server) *metrics {
@@ -37,8 +51,16 @@ func newMetrics(s *Server) *metrics {
 			Help: "Reads or writes of the store that failed (locked, unreachable); the work is retried."}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rotor_alerts_total",
 			Help: "Alert deliveries after retries, by destination (type:host) and result (sent, failed)."}, []string{"destination", "result"}),
+		// Runs take seconds (a file, a secret) to many minutes (verify:
+		// execution waits for a pipeline's source action).
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rotor_run_duration_seconds",
+			Help:    "Duration of the runs this process finished, from start to finish as the store recorded them, by credential and result.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600}}, []string{"credential", "result"}),
+		stopped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rotor_executions_stopped_total",
+			Help: "Executions in progress that this process's runs stopped by updating their pipeline, as the target's policy allowed (in_flight: interrupt, on_expiry: interrupt), by credential and target type."}, []string{"credential", "target"}),
+		counted: map[string]countedRun{},
 	}
-	m.reg.MustRegister(m.rotations, m.apiErrors, m.storeErrs, m.alerts, &stateCollector{s: s},
+	m.reg.MustRegister(m.rotations, m.apiErrors, m.storeErrs, m.alerts, m.durations, m.stopped, &stateCollector{s: s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -47,8 +69,34 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-func (m *metrics) rotation(credential, result string) {
-	m.rotations.WithLabelValues(credential, result).Inc()
+// finished counts a run this process finished.
+func (m *metrics) finished(run rotation.Run, took time.Duration) {
+	m.rotations.WithLabelValues(run.Credential, string(run.Status)).Inc()
+	if !run.StartedAt.IsZero() && !run.FinishedAt.IsZero() {
+		took = run.FinishedAt.Sub(run.StartedAt) // a resumed run began before this process took it over
+	}
+	m.durations.WithLabelValues(run.Credential, string(run.Status)).Observe(took.Seconds())
+}
+
+// executionsStopped counts the executions the bindings of run stopped that
+// were not counted yet.
+func (m *metrics) executionsStopped(credential string, runID int64, states []rotation.BindingState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.counted[credential]
+	if c.id != runID {
+		c = countedRun{id: runID, keys: map[string]bool{}}
+		m.counted[credential] = c
+	}
+	for _, st := range states {
+		for _, x := range st.Interrupted {
+			k := st.Binding.Resource + "\x00" + x
+			if !c.keys[k] {
+				c.keys[k] = true
+				m.stopped.WithLabelValues(credential, st.Binding.Target).Inc()
+			}
+		}
+	}
 }
 
 func (m *metrics) apiError(service string) { m.apiErrors.WithLabelValues(service).Inc() }
@@ -70,15 +118,22 @@ func (m *metrics) alertDelivered(dest string, err error) {
 	m.alerts.WithLabelValues(dest, result).Inc()
 }
 
+// Gauges of points in time are Unix timestamps (`*_timestamp_seconds`),
+// as Prometheus convention asks: a scrape stores a fact that stays true,
+// and `time() - x` or `x - time()` gives the age or the time left in any
+// query, where a "seconds until" gauge would be stale the moment it was
+// scraped.
 var (
-	descAge = prometheus.NewDesc("rotor_credential_age_seconds",
-		"Age of the credential's current token.", []string{"credential"}, nil)
-	descExpiry = prometheus.NewDesc("rotor_credential_expiry_seconds",
-		"Seconds until the current token expires (negative: expired); absent when it does not expire.", []string{"credential"}, nil)
-	descDue = prometheus.NewDesc("rotor_credential_next_due_seconds",
-		"Seconds until the credential is next due for rotation (0 or negative: due now).", []string{"credential", "reason"}, nil)
+	descCreated = prometheus.NewDesc("rotor_credential_created_timestamp_seconds",
+		"When the credential's current token was created (Unix time); its age is time() minus this.", []string{"credential"}, nil)
+	descExpiry = prometheus.NewDesc("rotor_credential_expires_timestamp_seconds",
+		"When the current token expires (Unix time); absent when it does not expire.", []string{"credential"}, nil)
+	descDue = prometheus.NewDesc("rotor_credential_next_due_timestamp_seconds",
+		"When the credential is next due for rotation (Unix time; at or before time(): due now), and why.", []string{"credential", "reason"}, nil)
 	descWaiting = prometheus.NewDesc("rotor_credential_waiting_for_person",
 		"1 when rotor needs a person to act (a personal token is due, or a credential must be adopted).", []string{"credential", "reason"}, nil)
+	descHealth = prometheus.NewDesc("rotor_credential_health",
+		"1 for the credential's overall health state (healthy, degraded, unhealthy, rotating, needs_person, migrated), 0 for the others: what the dashboard's Health column shows.", []string{"credential", "state"}, nil)
 	descLastOK = prometheus.NewDesc("rotor_last_run_success",
 		"1 if the credential's last finished run succeeded, 0 if not.", []string{"credential"}, nil)
 	descLastDur = prometheus.NewDesc("rotor_last_run_duration_seconds",
@@ -86,9 +141,15 @@ var (
 	descLastEnd = prometheus.NewDesc("rotor_last_run_finished_timestamp_seconds",
 		"When the credential's last finished run ended (Unix time).", []string{"credential"}, nil)
 	descBindings = prometheus.NewDesc("rotor_bindings",
-		"Bindings of the credential by health: verified in the newest run and not drifted since (healthy), or not.", []string{"credential", "state"}, nil)
+		"Bindings of the credential by target type and health: healthy (on the current token, verified, or left on it by a clean rollback), waiting (a straggler on the previous, live token), rotating (a run is open), unhealthy (a write failed and was not undone, a straggler's move failed, or the watcher saw drift).", []string{"credential", "target", "state"}, nil)
+	descStragglers = prometheus.NewDesc("rotor_bindings_waiting",
+		"Stragglers: bindings still on the previous token (it is not retired until they move), by target type and status (waiting for their pipeline to be idle; failed or refused when a move failed).", []string{"credential", "target", "status"}, nil)
+	descWaitSince = prometheus.NewDesc("rotor_bindings_waiting_since_timestamp_seconds",
+		"Since when the oldest straggler has waited (Unix time); absent without stragglers.", []string{"credential"}, nil)
+	descInterrupted = prometheus.NewDesc("rotor_last_run_interrupted_executions",
+		"Executions in progress the credential's newest run stopped, as its target's policy allowed (in_flight: interrupt, on_expiry: interrupt).", []string{"credential"}, nil)
 	descTokenOK = prometheus.NewDesc("rotor_token_healthy",
-		"1 if the watcher's last check of the current token passed, 0 if GitHub refused it; absent before the first check.", []string{"credential"}, nil)
+		"1 if the watcher's last check of the current token passed, 0 if GitHub refused it; absent before the first check of the current token.", []string{"credential"}, nil)
 	descUp = prometheus.NewDesc("rotor_status_up",
 		"1 if the store could be read for this scrape.", nil, nil)
 )
@@ -98,7 +159,7 @@ var (
 type stateCollector struct{ s *Server }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAge, descExpiry, descDue, descWaiting, descLastOK, descLastDur, descLastEnd, descBindings, descTokenOK, descUp} {
+	for _, d := range []*prometheus.Desc{descCreated, descExpiry, descDue, descWaiting, descHealth, descLastOK, descLastDur, descLastEnd, descBindings, descStragglers, descWaitSince, descInterrupted, descTokenOK, descUp} {
 		ch <- d
 	}
 }
@@ -123,45 +184,58 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		name := v.Name
 		view := s.view(s.cfg.Credentials[i], v)
 		if v.Current != nil {
-			gauge(descAge, now.Sub(v.Current.CreatedAt).Seconds(), name)
+			gauge(descCreated, unix(v.Current.CreatedAt), name)
 			if !v.Current.ExpiresAt.IsZero() {
-				gauge(descExpiry, v.Current.ExpiresAt.Sub(now).Seconds(), name)
+				gauge(descExpiry, unix(v.Current.ExpiresAt), name)
 			}
 		}
-		if view.DueIn != nil {
-			gauge(descDue, *view.DueIn, name, view.DueReason)
+		if view.DueAt != nil {
+			gauge(descDue, unix(*view.DueAt), name, view.DueReason)
 		}
 		if view.Waiting != "" {
 			gauge(descWaiting, 1, name, view.Waiting)
 		}
+		for _, st := range []string{StateHealthy, StateDegraded, StateUnhealthy, StateRotating, StateNeedsPerson, StateMigrated} {
+			gauge(descHealth, boolGauge(view.Health.State == st), name, st)
+		}
 		if r := v.LastRun; r != nil {
-			ok := 0.0
-			if r.Status == rotation.RunSucceeded {
-				ok = 1
-			}
-			gauge(descLastOK, ok, name)
+			gauge(descLastOK, boolGauge(r.Status == rotation.RunSucceeded), name)
 			gauge(descLastDur, r.FinishedAt.Sub(r.StartedAt).Seconds(), name)
-			gauge(descLastEnd, float64(r.FinishedAt.UnixMilli())/1000, name)
+			gauge(descLastEnd, unix(r.FinishedAt), name)
 		}
-		healthy, unhealthy := v.Healthy, v.Bindings-v.Healthy
-		if w := view.Watch; w != nil && len(w.Bindings) > 0 {
-			healthy, unhealthy = 0, 0
-			for _, b := range w.Bindings {
-				if b.State == HealthOK || b.State == HealthUnknown {
-					healthy++
-				} else {
-					unhealthy++
-				}
+		for target, counts := range view.Health.byTarget() {
+			for st, n := range counts {
+				gauge(descBindings, float64(n), name, target, string(st))
 			}
 		}
-		gauge(descBindings, float64(healthy), name, "healthy")
-		gauge(descBindings, float64(unhealthy), name, "unhealthy")
-		if w := view.Watch; w != nil && (w.Token.State == HealthOK || w.Token.State == HealthBroken) {
-			ok := 0.0
-			if w.Token.State == HealthOK {
-				ok = 1
+		type key struct{ target, status string }
+		stragglers := map[key]int{}
+		var since time.Time
+		for _, st := range v.Stragglers {
+			stragglers[key{st.Target, st.Status}]++
+			if since.IsZero() || st.Since.Before(since) {
+				since = st.Since
 			}
-			gauge(descTokenOK, ok, name)
+		}
+		for k, n := range stragglers {
+			gauge(descStragglers, float64(n), name, k.target, k.status)
+		}
+		if !since.IsZero() {
+			gauge(descWaitSince, unix(since), name)
+		}
+		gauge(descInterrupted, float64(v.Interrupted), name)
+		if ts := tokenState(v, view.Watch); ts == HealthOK || ts == HealthBroken {
+			gauge(descTokenOK, boolGauge(ts == HealthOK), name)
 		}
 	}
+}
+
+// unix is t as a Prometheus timestamp gauge: seconds, millisecond precision.
+func unix(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

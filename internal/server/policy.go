@@ -17,11 +17,16 @@ import (
 // failed run behind (a store that was locked, a source that could not be
 // built).
 type flags struct {
-	Requested   bool
-	Broken      bool
-	InFlight    bool
-	Failures    int
-	LastFailure time.Time
+	Requested bool
+	// Broken: the watcher saw GitHub refuse the token BrokenFingerprint,
+	// the current one when it looked. Only while that token is still the
+	// current one: another replica may have rotated meanwhile, and
+	// retiring the old token is what made GitHub refuse it.
+	Broken            bool
+	BrokenFingerprint string
+	InFlight          bool
+	Failures          int
+	LastFailure       time.Time
 }
 
 // runKind is what the scheduler does with a credential's run.
@@ -40,12 +45,17 @@ const (
 	ReasonPersonalTokenDue = "PersonalTokenDue"
 	ReasonWaitingForToken  = "WaitingForToken"
 	ReasonNeedsAdoption    = "NeedsAdoption"
+	ReasonMigrated         = "Migrated"  // moved to a connection by rotor migrate: not rotated
+	ReasonMigrating        = "Migrating" // a migration run is open
 )
 
 // action is the scheduler's decision for one credential at one moment.
 type action struct {
 	Run    runKind
-	Retire bool   // previous versions' grace has ended: revoke them
+	Retire bool // previous versions' grace has ended: revoke them
+	// Settle: bindings of the last run still hold the previous version,
+	// waiting for their pipeline: move those whose pipeline is idle now.
+	Settle bool
 	Remind string // a person must act: ReasonPersonalTokenDue, ReasonWaitingForToken, ReasonNeedsAdoption
 	// Reason is why (schedule's reason, or one of the daemon's).
 	Reason   string
@@ -68,7 +78,8 @@ func resumable(sourceType string, run rotation.Run) bool {
 // stateOf is the schedule state of a credential: the store's view plus the
 // daemon's flags. Failures of both kinds push the credential back.
 func stateOf(v status.Credential, f flags) schedule.State {
-	s := schedule.State{Name: v.Name, Broken: f.Broken, Requested: f.Requested, Failures: v.Failures + f.Failures, LastFailure: f.LastFailure}
+	broken := f.Broken && v.Current != nil && v.Current.Fingerprint == f.BrokenFingerprint
+	s := schedule.State{Name: v.Name, Broken: broken, Requested: f.Requested, Failures: v.Failures + f.Failures, LastFailure: f.LastFailure}
 	if v.Current != nil {
 		s.HasCurrent, s.CurrentCreated, s.CurrentExpires = true, v.Current.CreatedAt, v.Current.ExpiresAt
 	}
@@ -89,14 +100,22 @@ func stateOf(v status.Credential, f flags) schedule.State {
 //  5. schedule.Next (broken token, expiry, age, with jitter and backoff):
 //     rotate when due, or remind when the source cannot mint.
 //
-// Independently, previous versions whose grace has ended are retired.
+// Independently, bindings still waiting for their pipeline (stragglers)
+// are moved when idle, and previous versions whose grace has ended are
+// retired (the engine retires none while a straggler holds it).
 func decide(p schedule.Policy, v status.Credential, f flags, now time.Time) action {
 	if f.InFlight {
 		return action{Reason: ReasonInFlight}
 	}
-	a := action{Retire: v.OpenRun == nil && v.Previous != nil && !now.Before(v.Previous.RetireAfter)}
+	a := action{
+		Retire: v.OpenRun == nil && v.Previous != nil && !now.Before(v.Previous.RetireAfter),
+		Settle: v.OpenRun == nil && len(v.Stragglers) > 0,
+	}
 	st := stateOf(v, f)
 	switch {
+	case v.OpenRun != nil && v.OpenRun.Trigger == rotation.TriggerMigrate:
+		a.Reason = ReasonMigrating // 'rotor migrate NAME' resumes it, not the scheduler
+		return a
 	case v.OpenRun != nil:
 		if !resumable(v.Source, *v.OpenRun) {
 			a.Remind, a.Reason = ReasonWaitingForToken, ReasonWaitingForToken
@@ -111,6 +130,9 @@ func decide(p schedule.Policy, v status.Credential, f flags, now time.Time) acti
 			return a
 		}
 		a.Run, a.Reason = runResume, ReasonResume
+		return a
+	case v.Migrated:
+		a.Reason = ReasonMigrated // nothing to rotate; Retire above revokes its last token
 		return a
 	case !st.HasCurrent:
 		a.Remind, a.Reason = ReasonNeedsAdoption, schedule.ReasonNoCurrent

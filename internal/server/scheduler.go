@@ -32,6 +32,21 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 		case <-s.kick:
 		}
 		s.tick(ctx)
+		s.flushRevocations(ctx)
+	}
+}
+
+// flushRevocations sends queued revocations as the hourly budget allows
+// (queued by any run of any replica) and confirms them.
+func (s *Server) flushRevocations(ctx context.Context) {
+	q := s.deps.Revocations
+	if q == nil || ctx.Err() != nil {
+		return
+	}
+	if rep, err := q.Flush(ctx); err != nil {
+		s.log.Warn("revocation queue: will retry", "err", err)
+	} else if rep.Calls > 0 || len(rep.Alive) > 0 {
+		s.log.Info("revocation queue", "calls", rep.Calls, "sent", rep.Sent, "confirmed", rep.Confirmed, "alive", len(rep.Alive), "queued", rep.Queued)
 	}
 }
 
@@ -67,7 +82,7 @@ func (s *Server) tick(ctx context.Context) {
 		if al, ok := expiryAlert(p, v, now); ok && !cs.InFlight {
 			s.alert.Send(al)
 		}
-		if a.Run == runNone && !a.Retire {
+		if a.Run == runNone && !a.Retire && !a.Settle {
 			continue
 		}
 		s.start(ctx, cc, a)
@@ -163,6 +178,9 @@ func (s *Server) runJob(ctx context.Context, cc *config.Credential, a action) bo
 		return false
 	}
 	eng := s.engineFor(cc.Name, cancel)
+	if a.Settle {
+		s.settle(jctx, eng, cred)
+	}
 	if a.Retire {
 		retired, err := eng.Retire(jctx, cred)
 		switch {
@@ -210,13 +228,41 @@ func (s *Server) runJob(ctx context.Context, cc *config.Credential, a action) bo
 	return run.Status == rotation.RunSucceeded || run.Status == rotation.RunFailed || run.Status == rotation.RunRolledBack
 }
 
+// settle moves the bindings still waiting for their pipeline whose pipeline
+// is idle now (it does not wait: the next tick looks again), or updates
+// them anyway when the token they hold is about to expire (on_expiry).
+func (s *Server) settle(ctx context.Context, eng *rotation.Engine, cred rotation.Credential) {
+	run, left, err := eng.MoveStragglers(ctx, cred, rotation.MoveOptions{NoWait: true})
+	switch {
+	case errors.Is(err, rotation.ErrLeaseHeld), errors.Is(err, rotation.ErrLeaseLost), errors.Is(err, rotation.ErrOpenRun), ctx.Err() != nil:
+		return
+	case err != nil:
+		s.m.storeErrorIf(err)
+		s.log.Error("move stragglers", "credential", cred.Name, "err", err)
+		return
+	}
+	s.countStopped(ctx, cred.Name, run.ID)
+	var failed []string
+	for _, st := range left {
+		if st.Status != rotation.BindingWaiting {
+			failed = append(failed, st.Binding.ID+": "+st.Error)
+		}
+	}
+	s.log.Info("stragglers", "credential", cred.Name, "run", run.ID, "left", len(left), "failed", len(failed))
+	if len(failed) > 0 {
+		s.alert.Send(alert.Alert{Event: alert.EventRotationFailed, Credential: cred.Name, RunID: run.ID, Severity: alert.Warning,
+			Message: fmt.Sprintf("%d binding(s) could not be moved to version %d (they keep the previous version, which stays valid; rotor retries every tick): %s", len(failed), run.NewSeq, strings.Join(failed, "; "))})
+	}
+}
+
 // finished records a run's outcome: metrics, flags and alerts.
 func (s *Server) finished(jctx context.Context, cc *config.Credential, run rotation.Run, err error, took time.Duration) {
 	name := cc.Name
 	var re *rotation.RunError
 	switch {
 	case err == nil:
-		s.m.rotation(name, string(run.Status))
+		s.m.finished(run, took)
+		s.countStopped(jctx, name, run.ID)
 		s.update(name, func(c *credState) {
 			c.flags = flags{InFlight: c.InFlight}
 			c.LastError, c.ErrorAt = "", time.Time{}
@@ -234,22 +280,14 @@ func (s *Server) finished(jctx context.Context, cc *config.Credential, run rotat
 	case jctx.Err() != nil:
 		s.log.Info("run stopped by shutdown; it resumes at next start", "credential", name, "run", run.ID, "step", run.Step)
 	case errors.As(err, &re):
-		s.m.rotation(name, string(re.Run.Status))
+		s.m.finished(re.Run, took)
+		s.countStopped(jctx, name, re.Run.ID)
 		s.countAPIErrors(jctx, re.Run)
 		s.update(name, func(c *credState) { c.Requested, c.LastError, c.ErrorAt = false, re.Error(), s.opts.Now() })
-		a := alert.Alert{Credential: name, RunID: re.Run.ID, Severity: alert.Warning}
-		switch {
-		case errors.Is(err, rotation.ErrRolledBack):
-			a.Event = alert.EventRolledBack
-			a.Message = fmt.Sprintf("rotation failed (%s) and was rolled back: every binding holds the previous token again and the new one was revoked. %s", re.Run.Reason, re.Run.Error)
-		case errors.Is(err, rotation.ErrRollbackStuck):
-			a.Event, a.Severity = alert.EventRollbackStuck, alert.Critical
-			a.Message = fmt.Sprintf("rotation failed (%s) and the rollback is not finished; rotor keeps retrying. %s", re.Run.Reason, err)
+		if errors.Is(err, rotation.ErrRollbackStuck) {
 			s.localFailure(name, err, re.Run.ID)
-		default:
-			a.Event = alert.EventRotationFailed
-			a.Message = fmt.Sprintf("rotation failed (%s) before any binding changed. %s", re.Run.Reason, re.Run.Error)
 		}
+		a, _ := alert.ForRun(name, err)
 		s.alert.Send(a)
 		s.log.Error("rotation did not succeed", "credential", name, "run", re.Run.ID, "status", re.Run.Status, "reason", re.Run.Reason, "err", re.Run.Error)
 	default:
@@ -257,6 +295,21 @@ func (s *Server) finished(jctx context.Context, cc *config.Credential, run rotat
 		// could not start. The run, if any, stays open and is resumed.
 		s.localFailure(name, err, run.ID)
 	}
+}
+
+// countStopped counts, in rotor_executions_stopped_total, the executions
+// the bindings of run stopped (as their target's policy allowed).
+func (s *Server) countStopped(ctx context.Context, name string, runID int64) {
+	if runID == 0 {
+		return
+	}
+	states, err := s.deps.Store.Bindings(context.WithoutCancel(ctx), runID)
+	if err != nil {
+		s.m.storeError()
+		s.log.Warn("count stopped executions: read bindings", "credential", name, "run", runID, "err", err)
+		return
+	}
+	s.m.executionsStopped(name, runID, states)
 }
 
 // localFailure records a failure that left no finished run, backs the

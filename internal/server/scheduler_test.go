@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/alert"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/status"
 )
 
 func TestServer_tick_rotatesWhenDue(t *testing.T) {
@@ -173,7 +176,7 @@ func TestServer_Run_gracefulShutdown(t *testing.T) {
 // flakyStore fails transactions while failing is set, as a locked or
 // read-only database does.
 type flakyStore struct {
-	rotation.Store
+	Store
 	failing atomic.Bool
 }
 
@@ -275,4 +278,97 @@ func TestServer_tick_leaseHeldElsewhere(t *testing.T) {
 	if cs := s.snapshot("app"); cs.Failures != 0 || cs.InFlight {
 		t.Errorf("a held lease is not a failure: %+v", cs)
 	}
+}
+
+// TestServer_tick_movesStragglers: a binding whose pipeline runs a
+// deployment keeps the old token through the run; the API and metrics show
+// it; each tick moves it once idle, and only then is the old token retired.
+func TestServer_tick_movesStragglers(t *testing.T) {
+	h := newHarness(t, cred("app", config.SourceGitHubApp))
+	v1 := h.adopt("app")
+	tg := h.tgts["app"]
+	tg.ids = append(tg.ids, "app:binding-b")
+	tg.holds["app:binding-b"] = v1.Fingerprint
+	tg.busy = map[string]bool{"app:binding-b": true}
+	s := h.server(Options{})
+	ctx := context.Background()
+
+	h.clock.Advance(61 * time.Minute)
+	s.tick(ctx)
+	s.jobs.Wait()
+	runs := h.runs("app")
+	if len(runs) != 1 || runs[0].Status != rotation.RunSucceeded {
+		t.Fatalf("runs = %+v, want one succeeded run", runs)
+	}
+	if tg.holds["app:binding-b"] != v1.Fingerprint || tg.holds["app:binding-a"] == v1.Fingerprint {
+		t.Fatalf("holds = %v: want binding-b on the old token, binding-a on the new", tg.holds)
+	}
+	v, err := status.One(ctx, h.cfg.Credentials[0], h.st, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := s.view(h.cfg.Credentials[0], v)
+	if len(view.Stragglers) != 1 || view.Stragglers[0].Binding != "app:binding-b" || view.Stragglers[0].Status != "waiting" || !view.Healthy {
+		t.Fatalf("view: stragglers %+v, healthy %v; want binding-b waiting, healthy", view.Stragglers, view.Healthy)
+	}
+	var metrics strings.Builder
+	rec := httptest.NewRecorder()
+	s.m.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	metrics.WriteString(rec.Body.String())
+	for _, want := range []string{
+		`rotor_bindings_waiting{credential="app",status="waiting",target="file"} 1`,
+		`rotor_bindings{credential="app",state="waiting",target="file"} 1`, // the same binding, the same word
+		`rotor_bindings{credential="app",state="healthy",target="file"} 1`,
+		`rotor_bindings{credential="app",state="unhealthy",target="file"} 0`,
+		`rotor_credential_health{credential="app",state="degraded"} 1`,
+	} {
+		if !strings.Contains(metrics.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics.String(), "app"))
+		}
+	}
+	if view.Health.State != StateDegraded || view.Health.Counts[status.Waiting] != 1 || !strings.Contains(view.Health.Summary, "1 binding(s) waiting for their pipeline") {
+		t.Errorf("health %+v: want degraded, one waiting", view.Health)
+	}
+
+	// Past the grace period, still busy: it stays waiting and the old
+	// token is not retired.
+	h.clock.Advance(11 * time.Minute)
+	s.tick(ctx)
+	s.jobs.Wait()
+	if !h.gh.live[v1.Fingerprint] || tg.holds["app:binding-b"] != v1.Fingerprint {
+		t.Fatalf("old token live %v, binding-b holds %s: want the old token kept for the straggler", h.gh.live[v1.Fingerprint], tg.holds["app:binding-b"])
+	}
+
+	// Idle: the next tick moves it, then retires the old token.
+	tg.mu.Lock()
+	tg.busy = nil
+	tg.mu.Unlock()
+	s.tick(ctx)
+	s.jobs.Wait()
+	if tg.holds["app:binding-b"] == v1.Fingerprint {
+		t.Fatal("the straggler did not move")
+	}
+	// The grace period counts from the move: not yet retired.
+	if !h.gh.live[v1.Fingerprint] {
+		t.Fatal("the old token was revoked as soon as the last straggler moved off it")
+	}
+	h.clock.Advance(11 * time.Minute)
+	s.tick(ctx)
+	s.jobs.Wait()
+	if h.gh.live[v1.Fingerprint] {
+		t.Error("the old token is still live a grace period after the last straggler moved")
+	}
+	if v, _ := status.One(ctx, h.cfg.Credentials[0], h.st, h.clock.Now()); len(v.Stragglers) != 0 {
+		t.Errorf("stragglers left: %+v", v.Stragglers)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,14 +14,17 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/alert"
 	"github.com/rotor-ci/rotor/internal/config"
+	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/status"
 )
 
 // Deps are the running parts the daemon drives. cli builds them from
 // wiring.Env; tests pass fakes.
 type Deps struct {
 	Config *config.Config
-	Store  rotation.Store
+	// Store is what the daemon reads; it writes only through Engine.
+	Store status.Reader
 	// Engine is the template for every run: the daemon copies it per run to
 	// watch its steps (Observe and Hook are chained, not replaced).
 	Engine *rotation.Engine
@@ -31,6 +35,10 @@ type Deps struct {
 	// Alerts are the destinations of server.alerts; nil only logs.
 	Alerts []alert.Notifier
 	Log    *slog.Logger
+	// Revocations, if set, is the shared queue for GitHub's credential
+	// revocation API: every tick sends what its hourly budget allows and
+	// alerts on tokens still alive after their revocation.
+	Revocations *revoke.Queue
 }
 
 // Options tune the daemon. The zero value is what production uses.
@@ -54,7 +62,8 @@ type Server struct {
 	cfg   *config.Config
 	opts  Options
 	log   *slog.Logger
-	auth  []byte // sha256 of the bearer token
+	auth  []byte        // sha256 of the bearer token
+	certs *certReloader // nil: plain HTTP
 	alert *alert.Sender
 	m     *metrics
 	mux   *http.ServeMux
@@ -117,8 +126,23 @@ func New(deps Deps, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sc := deps.Config.Server
+	var certs *certReloader
+	switch {
+	case sc.TLS():
+		if certs, err = newCertReloader(sc.TLSCertFile, sc.TLSKeyFile, deps.Log); err != nil {
+			return nil, err
+		}
+	case !sc.InsecureListen && !config.IsLoopback(opts.Listen):
+		// The config's own listen address was checked by config; --listen
+		// may name another.
+		return nil, fmt.Errorf("%w: %s can be reached from other machines, and the API's bearer token would cross the network in the clear: "+
+			"set server.tls_cert_file and server.tls_key_file, or server.insecure_listen: true if TLS ends in front of rotor", ErrInsecureListen, opts.Listen)
+	case !config.IsLoopback(opts.Listen):
+		deps.Log.Warn("serving plain HTTP beyond loopback (server.insecure_listen: true): the API's bearer token crosses the network in the clear unless TLS ends in front of rotor", "listen", opts.Listen)
+	}
 	s := &Server{
-		deps: deps, cfg: deps.Config, opts: opts, log: deps.Log, auth: auth,
+		deps: deps, cfg: deps.Config, opts: opts, log: deps.Log, auth: auth, certs: certs,
 		creds:   map[string]*credState{},
 		sem:     make(chan struct{}, opts.Workers),
 		kick:    make(chan struct{}, 1),
@@ -133,6 +157,12 @@ func New(deps Deps, opts Options) (*Server, error) {
 	ao.Now = opts.Now
 	ao.Delivered = func(dest string, _ alert.Alert, err error) { s.m.alertDelivered(dest, err) }
 	s.alert = alert.NewSender(deps.Alerts, ao)
+	if q := deps.Revocations; q != nil {
+		q.Alive = func(_ context.Context, it revoke.Item) {
+			s.alert.Send(alert.Alert{Event: alert.EventRevocationFailed, Credential: it.Credential, Severity: alert.Critical,
+				Message: fmt.Sprintf("token %s was revoked but GitHub still accepts it: %s; delete it in GitHub by hand", it.Fingerprint, it.Error)})
+		}
+	}
 	s.routes()
 	return s, nil
 }
@@ -160,10 +190,14 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.opts.Listen, err)
 	}
 	s.addr.Store(ln.Addr().String())
-	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)} // TLS handshake noise from scanners
+	if s.certs != nil {
+		ln = tls.NewListener(ln, s.certs.config())
+	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
-	s.log.Info("rotor serve listening", "addr", ln.Addr().String(), "credentials", len(s.cfg.Credentials), "tick", s.opts.Tick, "watch_every", s.opts.WatchEvery)
+	s.log.Info("rotor serve listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "credentials", len(s.cfg.Credentials), "tick", s.opts.Tick, "watch_every", s.opts.WatchEvery)
 	close(s.started)
 
 	alertCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
@@ -214,18 +248,6 @@ func (s *Server) waitJobs(stopHard context.CancelFunc) {
 		stopHard()
 		<-done
 	}
-}
-
-// state returns the daemon's memory of a configured credential.
-func (s *Server) state(name string) *credState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cs, ok := s.creds[name]
-	if !ok {
-		cs = &credState{}
-		s.creds[name] = cs
-	}
-	return cs
 }
 
 // snapshot copies a credential's daemon state under the lock.

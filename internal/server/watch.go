@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/alert"
-	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
 )
@@ -129,7 +127,7 @@ func (s *Server) watchOne(ctx context.Context, cc *config.Credential) {
 		c.Watch = res
 		// A minting source rotates away from a broken token at once; a
 		// personal one gets a critical reminder instead.
-		c.Broken = res.Token.State == HealthBroken
+		c.Broken, c.BrokenFingerprint = res.Token.State == HealthBroken, res.Token.Fingerprint
 	})
 	was, is := prev.Healthy(), res.Healthy()
 	switch {
@@ -186,7 +184,7 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 	if i := slices.IndexFunc(versions, func(v rotation.Version) bool { return v.State == rotation.VersionCurrent }); i >= 0 {
 		cur := versions[i]
 		res.Token = TokenHealth{Fingerprint: cur.Fingerprint, ExpiresAt: cur.ExpiresAt}
-		tok, err := s.deps.Engine.Sealer.Open(cur.Sealed)
+		tok, err := s.deps.Engine.Sealer.Open(ctx, cur.SealContext(), cur.Sealed)
 		if err != nil {
 			return nil, fmt.Errorf("open current version: %w", err)
 		}
@@ -199,6 +197,10 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 			if !id.ExpiresAt.IsZero() {
 				res.Token.ExpiresAt = id.ExpiresAt
 			}
+		case errors.Is(err, rotation.ErrRejected) && !s.stillCurrent(ctx, cc.Name, cur.Fingerprint):
+			// Another replica rotated while this check ran, and retiring
+			// the old token is why GitHub refuses it: nothing is broken.
+			res.Token.State, res.Token.Error = HealthUnknown, "replaced while it was checked"
 		case errors.Is(err, rotation.ErrRejected):
 			res.Token.State, res.Token.Error = HealthBroken, err.Error()
 		default:
@@ -232,9 +234,17 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 		health := map[string]*BindingHealth{}
 		var inspect []rotation.Binding
 		for _, b := range bs {
+			// A baseline stored by an earlier rotor may know the binding by
+			// an earlier ID (codepipeline IDs gained the account).
+			isKnown := false
+			for _, id := range append([]string{b.ID}, b.Aliases...) {
+				if _, ok := known[id]; ok {
+					found[id], isKnown = true, true
+				}
+			}
 			found[b.ID] = true
 			h := BindingHealth{ID: b.ID, Target: t.Type(), State: HealthOK}
-			if _, ok := known[b.ID]; !ok && len(baseline) > 0 {
+			if !isKnown && len(baseline) > 0 {
 				h.State = HealthNew
 			}
 			res.Bindings = append(res.Bindings, h)
@@ -265,17 +275,26 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 	return res, nil
 }
 
-// recordAudit appends a watcher record to the audit chain.
+// recordAudit appends a watcher record to the audit chain, through the
+// engine: the store's only writer.
 func (s *Server) recordAudit(ctx context.Context, credential, event string, detail map[string]any) {
-	var d string
-	if len(detail) > 0 {
-		b, _ := json.Marshal(detail)
-		d = string(b)
-	}
-	rec := audit.Record{Time: s.opts.Now().UTC(), Credential: credential, Event: event, Actor: s.deps.Engine.Holder, Detail: d}
-	err := s.deps.Store.Tx(ctx, func(tx rotation.Tx) error { _, err := tx.AppendAudit(rec); return err })
-	if err != nil {
+	if err := s.deps.Engine.Record(ctx, credential, event, detail); err != nil {
 		s.m.storeError()
 		s.log.Error("record watch result in the audit log", "credential", credential, "event", event, "err", err)
 	}
+}
+
+// stillCurrent reports whether fingerprint is still the credential's
+// current version (true when the store cannot say: the refusal stands).
+func (s *Server) stillCurrent(ctx context.Context, credential, fingerprint string) bool {
+	versions, err := s.deps.Store.Versions(ctx, credential)
+	if err != nil {
+		return true
+	}
+	for _, v := range versions {
+		if v.State == rotation.VersionCurrent {
+			return v.Fingerprint == fingerprint
+		}
+	}
+	return false
 }

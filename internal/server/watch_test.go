@@ -46,6 +46,12 @@ func TestServer_watchOne(t *testing.T) {
 		{name: "pipeline deleted", wantEvent: alert.EventBindingDrift, wantToken: HealthOK,
 			breakIt:   func(h *harness) { h.tgts["app"].ids = []string{"app:binding-b"} },
 			wantState: map[string]string{"app:binding-a": HealthMissing, "app:binding-b": HealthNew}},
+		{name: "IDs changed form since the baseline was stored", wantToken: HealthOK,
+			breakIt: func(h *harness) {
+				h.tgts["app"].ids = []string{"app:123456789012:binding-a"}
+				h.tgts["app"].aliases = map[string][]string{"app:123456789012:binding-a": {"app:binding-a"}}
+			},
+			wantState: map[string]string{"app:123456789012:binding-a": HealthOK}},
 		{name: "source action failing", wantEvent: alert.EventBindingDrift, wantToken: HealthOK,
 			breakIt: func(h *harness) {
 				h.tgts["app"].drift = map[string]string{"app:binding-a": "last source action failed: Could not access the GitHub repository"}
@@ -158,6 +164,8 @@ func TestServer_metrics(t *testing.T) {
 				return m.GetGauge().GetValue(), true
 			case m.Counter != nil:
 				return m.GetCounter().GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount()), true
 			}
 		}
 		return 0, false
@@ -169,18 +177,25 @@ func TestServer_metrics(t *testing.T) {
 		any    bool // any value will do, as long as it is there
 	}{
 		{name: "rotor_status_up", want: 1},
-		{name: "rotor_credential_age_seconds", labels: map[string]string{"credential": "app"}, want: 2 * 3600},
-		{name: "rotor_credential_age_seconds", labels: map[string]string{"credential": "pat"}, want: 4 * 3600},
-		{name: "rotor_credential_next_due_seconds", labels: map[string]string{"credential": "app"}, any: true},
+		{name: "rotor_credential_created_timestamp_seconds", labels: map[string]string{"credential": "app"}, want: unix(h.clock.Now().Add(-2 * time.Hour))},
+		{name: "rotor_credential_created_timestamp_seconds", labels: map[string]string{"credential": "pat"}, want: unix(h.clock.Now().Add(-4 * time.Hour))},
+		{name: "rotor_credential_next_due_timestamp_seconds", labels: map[string]string{"credential": "app"}, any: true},
+		{name: "rotor_credential_health", labels: map[string]string{"credential": "app", "state": StateDegraded}, want: 1}, // rolled back cleanly: works, not rotated
+		{name: "rotor_credential_health", labels: map[string]string{"credential": "app", "state": StateUnhealthy}, want: 0},
+		{name: "rotor_credential_health", labels: map[string]string{"credential": "pat", "state": StateNeedsPerson}, want: 1},
 		{name: "rotor_credential_waiting_for_person", labels: map[string]string{"credential": "pat", "reason": ReasonPersonalTokenDue}, want: 1},
 		{name: "rotor_last_run_success", labels: map[string]string{"credential": "app"}, want: 0},
 		{name: "rotor_last_run_duration_seconds", labels: map[string]string{"credential": "app"}, any: true},
-		{name: "rotor_bindings", labels: map[string]string{"credential": "app", "state": "healthy"}, want: 1},
-		{name: "rotor_bindings", labels: map[string]string{"credential": "app", "state": "unhealthy"}, want: 0},
+		{name: "rotor_bindings", labels: map[string]string{"credential": "app", "target": "file", "state": "healthy"}, want: 1},
+		{name: "rotor_bindings", labels: map[string]string{"credential": "app", "target": "file", "state": "unhealthy"}, want: 0},
+		{name: "rotor_bindings", labels: map[string]string{"credential": "app", "target": "file", "state": "waiting"}, want: 0},
 		{name: "rotor_token_healthy", labels: map[string]string{"credential": "app"}, want: 1},
 		{name: "rotor_rotations_total", labels: map[string]string{"credential": "app", "result": "succeeded"}, want: 1},
 		{name: "rotor_rotations_total", labels: map[string]string{"credential": "app", "result": "rolled_back"}, want: 1},
 		{name: "rotor_api_errors_total", labels: map[string]string{"service": "file"}, want: 1},
+		// Histograms read as their sample count: the two runs this process finished.
+		{name: "rotor_run_duration_seconds", labels: map[string]string{"credential": "app", "result": "succeeded"}, want: 1},
+		{name: "rotor_run_duration_seconds", labels: map[string]string{"credential": "app", "result": "rolled_back"}, want: 1},
 	}
 	for _, tt := range tests {
 		got, ok := value(tt.name, tt.labels)
@@ -192,8 +207,17 @@ func TestServer_metrics(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
 		}
 	}
-	if _, ok := families["rotor_credential_expiry_seconds"]; ok {
-		t.Error("rotor_credential_expiry_seconds present for tokens that do not expire")
+	if _, ok := families["rotor_credential_expires_timestamp_seconds"]; ok {
+		t.Error("rotor_credential_expires_timestamp_seconds present for tokens that do not expire")
+	}
+	// Points in time are timestamps, not "seconds until/since" (which are
+	// stale as soon as they are scraped).
+	for name := range families {
+		for _, old := range []string{"rotor_credential_age_seconds", "rotor_credential_expiry_seconds", "rotor_credential_next_due_seconds", "rotor_bindings_waiting_longest_seconds"} {
+			if name == old {
+				t.Errorf("%s is still exported", name)
+			}
+		}
 	}
 	for name := range families {
 		if strings.HasPrefix(name, "rotor_") && families[name].GetHelp() == "" {

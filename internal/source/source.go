@@ -5,11 +5,14 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/grant"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/source/appuser"
 	"github.com/rotor-ci/rotor/internal/source/githubapp"
 	"github.com/rotor-ci/rotor/internal/source/personal"
 	"github.com/rotor-ci/rotor/internal/token"
@@ -23,6 +26,20 @@ type Deps struct {
 	ReadToken func(context.Context) (token.Token, error)
 	// Dir resolves relative paths (the config file's directory).
 	Dir string
+	// Grants keeps github-app-user grants; Sealer seals what it keeps.
+	Grants grant.Grants
+	Sealer rotation.Sealer
+	// Revoke, if set, revokes personal and user tokens through the shared
+	// revocation queue (package revoke); nil: one direct call each.
+	Revoke func(ctx context.Context, credential string, tok token.Token) error
+}
+
+// revoker is d.Revoke for d's credential, or nil.
+func (d Deps) revoker() func(context.Context, token.Token) error {
+	if d.Revoke == nil {
+		return nil
+	}
+	return func(ctx context.Context, t token.Token) error { return d.Revoke(ctx, d.Credential, t) }
 }
 
 // New builds the source cfg describes.
@@ -36,7 +53,19 @@ func New(cfg config.Source, d Deps) (rotation.Source, error) {
 			}
 		}
 		// The engine compares identities across versions itself.
-		return personal.New(personal.Config{Credential: d.Credential, Scopes: cfg.Scopes}, d.GitHub, read), nil
+		return personal.New(personal.Config{Credential: d.Credential, Scopes: cfg.Scopes, Revoke: d.revoker()}, d.GitHub, read), nil
+	case appuser.Type:
+		if d.Grants == nil || d.Sealer == nil {
+			return nil, errors.New("github-app-user: no store to keep its refresh token in")
+		}
+		revoke := d.Revoke
+		if revoke == nil {
+			revoke = func(ctx context.Context, _ string, t token.Token) error {
+				return d.GitHub.RevokeCredentials(ctx, []token.Token{t})
+			}
+		}
+		return appuser.New(appuser.Config{Credential: d.Credential, ClientID: cfg.ClientID, ClientSecretFile: cfg.ClientSecretFile},
+			d.GitHub, d.Grants, d.Sealer, revoke)
 	case githubapp.Type:
 		app, err := githubapp.New(githubapp.Config{
 			AppID:          cfg.AppID,
@@ -50,9 +79,9 @@ func New(cfg config.Source, d Deps) (rotation.Source, error) {
 			return nil, err
 		}
 		return byKind{Source: app, own: token.KindInstallation,
-			other: personal.New(personal.Config{Credential: d.Credential}, d.GitHub, nil)}, nil
+			other: personal.New(personal.Config{Credential: d.Credential, Revoke: d.revoker()}, d.GitHub, nil)}, nil
 	}
-	return nil, fmt.Errorf("unknown source type %q (want %s or %s)", cfg.Type, personal.Type, githubapp.Type)
+	return nil, fmt.Errorf("unknown source type %q (want %s, %s or %s)", cfg.Type, personal.Type, githubapp.Type, appuser.Type)
 }
 
 // byKind checks and revokes each token the way its kind needs, and mints

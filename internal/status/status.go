@@ -9,10 +9,33 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/schedule"
 )
+
+// Reader is the read side of rotor's store: all that status, plan, the
+// server and the CLI read. Nothing here writes: the engine is the store's
+// only writer (rotation.Store, each write fenced by the run's lease).
+// Errors and not-found as in rotation.Store; rotation.ErrNotFound where a
+// single record is asked for.
+type Reader interface {
+	// Credential returns rotation.ErrNotFound if name was never recorded.
+	Credential(ctx context.Context, name string) (rotation.CredentialRecord, error)
+	Credentials(ctx context.Context) ([]rotation.CredentialRecord, error)
+	// Versions of one credential, newest (highest Seq) first.
+	Versions(ctx context.Context, credential string) ([]rotation.Version, error)
+	// Runs of one credential, newest first, at most limit (0: all).
+	Runs(ctx context.Context, credential string, limit int) ([]rotation.Run, error)
+	// OpenRun is the credential's run still running; rotation.ErrNotFound if none.
+	OpenRun(ctx context.Context, credential string) (rotation.Run, error)
+	// Bindings of a run, in the order they were first put.
+	Bindings(ctx context.Context, runID int64) ([]rotation.BindingState, error)
+	// Audit returns records with Seq > after, in order, at most limit (0:
+	// all), and the chain's head as stored.
+	Audit(ctx context.Context, after int64, limit int) ([]audit.Record, audit.Head, error)
+}
 
 // Credential is one credential's state. It holds fingerprints, never tokens.
 type Credential struct {
@@ -25,9 +48,39 @@ type Credential struct {
 	LastRun     *rotation.Run     `json:"last_run,omitempty"`
 	OpenRun     *rotation.Run     `json:"open_run,omitempty"`
 	Bindings    int               `json:"bindings"`          // in the newest run
-	Healthy     int               `json:"bindings_verified"` // of those, verified (or rolled back to a live token)
-	Failures    int               `json:"failures_since_success"`
-	Now         time.Time         `json:"-"`
+	Healthy     int               `json:"bindings_verified"` // of those, Healthy (see Classify)
+	// Each is the newest run's bindings with their health (Classify).
+	Each     []BindingHealth `json:"binding_health,omitempty"`
+	Failures int             `json:"failures_since_success"`
+	// Stragglers are the bindings of the newest succeeded run that do not
+	// hold its version yet: they wait for their pipeline to be idle (or
+	// failed to move since) and keep the previous token, which is not
+	// retired until they move.
+	Stragglers []Straggler `json:"stragglers,omitempty"`
+	// Interrupted counts the executions the newest run stopped (its
+	// targets' policy allowed it).
+	Interrupted int `json:"interrupted_executions,omitempty"`
+	// Grant is a github-app-user credential's refresh grant.
+	Grant *Grant `json:"grant,omitempty"`
+	// Warnings are what a person should know or do (a lost grant, a token
+	// an organisation's policy will block), one sentence each.
+	Warnings []string `json:"warnings,omitempty"`
+	// Migrated: rotor migrate moved every action of the credential to a
+	// CodeConnections connection (run MigratedBy); it is not rotated any
+	// more and its last token retires after the grace period.
+	Migrated   bool      `json:"migrated"`
+	MigratedBy int64     `json:"migrated_by_run,omitempty"`
+	Now        time.Time `json:"-"`
+}
+
+// Straggler is one binding still on the previous version.
+type Straggler struct {
+	Binding string    `json:"binding"`
+	Target  string    `json:"target,omitempty"`
+	RunID   int64     `json:"run_id"`
+	Status  string    `json:"status"` // waiting; failed or refused when a move failed
+	Since   time.Time `json:"since"`
+	Why     string    `json:"why,omitempty"`
 }
 
 // Policy turns a credential's config into its schedule policy.
@@ -36,7 +89,7 @@ func Policy(c config.Credential) schedule.Policy {
 }
 
 // Collect reads every configured credential's state at now.
-func Collect(ctx context.Context, cfg *config.Config, st rotation.Store, now time.Time) ([]Credential, error) {
+func Collect(ctx context.Context, cfg *config.Config, st Reader, now time.Time) ([]Credential, error) {
 	out := make([]Credential, 0, len(cfg.Credentials))
 	for _, cc := range cfg.Credentials {
 		c, err := One(ctx, cc, st, now)
@@ -49,7 +102,7 @@ func Collect(ctx context.Context, cfg *config.Config, st rotation.Store, now tim
 }
 
 // One reads one credential's state at now.
-func One(ctx context.Context, cc config.Credential, st rotation.Store, now time.Time) (Credential, error) {
+func One(ctx context.Context, cc config.Credential, st Reader, now time.Time) (Credential, error) {
 	c := Credential{Name: cc.Name, Application: cc.Application, Source: cc.Source.Type, Now: now}
 	versions, err := st.Versions(ctx, cc.Name)
 	if err != nil {
@@ -96,18 +149,75 @@ func One(ctx context.Context, cc config.Credential, st rotation.Store, now time.
 			return c, err
 		}
 		c.Bindings = len(states)
+		interrupted := map[string]bool{}
 		for _, s := range states {
-			if s.Status == rotation.BindingVerified || s.Status == rotation.BindingRolledBack || (newest.Status == rotation.RunFailed && s.Status == rotation.BindingPending) {
+			h := Classify(newest.Status, s.Status)
+			if h == Healthy {
 				c.Healthy++
 			}
+			c.Each = append(c.Each, BindingHealth{ID: s.Binding.ID, Target: s.Binding.Target, Status: s.Status, Health: h})
+			for _, x := range s.Interrupted {
+				interrupted[s.Binding.Resource+"\x00"+x] = true
+			}
 		}
+		c.Interrupted = len(interrupted)
 	}
+	if m, ok := rotation.Migrated(runs); ok {
+		c.Migrated, c.MigratedBy = true, m.ID
+	}
+	if c.Stragglers, err = stragglers(ctx, st, runs); err != nil {
+		return c, err
+	}
+	var warn []string
+	if c.Grant, warn, err = grantOf(ctx, cc, st); err != nil {
+		return c, err
+	}
+	c.Warnings = append(c.Warnings, warn...)
 	state := schedule.State{Name: cc.Name, Failures: c.Failures, LastFailure: lastFailure}
 	if c.Current != nil {
 		state.HasCurrent, state.CurrentCreated, state.CurrentExpires = true, c.Current.CreatedAt, c.Current.ExpiresAt
 	}
 	c.Due = schedule.Next(Policy(cc), state, now)
 	return c, nil
+}
+
+// stragglers are the bindings of the newest succeeded run among runs that
+// are not verified.
+func stragglers(ctx context.Context, st Reader, runs []rotation.Run) ([]Straggler, error) {
+	for _, r := range runs {
+		if r.Status != rotation.RunSucceeded || r.Trigger == rotation.TriggerMigrate {
+			continue
+		}
+		states, err := st.Bindings(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		var out []Straggler
+		for _, s := range states {
+			if s.Status == rotation.BindingVerified {
+				continue
+			}
+			why := s.Note
+			if why == "" {
+				why = s.Error
+			}
+			out = append(out, Straggler{Binding: s.Binding.ID, Target: s.Binding.Target, RunID: r.ID, Status: string(s.Status), Since: s.UpdatedAt, Why: why})
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// Waiting is how many bindings still hold the previous version.
+func (c Credential) Waiting() int { return len(c.Stragglers) }
+
+// LongestWait is how long the oldest straggler has waited.
+func (c Credential) LongestWait() time.Duration {
+	var d time.Duration
+	for _, s := range c.Stragglers {
+		d = max(d, c.Now.Sub(s.Since))
+	}
+	return d
 }
 
 func (c Credential) newestRun() *rotation.Run {
@@ -141,6 +251,9 @@ func (c Credential) ExpiresLabel() string {
 }
 
 func (c Credential) DueLabel() string {
+	if c.Migrated {
+		return fmt.Sprintf("never: migrated (run %d)", c.MigratedBy)
+	}
 	if c.Due.Reason == "" {
 		return "not scheduled"
 	}
@@ -172,7 +285,11 @@ func (c Credential) BindingsLabel() string {
 	if c.Bindings == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%d/%d healthy", c.Healthy, c.Bindings)
+	s := fmt.Sprintf("%d/%d healthy", c.Healthy, c.Bindings)
+	if n := c.Waiting(); n > 0 {
+		s += fmt.Sprintf(", %d waiting for their pipeline (%s)", n, Human(c.LongestWait()))
+	}
+	return s
 }
 
 // Human prints a duration the way people say it: 3d4h, 12m, 40s.

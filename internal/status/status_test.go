@@ -48,3 +48,17 @@ func TestCredential_Labels(t *testing.T) {
 		t.Errorf("labels without a version: %q %q", empty.CurrentLabel(), empty.ExpiresLabel())
 	}
 }
+
+func TestCredential_StragglerLabel(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	c := Credential{Now: now, Bindings: 5, Healthy: 3, Stragglers: []Straggler{
+		{Binding: "a", Status: "waiting", Since: now.Add(-90 * time.Second)},
+		{Binding: "b", Status: "waiting", Since: now.Add(-4 * time.Minute)},
+	}}
+	if got, want := c.BindingsLabel(), "3/5 healthy, 2 waiting for their pipeline (4m0s)"; got != want {
+		t.Errorf("BindingsLabel = %q, want %q", got, want)
+	}
+	if c.Waiting() != 2 || c.LongestWait() != 4*time.Minute {
+		t.Errorf("Waiting %d, LongestWait %v", c.Waiting(), c.LongestWait())
+	}
+}

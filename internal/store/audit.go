@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 
 	"github.com/rotor-ci/rotor/internal/audit"
-	"github.com/rotor-ci/rotor/internal/rotation"
 )
 
 const auditCols = `seq, time, credential, run_id, event, actor, detail, prev_hash, hash`
@@ -77,52 +75,3 @@ func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]audit.Reco
 }
 
 // auditPage is how many records VerifyAudit and Migrate read at once.
-const auditPage = 1000
-
-// VerifyAudit reads the whole chain of s in pages and checks it with
-// audit.Verify: an edited, deleted, reordered or truncated record, or one
-// added past the head, is an error wrapping audit.ErrBroken. Records
-// appended while it reads are left for the next check.
-func VerifyAudit(ctx context.Context, s rotation.Store) error {
-	recs, head, err := readChain(ctx, s)
-	if err != nil {
-		return err
-	}
-	if n := len(recs); n > 0 && recs[n-1].Seq > head.Seq {
-		// Records past the head seen first: appended since, or forged. An
-		// append moves the head in its own transaction, so a head read now
-		// covers every record already read unless one was slipped in.
-		last := recs[n-1].Seq
-		_, now, err := s.Audit(ctx, last, 1)
-		if err != nil {
-			return err
-		}
-		if last > now.Seq {
-			return fmt.Errorf("%w: record %d lies past the head (%d): records were added, or the head moved back, behind rotor's back", audit.ErrBroken, last, now.Seq)
-		}
-		i := sort.Search(n, func(i int) bool { return recs[i].Seq > head.Seq })
-		recs = recs[:i]
-	}
-	return audit.Verify(recs, head)
-}
-
-// readChain reads every record, and the head as the first page saw it.
-func readChain(ctx context.Context, s rotation.Store) ([]audit.Record, audit.Head, error) {
-	var all []audit.Record
-	var head audit.Head
-	after := int64(0)
-	for first := true; ; first = false {
-		page, h, err := s.Audit(ctx, after, auditPage)
-		if err != nil {
-			return nil, head, err
-		}
-		if first {
-			head = h
-		}
-		all = append(all, page...)
-		if len(page) < auditPage {
-			return all, head, nil
-		}
-		after = page[len(page)-1].Seq
-	}
-}

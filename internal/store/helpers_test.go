@@ -27,7 +27,7 @@ func openOpts(t *testing.T, dsn string, opts store.Options) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s.(*store.Store)
+	return s
 }
 
 type fakeClock struct {

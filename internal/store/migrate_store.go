@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/rotation"
 )
 
@@ -19,12 +20,8 @@ import (
 //
 // The source's chain is verified first. The copy is one transaction on the
 // target: a failure leaves it empty. Stop every rotor using from before.
-func Migrate(ctx context.Context, from, to rotation.Store) error {
-	dst, ok := to.(*Store)
-	if !ok {
-		return fmt.Errorf("migrate: the target must be a store opened by store.Open, not %T", to)
-	}
-	if err := VerifyAudit(ctx, from); err != nil {
+func Migrate(ctx context.Context, from, dst *Store) error {
+	if err := audit.VerifyChain(ctx, from); err != nil {
 		return fmt.Errorf("migrate: the source's audit chain does not verify: %w", err)
 	}
 	creds, err := from.Credentials(ctx)
@@ -69,6 +66,9 @@ func Migrate(ctx context.Context, from, to rotation.Store) error {
 				return fmt.Errorf("migrate: %w", err)
 			}
 		}
+		if err := t.copyGrantsAndRevocations(ctx, from); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		if dst.d.afterImport != "" {
 			if _, err := t.exec(dst.d.afterImport); err != nil {
 				return fmt.Errorf("migrate: realign run ids: %w", err)
@@ -76,6 +76,55 @@ func Migrate(ctx context.Context, from, to rotation.Store) error {
 		}
 		return t.copyAudit(ctx, from)
 	})
+}
+
+// copyGrantsAndRevocations copies the GitHub App user grants (whose
+// refresh token exists nowhere else) and the revocation queue as they are.
+func (t *tx) copyGrantsAndRevocations(ctx context.Context, from *Store) error {
+	creds, err := from.grantCredentials(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range creds {
+		g, err := from.Grant(ctx, c)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`INSERT INTO user_grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.Credential, g.Fingerprint, g.Sealed, micros(g.ExpiresAt), g.PairFingerprint, blob(g.Stash), micros(g.StashExpiresAt),
+			string(g.State), g.Note, micros(g.UpdatedAt)); err != nil {
+			return fmt.Errorf("grant of %s: %w", c, err)
+		}
+	}
+	items, err := from.Revocations(ctx, 0)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if _, err := t.exec(`INSERT INTO revocations (credential, fingerprint, sealed, state, enqueued_at, sent_at, confirmed_at, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, it.Credential, it.Fingerprint, blob(it.Sealed), string(it.State), micros(it.EnqueuedAt),
+			micros(it.SentAt), micros(it.ConfirmedAt), it.Error); err != nil {
+			return fmt.Errorf("revocation of %s: %w", it.Fingerprint, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) grantCredentials(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT credential FROM user_grants ORDER BY credential`)
+	if err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // mustBeEmpty refuses a target that already holds anything worth keeping.
@@ -93,9 +142,12 @@ func (t *tx) mustBeEmpty() error {
 	return nil
 }
 
+// auditPage is how many records copyAudit reads at once.
+const auditPage = 1000
+
 // copyAudit appends from's records up to its head; each must seal to the
 // hash it had, which holds exactly when the copy is faithful.
-func (t *tx) copyAudit(ctx context.Context, from rotation.Store) error {
+func (t *tx) copyAudit(ctx context.Context, from *Store) error {
 	var head int64
 	after := int64(0)
 	for first := true; ; first = false {

@@ -50,15 +50,7 @@ var _ rotation.Store = (*Store)(nil)
 // resolve it against the config file's directory first. sqlite::memory:
 // has a single connection, so a Store method called from inside Tx's fn
 // would wait forever (Tx's fn must not do that with any backend).
-func Open(ctx context.Context, dsn string, opts Options) (rotation.Store, error) {
-	s, err := open(ctx, dsn, opts)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	var s *Store
 	var err error
 	switch {
@@ -77,7 +69,10 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.clock = opts.Clock
-	if err := s.db.PingContext(ctx); err != nil {
+	// The first connection to a new SQLite file switches it to WAL, which
+	// needs the file to itself and answers SQLITE_BUSY at once, without
+	// waiting for busy_timeout, while another process does the same: retry.
+	if err := s.retry(ctx, func() error { return s.db.PingContext(ctx) }); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("open store %s: %w", s.name, err)
 	}

@@ -26,7 +26,7 @@ func TestStore_noPlaintext(t *testing.T) {
 	}
 	s := openT(t, "sqlite:"+filepath.Join(dir, "rotor.db"))
 	tok := token.Generate(token.KindClassicPAT)
-	sealed, err := sealer.Seal(tok)
+	sealed, err := sealer.Seal(context.Background(), rotation.SealContext{Credential: "c", Fingerprint: tok.Fingerprint()}, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestStore_noPlaintext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := sealer.Open(vs[0].Sealed)
+	got, err := sealer.Open(context.Background(), vs[0].SealContext(), vs[0].Sealed)
 	if err != nil || !got.Equal(tok) {
 		t.Fatalf("the sealed version does not open to the token: %v", err)
 	}

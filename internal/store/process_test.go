@@ -104,7 +104,7 @@ func TestStore_acrossProcesses(t *testing.T) {
 		if len(recs) != 300 || head.Seq != 300 {
 			t.Fatalf("%d records, head %d; want 300", len(recs), head.Seq)
 		}
-		if err := store.VerifyAudit(context.Background(), s); err != nil {
+		if err := audit.VerifyChain(context.Background(), s); err != nil {
 			t.Fatal(err)
 		}
 		for _, o := range outs {

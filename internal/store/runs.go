@@ -86,10 +86,10 @@ func (t *tx) PutBindings(runID int64, states []rotation.BindingState) error {
 		return nil
 	}
 	// Prepared once: a run can have thousands of bindings.
-	stmt, err := t.tx.PrepareContext(t.ctx, t.s.d.q(`INSERT INTO run_bindings (run_id, binding_id, binding, status, error, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?)
+	stmt, err := t.tx.PrepareContext(t.ctx, t.s.d.q(`INSERT INTO run_bindings (run_id, binding_id, binding, status, error, updated_at, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id, binding_id) DO UPDATE SET binding = excluded.binding, status = excluded.status,
-			error = excluded.error, updated_at = excluded.updated_at`))
+			error = excluded.error, updated_at = excluded.updated_at, detail = excluded.detail`))
 	if err != nil {
 		return fmt.Errorf("put bindings of run %d: %w", runID, err)
 	}
@@ -106,7 +106,11 @@ func (t *tx) PutBindings(runID int64, states []rotation.BindingState) error {
 		if st.UpdatedAt.IsZero() {
 			st.UpdatedAt = now
 		}
-		if _, err := stmt.ExecContext(t.ctx, runID, st.Binding.ID, string(b), string(st.Status), st.Error, micros(st.UpdatedAt)); err != nil {
+		d, err := encodeDetail(st)
+		if err != nil {
+			return fmt.Errorf("put binding %s of run %d: %w", st.Binding.ID, runID, err)
+		}
+		if _, err := stmt.ExecContext(t.ctx, runID, st.Binding.ID, string(b), string(st.Status), st.Error, micros(st.UpdatedAt), d); err != nil {
 			return fmt.Errorf("put binding %s of run %d: %w", st.Binding.ID, runID, err)
 		}
 	}
@@ -164,7 +168,7 @@ func (s *Store) OpenRun(ctx context.Context, credential string) (rotation.Run, e
 // Bindings of a run in the order they were first put; none for an
 // unknown run.
 func (s *Store) Bindings(ctx context.Context, runID int64) ([]rotation.BindingState, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT binding, status, error, updated_at FROM run_bindings
+	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT binding, status, error, updated_at, detail FROM run_bindings
 		WHERE run_id = ? ORDER BY id`), runID)
 	if err != nil {
 		return nil, fmt.Errorf("bindings of run %d: %w", runID, err)
@@ -173,12 +177,15 @@ func (s *Store) Bindings(ctx context.Context, runID int64) ([]rotation.BindingSt
 	var out []rotation.BindingState
 	for rows.Next() {
 		var st rotation.BindingState
-		var b, status string
-		if err := rows.Scan(&b, &status, &st.Error, scanTime(&st.UpdatedAt)); err != nil {
+		var b, status, detail string
+		if err := rows.Scan(&b, &status, &st.Error, scanTime(&st.UpdatedAt), &detail); err != nil {
 			return nil, fmt.Errorf("bindings of run %d: %w", runID, err)
 		}
 		if err := json.Unmarshal([]byte(b), &st.Binding); err != nil {
 			return nil, fmt.Errorf("bindings of run %d: %w", runID, err)
+		}
+		if err := decodeDetail(detail, &st); err != nil {
+			return nil, fmt.Errorf("bindings of run %d: binding %s: %w", runID, st.Binding.ID, err)
 		}
 		st.Status = rotation.BindingStatus(status)
 		out = append(out, st)
@@ -201,4 +208,30 @@ func scanRun(r scanner) (rotation.Run, error) {
 func normRun(r rotation.Run) rotation.Run {
 	r.StartedAt, r.UpdatedAt, r.FinishedAt = norm(r.StartedAt), norm(r.UpdatedAt), norm(r.FinishedAt)
 	return r
+}
+
+// bindingDetail is a binding state's detail column.
+type bindingDetail struct {
+	Note        string   `json:"note,omitempty"`
+	Interrupted []string `json:"interrupted,omitempty"`
+}
+
+func encodeDetail(st rotation.BindingState) (string, error) {
+	if st.Note == "" && len(st.Interrupted) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(bindingDetail{Note: st.Note, Interrupted: st.Interrupted})
+	return string(b), err
+}
+
+func decodeDetail(s string, st *rotation.BindingState) error {
+	if s == "" {
+		return nil
+	}
+	var d bindingDetail
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return fmt.Errorf("detail: %w", err)
+	}
+	st.Note, st.Interrupted = d.Note, d.Interrupted
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/store/pgtest"
 	"github.com/rotor-ci/rotor/internal/store/storetest"
@@ -13,7 +12,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func openT(t *testing.T, dsn string) rotation.Store {
+func openT(t *testing.T, dsn string) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), dsn, store.Options{})
 	if err != nil {
@@ -24,15 +23,15 @@ func openT(t *testing.T, dsn string) rotation.Store {
 }
 
 func TestSQLite_contract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) rotation.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		return openT(t, "sqlite:"+filepath.Join(t.TempDir(), "rotor.db"))
 	})
 }
 
 func TestSQLiteMemory_contract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) rotation.Store { return openT(t, "sqlite::memory:") })
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openT(t, "sqlite::memory:") })
 }
 
 func TestPostgres_contract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) rotation.Store { return openT(t, pgtest.DSN(t)) })
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openT(t, pgtest.DSN(t)) })
 }

@@ -2,12 +2,21 @@ package wiring
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
+	"github.com/rotor-ci/rotor/internal/awsx"
+	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/config"
+	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/grant"
+	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/source"
+	"github.com/rotor-ci/rotor/internal/source/personal"
 	"github.com/rotor-ci/rotor/internal/target"
+	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // CredentialOptions are the per-call parts of building a credential.
@@ -24,14 +33,30 @@ type CredentialOptions struct {
 // Credential builds the engine's view of a configured credential: its
 // source and its targets, in config order.
 func (e *Env) Credential(ctx context.Context, cc *config.Credential, opts CredentialOptions) (rotation.Credential, error) {
-	src, err := source.New(cc.Source, source.Deps{Credential: cc.Name, GitHub: e.GitHub, ReadToken: opts.ReadToken, Dir: e.Config.Dir()})
+	deps := source.Deps{Credential: cc.Name, GitHub: e.GitHub, ReadToken: opts.ReadToken, Dir: e.Config.Dir(), Sealer: e.Sealer}
+	if g, ok := e.Store.(grant.Grants); ok {
+		deps.Grants = g
+	}
+	if q := e.Revocations(); q != nil {
+		deps.Revoke = q.Revoke
+	}
+	src, err := source.New(cc.Source, deps)
 	if err != nil {
 		return rotation.Credential{}, fmt.Errorf("%s: source: %w", cc.Name, err)
 	}
-	deps := target.Deps{AWS: e.Config.AWS, Log: e.Log, Progress: opts.Progress, OtherTokens: e.otherTokens(cc.Name), Dir: e.Config.Dir()}
+	tdeps := target.Deps{
+		AWS: func(t config.Target) awsx.Config { return e.opts.aws(target.AWSConfig(e.Config.AWS, t)) },
+		Log: e.Log, Progress: opts.Progress, Known: e.known(cc.Name), Dir: e.Config.Dir(),
+		CloudFormation: e.opts.cloudFormationClient, GitHub: e.GitHub, Inventory: e.store,
+	}
 	var targets []rotation.Target
+	// The engine sets each binding's Slot before Vet; targets is complete
+	// by then.
+	tdeps.Holds = func(b rotation.Binding) (cfnref.Held, bool) {
+		return cfnref.HoldsOf(targets, func(b rotation.Binding) int { return b.Slot })(b)
+	}
 	for i, tc := range cc.Targets {
-		t, err := target.New(ctx, tc, deps)
+		t, err := target.New(ctx, tc, tdeps)
 		if err != nil {
 			return rotation.Credential{}, fmt.Errorf("%s: targets[%d] (%s): %w", cc.Name, i, tc.Type, err)
 		}
@@ -47,4 +72,72 @@ func (e *Env) Credential(ctx context.Context, cc *config.Credential, opts Creden
 		Grace:               cc.Rotate.Grace.D(),
 		AllowIdentityChange: opts.AllowIdentityChange || cc.Source.AllowIdentityChange,
 	}, nil
+}
+
+// known reports whether fingerprint is one of credential's versions, in
+// any state: the tokens a file target may replace.
+func (e *Env) known(credential string) func(ctx context.Context, fingerprint string) (bool, error) {
+	return func(ctx context.Context, fingerprint string) (bool, error) {
+		versions, err := e.Store.Versions(ctx, credential)
+		if err != nil && !errors.Is(err, rotation.ErrNotFound) {
+			return false, err
+		}
+		for _, v := range versions {
+			if v.Fingerprint == fingerprint {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+// FileTarget builds a file target from its config alone, without the store
+// (rotor validate's read-only host checks: its Discover warns about what
+// the path points to).
+func FileTarget(ctx context.Context, tc config.Target) (rotation.Target, error) {
+	return target.New(ctx, tc, target.Deps{})
+}
+
+// PromptToken reads a person's token from in: on a terminal with a hidden
+// prompt, else a line of stdin. With explain, the personal-token source's
+// advice on creating the token (what it needs) comes first; without it,
+// the prompt names what.
+func PromptToken(ctx context.Context, in io.Reader, out io.Writer, tty, explain bool, what string) (token.Token, error) {
+	if explain {
+		return personal.PromptReader(in, out, tty)(ctx)
+	}
+	return personal.ReadToken(ctx, in, out, tty, what)
+}
+
+// Revocations is the shared queue for GitHub's credential revocation API
+// (nil when the store cannot keep one). Set its Alive to hear of tokens
+// that outlive their revocation.
+func (e *Env) Revocations() *revoke.Queue {
+	e.revokeOnce.Do(func() {
+		if st, ok := e.Store.(revoke.Store); ok {
+			e.revocations = &revoke.Queue{Store: st, Sealer: e.Sealer, GitHub: RevocationGitHub(e.GitHub), Log: e.Log}
+		}
+	})
+	return e.revocations
+}
+
+// RevocationGitHub adapts the GitHub client to the revocation queue, which
+// knows GitHub only through its own small interface and sentinels.
+func RevocationGitHub(c *github.Client) revoke.GitHub { return revokeGitHub{c} }
+
+type revokeGitHub struct{ c *github.Client }
+
+func (g revokeGitHub) RevokeCredentials(ctx context.Context, toks []token.Token) error {
+	err := g.c.RevokeCredentials(ctx, toks)
+	switch {
+	case errors.Is(err, github.ErrRevocationUnsupported):
+		return fmt.Errorf("%w: %w", revoke.ErrUnsupported, err)
+	case errors.Is(err, github.ErrRateLimited):
+		return fmt.Errorf("%w: %w", revoke.ErrRateLimited, err)
+	}
+	return err
+}
+
+func (g revokeGitHub) Accepts(ctx context.Context, tok token.Token) (bool, error) {
+	return accepts(ctx, g.c, tok)
 }

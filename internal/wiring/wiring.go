@@ -10,12 +10,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
+	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/status"
 	"github.com/rotor-ci/rotor/internal/store"
+	"github.com/rotor-ci/rotor/internal/target"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -23,17 +28,25 @@ import (
 // state needs. Close it when done.
 type Env struct {
 	Config *config.Config
-	Store  rotation.Store
-	Sealer *seal.Sealer
+	// Store is what commands read. Only the engine writes (Engine), each
+	// write fenced by its run's lease.
+	Store  status.Reader
+	store  *store.Store
+	Sealer *seal.Keyring
 	GitHub *github.Client
 	Log    *slog.Logger
 	// Holder names this process in leases and the audit log.
 	Holder string
+	opts   options
+
+	revokeOnce  sync.Once
+	revocations *revoke.Queue
 }
 
-// Open opens the store and the sealing key named by cfg.
-func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Env, error) {
-	sealer, err := seal.Open(cfg.Key, cfg.Dir())
+// Open opens the store and the sealing keys named by cfg.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Env, error) {
+	o := newOptions(opts)
+	sealer, err := seal.OpenKeyring(ctx, cfg.Key, cfg.PreviousKeys, o.sealOptions(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -46,15 +59,33 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Env, erro
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return &Env{Config: cfg, Store: st, Sealer: sealer, GitHub: gh, Log: log, Holder: fmt.Sprintf("%s/%d", host, os.Getpid())}, nil
+	return &Env{Config: cfg, Store: st, store: st, Sealer: sealer, GitHub: gh, Log: log, Holder: fmt.Sprintf("%s/%d", host, os.Getpid()), opts: o}, nil
+}
+
+// The store is the engine's and the readers' at once.
+var (
+	_ rotation.Store = (*store.Store)(nil)
+	_ status.Reader  = (*store.Store)(nil)
+)
+
+// sealOptions is how cfg's sealing keys are reached: key files relative to
+// the config, KMS keys through the aws section (endpoint, profile).
+func (o options) sealOptions(cfg *config.Config) seal.Options {
+	return seal.Options{Dir: cfg.Dir(), AWS: o.awsSection(cfg.AWS)}
+}
+
+// CloudFormation returns the client that reads stack templates in the
+// account and region of credential cc's target at slot (rotor plan).
+func (e *Env) CloudFormation(ctx context.Context, cc config.Credential, slot int) (cfnref.API, error) {
+	return e.opts.cloudFormationClient(ctx, target.AWSConfig(e.Config.AWS, cc.Targets[slot]))
 }
 
 // Close releases the store.
-func (e *Env) Close() error { return e.Store.Close() }
+func (e *Env) Close() error { return e.store.Close() }
 
 // Engine returns an engine over this installation.
 func (e *Env) Engine(observe func(rotation.Event)) *rotation.Engine {
-	eng := &rotation.Engine{Store: e.Store, Sealer: e.Sealer, Log: e.Log, Holder: e.Holder, Observe: observe}
+	eng := &rotation.Engine{Store: e.store, Sealer: e.Sealer, Log: e.Log, Holder: e.Holder, Observe: observe}
 	rotation.InstallCrashPoints(eng) // torture builds only (-tags rotor_crashpoints); a no-op otherwise
 	return eng
 }

@@ -160,7 +160,7 @@ func TestHA_KillAndPauseReplicas(t *testing.T) {
 }
 
 // evidence gathers, after the replicas stopped, what judge decides on.
-func (s *site) evidence(t *testing.T, st rotation.Store, every time.Duration, stopped time.Time) evidence {
+func (s *site) evidence(t *testing.T, st *store.Store, every time.Duration, stopped time.Time) evidence {
 	t.Helper()
 	ctx := t.Context()
 	ev := evidence{Every: every, Slack: leaseTTL + 10*time.Second, Stop: stopped, Requests: s.rec.requests(), Live: map[string]bool{}}

@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -312,7 +313,7 @@ func judgeTokens(v *verdict, ev evidence, versions map[string]rotation.Version) 
 				continue
 			}
 			v.add(&v.Duplicates, "installation token %s (minted by %s at %s for %s) is alive and rotor has no record of it",
-				fp, orDash(m.Process), clock(m.Start), orDash(m.Resource))
+				fp, cmp.Or(strings.TrimSpace(m.Process), "-"), clock(m.Start), cmp.Or(strings.TrimSpace(m.Resource), "-"))
 		}
 	}
 }
@@ -346,11 +347,4 @@ func clock(t time.Time) string {
 		return "-"
 	}
 	return t.Format("15:04:05.000")
-}
-
-func orDash(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "-"
-	}
-	return s
 }

@@ -39,7 +39,7 @@ func TestEngine_StaleHolderAfterPause(t *testing.T) {
 	a, b := engine("replica-a"), engine("replica-b")
 	first := token.Generate(token.KindInstallation)
 	world.write("setup", first)
-	_, err = b.Adopt(t.Context(), cred(&fakeTarget{world: world, who: "setup"}), first)
+	_, err = b.Adopt(t.Context(), cred(&fakeTarget{world: world, who: "setup"}), first, rotation.AdoptOptions{ConfirmUnverifiable: true})
 	must(t, err)
 
 	// a starts a run and freezes inside Apply, after its write went out.

@@ -8,19 +8,20 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/store"
 )
 
 // watcher follows the audit chain as the replicas write it, so the test can
 // act at a moment of the protocol (kill a replica right after it checked a
 // token) without any hook inside rotor.
 type watcher struct {
-	st   rotation.Store
+	st   *store.Store
 	mu   sync.Mutex
 	recs []audit.Record
 	err  error
 }
 
-func watch(ctx context.Context, st rotation.Store) *watcher {
+func watch(ctx context.Context, st *store.Store) *watcher {
 	w := &watcher{st: st}
 	go func() {
 		var after int64
@@ -72,7 +73,7 @@ func (w *watcher) waitFor(t *testing.T, what string, within time.Duration, match
 
 // openRuns lists the runs that are unfinished now and whose last audit
 // record was written by holder: the runs holder was in the middle of.
-func openRuns(t *testing.T, st rotation.Store, n int, holder string) []rotation.Run {
+func openRuns(t *testing.T, st *store.Store, n int, holder string) []rotation.Run {
 	t.Helper()
 	recs, _, err := st.Audit(t.Context(), 0, 0)
 	must(t, err)
@@ -96,7 +97,7 @@ func openRuns(t *testing.T, st rotation.Store, n int, holder string) []rotation.
 }
 
 // allFinished reports whether every one of runs has ended.
-func allFinished(t *testing.T, st rotation.Store, runs []rotation.Run) bool {
+func allFinished(t *testing.T, st *store.Store, runs []rotation.Run) bool {
 	t.Helper()
 	for _, r := range runs {
 		now, err := st.Run(t.Context(), r.ID)

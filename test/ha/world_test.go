@@ -13,6 +13,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/emulator"
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/rotation"
@@ -83,7 +84,7 @@ func newSite(t *testing.T, dsn string, n int, every, grace, poll time.Duration) 
 		"AWS_EC2_METADATA_DISABLED": "true"} {
 		t.Setenv(k, v)
 	}
-	sb, err := emulator.Start(t.Context(), emulator.Config{World: haWorld(n), PollInterval: poll})
+	sb, err := emulator.Start(t.Context(), emulator.Config{World: haWorld(n), PollInterval: poll, Check: conformance.For(t)})
 	must(t, err)
 	t.Cleanup(func() { sb.Close() })
 	s.sb = sb
@@ -172,7 +173,7 @@ func (s *site) adoptAll(ctx context.Context) time.Time {
 	eng := env.Engine(nil)
 	parallel(t, s.n, func(i int) error {
 		m, _ := toks.Load(i)
-		_, err := eng.Adopt(ctx, creds[i], m.(rotation.Minted).Token)
+		_, err := eng.Adopt(ctx, creds[i], m.(rotation.Minted).Token, rotation.AdoptOptions{ConfirmUnverifiable: true})
 		return err
 	})
 	return time.Now()

@@ -26,6 +26,12 @@ type Records struct {
 	Mints          []Mint   // installation tokens GitHub issued to rotor
 	Revokes        []Revoke // revocations GitHub accepted from rotor
 	Updates        []Update // UpdatePipeline calls the emulator accepted
+	// CPUpdates is the emulator's own record of every UpdatePipeline it
+	// applied: the executions each stopped, and when the pipeline's
+	// executions were last read before it (I8). Interrupt names the
+	// pipelines whose policy allows stopping one.
+	CPUpdates []codepipeline.Update
+	Interrupt map[string]bool
 
 	Tokens       map[string]known     // every token value ever issued, by fingerprint
 	Live         map[string]bool      // tokens GitHub accepts now
@@ -86,6 +92,9 @@ type Findings struct {
 	Succeeded, RolledBack, Failed, Resumed int
 	ScheduledRuns                          int // started by rotor serve (its schedule or its API)
 	Retired                                int
+	StoppedExecutions, RacedStops          int // by rotor's updates (I8)
+	Stragglers                             int // bindings a run left waiting for their pipeline
+	StragglerWaitMax                       time.Duration
 }
 
 // Check checks I1–I7 on r.
@@ -156,6 +165,23 @@ func Check(r Records) Findings {
 			add("I2", t, "personal token %s (%s) was revoked, but not through any request the proxy saw", fp, r.origin(fp))
 		}
 	}
+	// A failed run's new token goes at once, once no binding holds it. A
+	// binding that moved back to a token it held before shows a rollback;
+	// a straggler of an earlier run that the failed run had taken moves
+	// to the current version instead, which it never held: the audit
+	// record that ends the failed run names its token.
+	failedRunToken := map[string]bool{}
+	for _, rec := range r.Audit {
+		if rec.Event != "run.rolled_back" && rec.Event != "run.failed" {
+			continue
+		}
+		var d struct {
+			Fingerprint string `json:"fingerprint"`
+		}
+		if json.Unmarshal([]byte(rec.Detail), &d) == nil && d.Fingerprint != "" {
+			failedRunToken[d.Fingerprint] = true
+		}
+	}
 	for fp, d := range revokedBy {
 		var lastOff time.Time
 		rollback := true
@@ -182,7 +208,7 @@ func Check(r Records) Findings {
 		if !held || lastOff.IsZero() {
 			continue
 		}
-		if !rollback && d.Sub(lastOff) < r.Grace-10*time.Millisecond {
+		if !rollback && !failedRunToken[fp] && d.Sub(lastOff) < r.Grace-10*time.Millisecond {
 			add("I2", d, "%s (%s) was revoked %s after the last binding moved off it, within the grace period %s",
 				fp, r.origin(fp), d.Sub(lastOff).Round(time.Millisecond), r.Grace)
 		}
@@ -237,9 +263,9 @@ func Check(r Records) Findings {
 		st, isVersion := recorded[fp]
 		_, isMinted := minted[fp]
 		switch {
-		case isMinted && !isVersion && !reached[fp] && minted[fp].PID != 0 && r.KilledPIDs[minted[fp].PID].After(minted[fp].Time):
-			// GitHub answered, and the rotor process that asked was killed
-			// before it could record the token: its value existed only in
+		case isMinted && !isVersion && !reached[fp] && minted[fp].PID != 0 && r.KilledPIDs[minted[fp].PID].After(minted[fp].Asked):
+			// The rotor process that asked was killed while it waited for
+			// GitHub's answer or before it could record the token: its value existed only in
 			// that process's memory (the leak search finds no copy), and
 			// GitHub cannot list installation tokens. It expires within the
 			// hour.
@@ -249,7 +275,7 @@ func Check(r Records) Findings {
 			add("I3", minted[fp].Time, "installation token %s was minted at %s for rotor process %d, which was not killed, and is still live, but no credential ever recorded it", fp, stamp(minted[fp].Time), minted[fp].PID)
 		case reached[fp] || isMinted || (isVersion && !strings.HasSuffix(st, "rejected")):
 			f.OrphanLiveTokens++
-			add("I3", r.Now, "%s (%s; rotor: %s) is live but no credential's current token", fp, r.origin(fp), orDash(st))
+			add("I3", r.Now, "%s (%s; rotor: %s) is live but no credential's current token", fp, r.origin(fp), cmp.Or(st, "-"))
 		case k.Origin == "person":
 			// The person's own token that rotor refused and the person did
 			// not delete yet: not rotor's to revoke.
@@ -291,6 +317,15 @@ func Check(r Records) Findings {
 	// I5: the audit log shows no two runs of one credential at once.
 	f.checkAudit(r.Audit, add)
 
+	// I8: no execution stopped by rotor unless its policy said interrupt.
+	// An update stops what runs when it arrives; rotor reads the
+	// executions just before it sends one. An execution that started
+	// after that read is the race no API can close (counted, not a
+	// violation); one that was already running when rotor looked, or an
+	// update with no look before it, is a violation.
+	f.checkStops(r, add)
+	f.stragglers(r)
+
 	// I6: no token value in any output, log, store file or temp file.
 	for _, l := range r.Leaks {
 		f.Leaks++
@@ -306,6 +341,54 @@ func Check(r Records) Findings {
 	return f
 }
 
+func (f *Findings) checkStops(r Records, add func(string, time.Time, string, ...any)) {
+	for _, u := range r.CPUpdates {
+		for _, x := range u.Stopped {
+			f.StoppedExecutions++
+			switch {
+			case r.Interrupt[u.Pipeline]:
+			case u.StateRead.IsZero():
+				add("I8", u.Time, "UpdatePipeline of %s (version %d) stopped execution %s, and nothing read the pipeline's executions before it", u.Pipeline, u.Version, x.ID)
+			case x.Started.Before(u.StateRead):
+				add("I8", u.Time, "UpdatePipeline of %s (version %d) stopped execution %s, which had run since %s, before rotor last read the executions at %s", u.Pipeline, u.Version, x.ID, stamp(x.Started), stamp(u.StateRead))
+			default:
+				f.RacedStops++
+			}
+		}
+	}
+}
+
+// stragglers counts the bindings runs left waiting for their pipeline
+// (the audit records of apply name them) and how long the longest waited
+// until rotor next updated its pipeline.
+func (f *Findings) stragglers(r Records) {
+	us := slices.Clone(r.Updates)
+	slices.SortStableFunc(us, func(a, b Update) int { return a.Time.Compare(b.Time) })
+	for _, rec := range r.Audit {
+		if rec.Event != "applied" || rec.Detail == "" {
+			continue
+		}
+		var d struct {
+			Waiting []string `json:"waiting"`
+		}
+		if json.Unmarshal([]byte(rec.Detail), &d) != nil {
+			continue
+		}
+		for _, id := range d.Waiting {
+			f.Stragglers++
+			// IDs are codepipeline:<account>:<region>:<pipeline>/<stage>/<action>.
+			rest := id[strings.LastIndexByte(id, ':')+1:]
+			pipeline, _, _ := strings.Cut(rest, "/")
+			for _, u := range us {
+				if u.Pipeline == pipeline && u.Time.After(rec.Time) {
+					f.StragglerWaitMax = max(f.StragglerWaitMax, u.Time.Sub(rec.Time))
+					break
+				}
+			}
+		}
+	}
+}
+
 // checkAudit walks the chain per credential: between a run's start and its
 // end no other run of that credential, and no retirement, may write; and a
 // run passes from one process to another (a resume after a crash) but
@@ -315,6 +398,15 @@ func (f *Findings) checkAudit(recs []audit.Record, add func(string, time.Time, s
 	actors := map[int64][]string{} // run → the processes that wrote for it, in order
 	for _, rec := range recs {
 		c := rec.Credential
+		if rec.Event == "stragglers" {
+			// Bindings a finished run left waiting, moved later under the
+			// credential's lease by whichever process got to them: like a
+			// retirement, never while another run is open.
+			if o, ok := open[c]; ok {
+				add("I5", rec.Time, "%s: stragglers of run %d moved (record %d) while run %d was open", c, rec.RunID, rec.Seq, o)
+			}
+			continue
+		}
 		if rec.RunID != 0 {
 			as := actors[rec.RunID]
 			switch {
@@ -474,13 +566,6 @@ func when(t time.Time) string {
 		return "never (as far as GitHub's records go)"
 	}
 	return "at " + stamp(t)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // jsonDiff lists up to five paths where two JSON documents differ.

@@ -86,6 +86,82 @@ func TestCheck(t *testing.T) {
 	}{
 		{name: "clean", plant: func(*Records) {}},
 		{
+			name: "I2 a failed run's token may go at once even off a binding that never held the token it moved to",
+			plant: func(r *Records) {
+				// A → B (the run), then C, the credential's current token,
+				// which this binding (a straggler before) never held; B
+				// revoked at once and named by the run's end.
+				r.Updates = append(r.Updates, Update{Time: at(1100), Pipeline: "p1", Version: 3, Tokens: map[string]string{"Source/Source": fpC}, Masked: decl})
+				r.Revokes = []Revoke{{Time: at(1101), Fingerprint: fpB}}
+				r.PATRevokedAt = map[string]time.Time{fpB: at(1101)}
+				r.Tokens[fpC] = known{Origin: "person", Cred: "c"}
+				r.Live = map[string]bool{fpC: true}
+				r.Pipelines["p1"] = pipelineNow{Masked: norm(decl), Version: 3, Tokens: map[string]string{"Source/Source": fpC}}
+				r.Creds[0].Current, r.Creds[0].Versions = fpC, map[string]string{fpA: "retired", fpB: "retired", fpC: "current"}
+				r.Audit = append(r.Audit[:3], audit.Record{Seq: 4, Time: at(1102), Credential: "c", RunID: 1, Event: "run.rolled_back", Detail: `{"fingerprint":"` + fpB + `","revoked":true}`}, audit.Record{Seq: 5, Time: at(2500), Credential: "c", Event: "retired"})
+				r.Updates[1].Version = 3
+			},
+		},
+		{
+			name: "I8 an update stopped an execution rotor had seen running",
+			plant: func(r *Records) {
+				r.CPUpdates = []codepipeline.Update{{Time: at(1000), Pipeline: "p1", Version: 2, StateRead: at(990),
+					Stopped: []codepipeline.StoppedExecution{{ID: "e-1", Started: at(400), Status: "Superseded"}}}}
+			},
+			want: []string{"I8"},
+			check: func(t *testing.T, f Findings) {
+				if f.StoppedExecutions != 1 || f.RacedStops != 0 {
+					t.Errorf("stopped %d, raced %d; want 1, 0", f.StoppedExecutions, f.RacedStops)
+				}
+			},
+		},
+		{
+			name: "I8 an update with no look at the executions before it",
+			plant: func(r *Records) {
+				r.CPUpdates = []codepipeline.Update{{Time: at(1000), Pipeline: "p1", Version: 2,
+					Stopped: []codepipeline.StoppedExecution{{ID: "e-1", Started: at(999), Status: "Stopped"}}}}
+			},
+			want: []string{"I8"},
+		},
+		{
+			name: "I8 the race: the execution started after rotor's look",
+			plant: func(r *Records) {
+				r.CPUpdates = []codepipeline.Update{{Time: at(1000), Pipeline: "p1", Version: 2, StateRead: at(990),
+					Stopped: []codepipeline.StoppedExecution{{ID: "e-1", Started: at(995), Status: "Superseded"}}}}
+			},
+			check: func(t *testing.T, f Findings) {
+				if f.StoppedExecutions != 1 || f.RacedStops != 1 {
+					t.Errorf("stopped %d, raced %d; want 1, 1", f.StoppedExecutions, f.RacedStops)
+				}
+			},
+		},
+		{
+			name: "I8 interrupt allowed by policy",
+			plant: func(r *Records) {
+				r.Interrupt = map[string]bool{"p1": true}
+				r.CPUpdates = []codepipeline.Update{{Time: at(1000), Pipeline: "p1", Version: 2, StateRead: at(990),
+					Stopped: []codepipeline.StoppedExecution{{ID: "e-1", Started: at(400), Status: "Superseded"}}}}
+			},
+		},
+		{
+			name: "stragglers moved later are counted, not violations",
+			plant: func(r *Records) {
+				r.Audit[2].Detail = `{"waiting":["codepipeline:123456789012:us-east-1:p1/Source/Source"]}`
+			},
+			check: func(t *testing.T, f Findings) {
+				if f.Stragglers != 1 || f.StragglerWaitMax != 100*time.Millisecond {
+					t.Errorf("stragglers %d, longest wait %v; want 1, 100ms", f.Stragglers, f.StragglerWaitMax)
+				}
+			},
+		},
+		{
+			name: "I5 stragglers moved while another run is open",
+			plant: func(r *Records) {
+				r.Audit = append(r.Audit[:3], audit.Record{Seq: 4, Time: at(950), Credential: "c", RunID: 7, Event: "stragglers"}, r.Audit[3], r.Audit[4])
+			},
+			want: []string{"I5"},
+		},
+		{
 			name: "I1 fetch with a dead token",
 			plant: func(r *Records) {
 				r.Fetches = append(r.Fetches, codepipeline.Fetch{Time: at(2600), Pipeline: "p1", Action: "Source", TokenFingerprint: fpA, Status: 401, Reason: "bad credentials"})
@@ -163,16 +239,38 @@ func TestCheck(t *testing.T) {
 		{
 			name: "I3 a minted token nobody recorded",
 			plant: func(r *Records) {
-				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
+				r.Mints = []Mint{{Time: at(4000), Asked: at(3990), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
 				r.KilledPIDs = map[int]time.Time{7: at(4010)}
 				r.Live[fpC] = true
 			},
 			want: []string{"I3"},
 		},
 		{
+			name: "I3 a minted token whose process was killed before it asked",
+			plant: func(r *Records) {
+				r.Mints = []Mint{{Time: at(4000), Asked: at(3990), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
+				r.KilledPIDs = map[int]time.Time{42: at(3000)}
+				r.Live[fpC] = true
+			},
+			want: []string{"I3"},
+		},
+		{
+			name: "a minted token whose process was killed while it waited for the answer is lost, not orphaned",
+			plant: func(r *Records) {
+				r.Mints = []Mint{{Time: at(4000), Asked: at(3990), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
+				r.Live[fpC] = true
+				r.KilledPIDs = map[int]time.Time{42: at(3995)}
+			},
+			check: func(t *testing.T, f Findings) {
+				if f.LostMints != 1 || f.OrphanLiveTokens != 0 {
+					t.Errorf("LostMints = %d, OrphanLiveTokens = %d, want 1 and 0", f.LostMints, f.OrphanLiveTokens)
+				}
+			},
+		},
+		{
 			name: "a minted token whose process was killed right after is lost, not orphaned",
 			plant: func(r *Records) {
-				r.Mints = []Mint{{Time: at(4000), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
+				r.Mints = []Mint{{Time: at(4000), Asked: at(3990), Fingerprint: fpC, ExpiresAt: at(3_600_000), PID: 42}}
 				r.Live[fpC] = true
 				r.KilledPIDs = map[int]time.Time{42: at(4010)}
 			},

@@ -10,10 +10,17 @@
 // moments, restarts it and lets it resume; meanwhile it injects latency,
 // 5xx answers, throttling, a pipeline whose UpdatePipeline always fails,
 // failing GitHub revocation, an unreachable GitHub API and a briefly
-// unwritable store.
+// unwritable store. All along, pipelines deploy: a deployer starts
+// executions at random (their Build stage takes a while) and answers the
+// manual approvals some pipelines wait at after a random hold, through the
+// API; two credentials skip busy pipelines (in_flight: skip), so their
+// bindings become stragglers that a resume, the next rotation or rotor
+// serve moves later.
 //
-// After every phase it checks the invariants I1–I7 of DESIGN.md from
-// records rotor does not keep: the CodePipeline emulator's fetch record, the
+// After every phase it checks the invariants I1–I8 of DESIGN.md from
+// records rotor does not keep: the CodePipeline emulator's fetch record and
+// its record of every update (what it stopped, and when the pipeline's
+// executions were last read before it: I8), the
 // GitHub emulator's token database, what crossed the wire (recorded by
 // proxies in front of both emulators), the pipelines' declarations, the
 // audit chain, and a search of every output, log, store file and temporary

@@ -177,10 +177,11 @@ func (w *worker) rotate(ctx context.Context, p plan) error {
 	if !res.Killed && res.Exit == 0 && p.crashAt == "" {
 		w.typical = (w.typical*3 + res.Took) / 4
 	}
-	if !p.duplicate && !res.Killed && (res.Exit == 0 || res.Exit == 3) {
-		// The run finished: promoted (the person's token is current), or
-		// rolled back (it reached a binding, so rotor revoked it). Nothing
-		// to resume, and no need to ask rotor.
+	if !p.duplicate && !res.Killed && (res.Exit == 0 || res.Exit == 3 || res.Exit == 4) {
+		// The run finished: promoted (the person's token is current; with
+		// 4, some bindings wait for their pipeline), or rolled back (it
+		// reached a binding, so rotor revoked it). Nothing to resume, and
+		// no need to ask rotor.
 		w.runs.Add(1)
 		w.pending = token.Token{}
 		return nil
@@ -234,7 +235,7 @@ func (w *worker) settle(ctx context.Context, crashAt string) error {
 		case res.Killed:
 		case bytes.Contains(res.Stderr, []byte("held by")):
 			time.Sleep(h.opts.LeaseTTL / 3)
-		case res.Exit != 0 && res.Exit != 3:
+		case res.Exit != 0 && res.Exit != 3 && res.Exit != 4:
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
@@ -533,6 +534,9 @@ func (h *Harness) askDaemon(ctx context.Context, current *atomic.Pointer[Daemon]
 // run, waits out the grace period and retires every previous token, so
 // that the invariants of a world at rest can be checked.
 func (h *Harness) Settle(ctx context.Context, ws []*worker) error {
+	if h.deploy != nil {
+		h.deploy.pause() // resumed after the check
+	}
 	h.faults.Set("episode")
 	h.gh.down.Store(false)
 	h.gh.lose.Store(nil)
@@ -542,6 +546,18 @@ func (h *Harness) Settle(ctx context.Context, ws []*worker) error {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
+		// Bindings still waiting for their pipeline move now that no
+		// pipeline deploys: a person's rotate --resume.
+		for _, w := range ws {
+			if n, err := h.stragglers(ctx, w.c.Name); err != nil {
+				return err
+			} else if n > 0 {
+				res := h.rotor.Run(ctx, Job{Args: []string{"rotate", w.c.Name, "--resume"}})
+				if res.Exit != 0 && res.Exit != 4 && !bytes.Contains(res.Stderr, []byte("held by")) {
+					return fmt.Errorf("settle: move %d straggler(s) of %s: %s: %s", n, w.c.Name, res, lastLine(res.Stderr))
+				}
+			}
+		}
 		time.Sleep(h.opts.Grace + 100*time.Millisecond)
 		res := h.rotor.Run(ctx, Job{Args: []string{"retire"}})
 		if res.Exit != 0 && !bytes.Contains(res.Stderr, []byte("held by")) {
@@ -557,12 +573,17 @@ func (h *Harness) Settle(ctx context.Context, ws []*worker) error {
 			if _, open := hi.open(); open {
 				left++
 			}
+			n, err := h.stragglers(ctx, w.c.Name)
+			if err != nil {
+				return err
+			}
+			left += n
 		}
 		if left == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("settle: %d previous versions or open runs left after a minute", left)
+			return fmt.Errorf("settle: %d previous versions, open runs or stragglers left after a minute", left)
 		}
 	}
 	// Let every pipeline fetch with what it holds now.

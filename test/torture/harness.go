@@ -20,6 +20,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	"github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/installyaml"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/seal"
 	"github.com/rotor-ci/rotor/internal/token"
@@ -41,7 +42,11 @@ type Options struct {
 	Seed         uint64
 	// Shared adds a pipeline whose two GitHub actions two credentials hold.
 	Shared bool
-	Logf   func(format string, a ...any)
+	// DeployEvery: one pipeline starts an execution this often (0: none);
+	// DeployRunTime: how long each execution's Build stage takes. Pipelines
+	// with an approval stage wait there until the deployer approves.
+	DeployEvery, DeployRunTime time.Duration
+	Logf                       func(format string, a ...any)
 }
 
 // Harness is one torture run: the emulators, the proxies, rotor's
@@ -54,6 +59,8 @@ type Harness struct {
 	gh, cp *proxy
 	faults *Faults
 	rotor  *Rotor
+	deploy *deployer  // nil without deployments
+	alerts *alertSink // rotor's alerts land here, for the canary grep
 	start  time.Time
 
 	appID, installationID int64
@@ -96,15 +103,18 @@ func New(ctx context.Context, opts Options) (*Harness, error) {
 	if err != nil {
 		return nil, fmt.Errorf("torture world: %w", err)
 	}
+	if opts.DeployRunTime > 0 {
+		world.CodePipeline.RunTimes = []codepipeline.RunTime{{Pipeline: "*", Stage: "Build", RunTime: fault.Duration{Duration: opts.DeployRunTime}}}
+	}
 	h.sb, err = emulator.Start(ctx, emulator.Config{World: world, PollInterval: opts.PollInterval, ActionDelay: 10 * time.Millisecond})
 	if err != nil {
 		return nil, fmt.Errorf("start emulators: %w", err)
 	}
-	if h.gh, err = startProxy(h.sb.GitHub, h.wire.github); err != nil {
+	if h.gh, err = startProxy(h.sb.GitHub, h.wire.arrive, h.wire.github); err != nil {
 		h.Close()
 		return nil, err
 	}
-	if h.cp, err = startProxy(h.sb.CodePipeline, h.wire.codepipeline(h.isKnown)); err != nil {
+	if h.cp, err = startProxy(h.sb.CodePipeline, nil, h.wire.codepipeline(h.isKnown)); err != nil {
 		h.Close()
 		return nil, err
 	}
@@ -128,11 +138,14 @@ func New(ctx context.Context, opts Options) (*Harness, error) {
 	}
 	for _, c := range h.layout.Creds {
 		boot := h.tokens[fingerprintOfNote(h.sb, c.bootNote())].Value
-		res := h.rotor.Run(ctx, Job{Args: []string{"adopt", c.Name, "--token-stdin"}, Stdin: boot})
+		res := h.rotor.Run(ctx, Job{Args: []string{"adopt", c.Name, "--token-stdin", "--confirm-unverifiable"}, Stdin: boot})
 		if res.Exit != 0 {
 			h.Close()
 			return nil, fmt.Errorf("adopt %s: %s\n%s", c.Name, res, res.Stderr)
 		}
+	}
+	if opts.DeployEvery > 0 {
+		h.deploy = h.startDeployer(opts.DeployEvery)
 	}
 	return h, nil
 }
@@ -167,15 +180,20 @@ func (h *Harness) install() error {
 		return errors.New("torture world: the app has no installation")
 	}
 	h.installationID = installs[0]
-	cfg := h.layout.configYAML(h.gh.URL, h.cp.URL, h.appID, h.installationID, h.opts.Grace, h.opts.AppEvery)
-	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o600); err != nil {
+	install := h.layout.install(h.gh.URL, h.cp.URL, h.appID, h.installationID, h.opts.Grace, h.opts.AppEvery)
+	if h.alerts, err = startAlertSink(dir); err != nil {
+		return err
+	}
+	install.Server.Alerts = []installyaml.Alert{h.alerts.alert()}
+	if err := install.Write(filepath.Join(dir, "rotor.yaml")); err != nil {
 		return err
 	}
 	for _, c := range h.layout.Creds {
-		t, ok := h.sb.Token(c.bootNote())
+		emuT, ok := h.sb.Token(c.bootNote())
 		if !ok {
 			return fmt.Errorf("torture world: no boot token %s", c.bootNote())
 		}
+		t := token.New(emuT.Reveal()) // from the emulator's token type to rotor's
 		h.tokens[t.Fingerprint()] = &known{Value: t, Origin: "boot", Cred: c.Name, Created: time.Now()}
 	}
 	for _, ti := range h.sb.GitHub.Tokens() {
@@ -202,6 +220,9 @@ func (h *Harness) install() error {
 // Close stops every rotor process still running, the proxies and the
 // emulators.
 func (h *Harness) Close() {
+	if h.deploy != nil {
+		h.deploy.close()
+	}
 	if h.rotor != nil {
 		h.rotor.KillAll()
 	}
@@ -212,6 +233,9 @@ func (h *Harness) Close() {
 	}
 	if h.sb != nil {
 		h.sb.Close()
+	}
+	if h.alerts != nil {
+		h.alerts.Close()
 	}
 }
 
@@ -264,10 +288,11 @@ func (h *Harness) isKnown(t token.Token) bool {
 // newPAT plays the person: a new classic token in GitHub's settings, with
 // the scopes CodePipeline needs (or fewer, to be refused).
 func (h *Harness) newPAT(cred string, scopes []string) (token.Token, error) {
-	t, info, err := h.sb.GitHub.CreateToken(user, github.TokenSpec{Kind: github.KindClassic, Note: fmt.Sprintf("%s %s", cred, time.Now().Format("15:04:05.000000")), Scopes: scopes})
+	emuT, info, err := h.sb.GitHub.CreateToken(user, github.TokenSpec{Kind: github.KindClassic, Note: fmt.Sprintf("%s %s", cred, time.Now().Format("15:04:05.000000")), Scopes: scopes})
 	if err != nil {
 		return token.Token{}, err
 	}
+	t := token.New(emuT.Reveal())
 	h.mu.Lock()
 	h.tokens[t.Fingerprint()] = &known{Value: t, Origin: "person", Cred: cred, PATID: info.ID, Created: time.Now()}
 	h.mu.Unlock()
@@ -365,6 +390,29 @@ func (h *Harness) history(ctx context.Context, name string) (history, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return history{}, fmt.Errorf("history %s: %s: %s", name, last, lastLine(last.Stderr))
+}
+
+// stragglers counts the credential's bindings still on the previous
+// version (rotor status -o json).
+func (h *Harness) stragglers(ctx context.Context, name string) (int, error) {
+	var last Result
+	for range 20 {
+		last = h.rotor.Run(ctx, Job{Args: []string{"-o", "json", "status", name}, Timeout: 30 * time.Second})
+		if last.Exit == 0 {
+			var st []struct {
+				Stragglers []json.RawMessage `json:"stragglers"`
+			}
+			if err := json.Unmarshal(last.Stdout, &st); err != nil || len(st) != 1 {
+				return 0, fmt.Errorf("status %s: %v", name, err)
+			}
+			return len(st[0].Stragglers), nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("status %s: %s: %s", name, last, lastLine(last.Stderr))
 }
 
 // auditLog is `rotor audit list -o json`, every record.

@@ -63,8 +63,8 @@ var mutants = []mutant{
 	{
 		name: "the new token in a log line",
 		edits: []edit{{"internal/rotation/engine.go",
-			"sealed, err := s.e.Sealer.Seal(m.Token)",
-			"s.e.log().Info(\"minted\", \"value\", m.Token.Reveal())\n\tsealed, err := s.e.Sealer.Seal(m.Token)"}},
+			"sealed, err := s.e.Sealer.Seal(ctx, SealContext{Credential: s.c.Name, Fingerprint: fp}, m.Token)",
+			"s.e.log().Info(\"minted\", \"value\", m.Token.Reveal())\n\tsealed, err := s.e.Sealer.Seal(ctx, SealContext{Credential: s.c.Name, Fingerprint: fp}, m.Token)"}},
 		want: "I6",
 	},
 	{
@@ -74,6 +74,13 @@ var mutants = []mutant{
 			{"internal/target/codepipeline/apply.go", "if diff := differences(want, comparable(p), 5); len(diff) > 0 {", "if diff := differences(want, comparable(p), 5); false && len(diff) > 0 {"},
 		},
 		want: "I4",
+	},
+	{
+		name: "the idle check looks away: updates stop deployments",
+		edits: []edit{{"internal/target/codepipeline/inflight.go",
+			"if !g.interrupt {",
+			"if false && !g.interrupt {"}},
+		want: "I8",
 	},
 	{
 		name: "audit records skip a sequence number",

@@ -2,6 +2,7 @@ package torture
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -38,7 +39,8 @@ type Mint struct {
 	Time        time.Time
 	Fingerprint string
 	ExpiresAt   time.Time
-	PID         int // the rotor process that asked, 0 when unknown
+	PID         int       // the rotor process that asked, 0 when unknown
+	Asked       time.Time // when the request arrived (the answer came at Time)
 }
 
 // Revoke is a revocation GitHub accepted.
@@ -54,8 +56,13 @@ type Update struct {
 	Pipeline string
 	Version  int
 	Tokens   map[string]string // "stage/action" → fingerprint sent
-	Unknown  []string          // actions sent a value that is no token GitHub ever issued ("****", "")
-	Masked   json.RawMessage   // the declaration as the emulator answered it
+	// Carried are actions sent back "****", exactly as GetPipeline shows
+	// them: AWS keeps what they hold (had rotor edited such an action,
+	// the emulator would store "****", and its fetches and the at-rest
+	// check would show it).
+	Carried []string
+	Unknown []string        // actions sent a value that is no token GitHub ever issued ("")
+	Masked  json.RawMessage // the declaration as the emulator answered it
 }
 
 func newWire() *Wire { return &Wire{calls: map[string]int{}, values: map[string]token.Token{}} }
@@ -125,7 +132,10 @@ func reset(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-func startProxy(inner http.Handler, inspect func(r *http.Request, body []byte, rec *httptest.ResponseRecorder)) (*proxy, error) {
+// startProxy serves inner through a recording proxy. arrive, when set,
+// sees each request as it arrives, before the emulator acts on it, and may
+// return it with values for inspect in its context.
+func startProxy(inner http.Handler, arrive func(*http.Request) *http.Request, inspect func(r *http.Request, body []byte, rec *httptest.ResponseRecorder)) (*proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -143,6 +153,9 @@ func startProxy(inner http.Handler, inspect func(r *http.Request, body []byte, r
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			if arrive != nil {
+				r = arrive(r)
+			}
 			rec := httptest.NewRecorder()
 			inner.ServeHTTP(rec, r)
 			inspect(r, body, rec)
@@ -166,6 +179,29 @@ func (p *proxy) Close() error {
 }
 
 var reMint = regexp.MustCompile(`^(/api/v3)?/app/installations/[0-9]+/access_tokens$`)
+
+// asker is who asked for a mint and when, found as the request arrives:
+// looked up after GitHub answered, the process may be gone already (killed
+// while it waited), its socket with it, and the token would look minted for
+// nobody.
+type asker struct {
+	pid int
+	at  time.Time
+}
+
+type askerKey struct{}
+
+// arrive notes which rotor process asks for an installation token.
+func (w *Wire) arrive(r *http.Request) *http.Request {
+	if r.Method != http.MethodPost || !reMint.MatchString(r.URL.Path) {
+		return r
+	}
+	a := asker{at: time.Now()}
+	if w.pids != nil {
+		a.pid = clientPID(r.RemoteAddr, w.pids())
+	}
+	return r.WithContext(context.WithValue(r.Context(), askerKey{}, a))
+}
 
 // github records what rotor asked of GitHub: installation tokens minted and
 // revocations accepted.
@@ -191,12 +227,12 @@ func (w *Wire) github(r *http.Request, body []byte, rec *httptest.ResponseRecord
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err == nil && out.Token != "" {
 			t := token.New(out.Token)
 			w.remember(t)
-			w.mu.Lock()
-			pid := 0
-			if w.pids != nil {
-				pid = clientPID(r.RemoteAddr, w.pids())
+			a, _ := r.Context().Value(askerKey{}).(asker)
+			if a.at.IsZero() {
+				a.at = now
 			}
-			w.mints = append(w.mints, Mint{Time: now, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt, PID: pid})
+			w.mu.Lock()
+			w.mints = append(w.mints, Mint{Time: now, Asked: a.at, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt, PID: a.pid})
 			w.mu.Unlock()
 		}
 	case r.Method == http.MethodDelete && path == "/installation/token" && rec.Code == http.StatusNoContent:
@@ -293,6 +329,10 @@ func decodeUpdate(req, resp []byte, known func(token.Token) bool) (Update, error
 				continue
 			}
 			key := s.Name + "/" + a.Name
+			if a.Config["OAuthToken"] == "****" {
+				u.Carried = append(u.Carried, key)
+				continue
+			}
 			v := token.New(a.Config["OAuthToken"])
 			u.Tokens[key] = v.Fingerprint()
 			if v.IsZero() || !known(v) {

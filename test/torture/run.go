@@ -16,20 +16,28 @@ import (
 // Figures are a run's numbers; String is the one line the harness prints.
 type Figures struct {
 	Rotations, Succeeded, RolledBack, Failed, Resumed, Retired int
-	Crashes, CrashPoints, RandomKills                          int
-	Faults, FaultedRequests                                    int
-	Fetches, FailedFetches, FailedFetchesDeadToken             int
-	Violations, OrphanLiveTokens, Leaks, LostMints             int
-	ScheduledRuns                                              int
-	Pipelines, Credentials, Processes, FilesSearched           int
-	Took                                                       time.Duration
+	// Executions the harness started, those rotor's updates stopped (I8
+	// allows only a race: one that started after rotor's last look), and
+	// the bindings left waiting for their pipeline (stragglers) and the
+	// longest wait until one moved.
+	Deployments, StoppedExecutions, RacedStops       int
+	Stragglers                                       int
+	StragglerWaitMax                                 time.Duration
+	Crashes, CrashPoints, RandomKills                int
+	Faults, FaultedRequests                          int
+	Fetches, FailedFetches, FailedFetchesDeadToken   int
+	Violations, OrphanLiveTokens, Leaks, LostMints   int
+	ScheduledRuns                                    int
+	Pipelines, Credentials, Processes, FilesSearched int
+	Took                                             time.Duration
 }
 
 func (f Figures) String() string {
-	return fmt.Sprintf("torture: rotations=%d crashes=%d faults=%d fetches=%d failed_fetches_dead_token=%d violations=%d orphan_live_tokens=%d leaks=%d"+
-		" (succeeded=%d rolled_back=%d failed=%d resumed=%d retired=%d serve_runs=%d crash_points=%d random_kills=%d lost_mints=%d faulted_requests=%d failed_fetches=%d pipelines=%d credentials=%d rotor_processes=%d files_searched=%d took=%s)",
-		f.Rotations, f.Crashes, f.Faults, f.Fetches, f.FailedFetchesDeadToken, f.Violations, f.OrphanLiveTokens, f.Leaks,
+	return fmt.Sprintf("torture: rotations=%d crashes=%d faults=%d fetches=%d failed_fetches_dead_token=%d violations=%d orphan_live_tokens=%d leaks=%d stopped_executions=%d stragglers=%d"+
+		" (succeeded=%d rolled_back=%d failed=%d resumed=%d retired=%d serve_runs=%d crash_points=%d random_kills=%d lost_mints=%d faulted_requests=%d failed_fetches=%d deployments=%d raced_stops=%d straggler_wait_max=%s pipelines=%d credentials=%d rotor_processes=%d files_searched=%d took=%s)",
+		f.Rotations, f.Crashes, f.Faults, f.Fetches, f.FailedFetchesDeadToken, f.Violations, f.OrphanLiveTokens, f.Leaks, f.StoppedExecutions, f.Stragglers,
 		f.Succeeded, f.RolledBack, f.Failed, f.Resumed, f.Retired, f.ScheduledRuns, f.CrashPoints, f.RandomKills, f.LostMints, f.FaultedRequests, f.FailedFetches,
+		f.Deployments, f.RacedStops, f.StragglerWaitMax.Round(100*time.Millisecond),
 		f.Pipelines, f.Credentials, f.Processes, f.FilesSearched, f.Took.Round(100*time.Millisecond))
 }
 
@@ -63,6 +71,9 @@ func (h *Harness) Run(ctx context.Context, ph Phases) (Report, error) {
 		}
 		t1 := time.Now()
 		recs, files, err := h.gather(ctx, ws)
+		if h.deploy != nil {
+			h.deploy.resume()
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -169,8 +180,17 @@ func (h *Harness) figures(f Findings, files int) Figures {
 		Fetches: int(sum.Total), FailedFetches: f.FailedFetches, FailedFetchesDeadToken: f.FailedFetchesDeadToken,
 		Violations: len(f.Violations), OrphanLiveTokens: f.OrphanLiveTokens, Leaks: f.Leaks, LostMints: f.LostMints, ScheduledRuns: f.ScheduledRuns,
 		Pipelines: h.layout.Pipelines(), Credentials: len(h.layout.Creds), Processes: st.Runs, FilesSearched: files,
-		Took: time.Since(h.start),
+		StoppedExecutions: f.StoppedExecutions, RacedStops: f.RacedStops, Stragglers: f.Stragglers, StragglerWaitMax: f.StragglerWaitMax,
+		Deployments: h.deployments(),
+		Took:        time.Since(h.start),
 	}
+}
+
+func (h *Harness) deployments() int {
+	if h.deploy == nil {
+		return 0
+	}
+	return int(h.deploy.started.Load())
 }
 
 // gather reads every record the checks need.
@@ -179,6 +199,8 @@ func (h *Harness) gather(ctx context.Context, ws []*worker) (Records, int, error
 	st := h.rotor.Stats()
 	r.Kills, r.KilledPIDs = st.KilledAt, st.KilledPIDs
 	r.Fetches = h.sb.CodePipeline.Fetches()
+	r.CPUpdates = h.sb.CodePipeline.Updates()
+	r.Interrupt = h.layout.interrupting()
 	r.FetchesDropped = h.sb.CodePipeline.FetchSummary().Dropped
 	r.Mints, r.Revokes, r.Updates, _ = h.wire.Snapshot()
 	r.Tokens = h.allTokens()

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 )
 
 // The full run: ROTOR_TORTURE=full go test ./test/torture -run TestTorture -v -timeout 10m
@@ -68,6 +71,11 @@ func runOptions(t *testing.T) (Options, Phases, bool) {
 		ServeFor:     6 * time.Second,
 		Seed:         seed,
 		Shared:       os.Getenv("ROTOR_TORTURE_SHARED") == "1",
+		// Pipelines deploy all along: one starts an execution every
+		// 300 ms, its Build stage runs 300 ms, approval stages wait for
+		// the deployer.
+		DeployEvery:   300 * time.Millisecond,
+		DeployRunTime: 300 * time.Millisecond,
 	}
 	ph := Phases{Sweep: false}
 	if full {
@@ -76,13 +84,14 @@ func runOptions(t *testing.T) (Options, Phases, bool) {
 		o.MinRotations, o.MinCrashes = 300, 100
 		o.Budget = 4*time.Minute + 30*time.Second
 		o.ServeFor = 30 * time.Second
+		o.DeployEvery, o.DeployRunTime = 250*time.Millisecond, 400*time.Millisecond
 		ph = Phases{Sweep: true, SweepResume: true}
 	}
 	return o, ph, full
 }
 
-// TestTorture runs rotor against the emulators with crashes and faults and
-// checks I1–I7 (see doc.go). Without ROTOR_TORTURE=full it is the short
+// TestTorture runs rotor against the emulators with crashes, faults and
+// deployments in flight, and checks I1–I8 (see doc.go). Without ROTOR_TORTURE=full it is the short
 // run CI does.
 func TestTorture(t *testing.T) {
 	opts, phases, full := runOptions(t)
@@ -98,7 +107,7 @@ func TestTorture(t *testing.T) {
 	}
 	opts.Logf = t.Logf
 	t.Logf("seed %d (ROTOR_TORTURE_SEED=%d reproduces the random choices)", opts.Seed, opts.Seed)
-	ctx, cancel := context.WithTimeout(t.Context(), opts.Budget+3*time.Minute)
+	ctx, cancel := context.WithTimeout(emulator.WithCheck(t.Context(), conformance.For(t)), opts.Budget+3*time.Minute)
 	defer cancel()
 	h, err := New(ctx, opts)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/emulator"
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
 	"github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/installyaml"
 )
 
 // The torture world's GitHub names.
@@ -34,6 +35,8 @@ type Cred struct {
 	// Doomed names one of Pipelines whose UpdatePipeline always fails (a
 	// standing fault rule): every rotation of the credential rolls back.
 	Doomed string
+	// InFlight is the target's in_flight policy ("": the default, wait).
+	InFlight string
 }
 
 // Repo is the repository every action bound to c reads.
@@ -112,6 +115,10 @@ func NewLayout(n int, shared bool) Layout {
 	}
 	last := &l.Creds[len(l.Creds)-1]
 	last.Doomed = last.Pipelines[len(last.Pipelines)-1]
+	// One personal and one app credential skip busy pipelines: their
+	// bindings become stragglers, moved later by a resume, the next
+	// rotation or rotor serve; the others wait.
+	l.Creds[1].InFlight, l.Creds[3].InFlight = "skip", "skip"
 	return l
 }
 
@@ -205,36 +212,40 @@ func declaration(name string, n int, sources []ghAction) json.RawMessage {
 }`, name, codepipeline.DefaultAccount, n, n, extra, strings.Join(actions, ", "), name, n, strings.Join(inputs, ", "), approval))
 }
 
-// configYAML is rotor.yaml for l.
-func (l Layout) configYAML(githubURL, codepipelineURL string, appID, installationID int64, grace, appEvery time.Duration) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `# written by the torture harness
-store: sqlite:rotor.db
-key: file:rotor.key
-github:
-  api_url: %s
-aws:
-  region: us-east-1
-  endpoint_url: %s
-server:
-  listen: 127.0.0.1:0
-  auth_token_file: api.token
-  watch_every: 1h
-credentials:
-`, githubURL, codepipelineURL)
+// install is rotor.yaml for l.
+func (l Layout) install(githubURL, codepipelineURL string, appID, installationID int64, grace, appEvery time.Duration) installyaml.Install {
+	in := installyaml.Install{
+		Comment: "written by the torture harness",
+		GitHub:  installyaml.GitHub{APIURL: githubURL},
+		AWS:     installyaml.AWS{EndpointURL: codepipelineURL},
+		Server:  &installyaml.Server{Listen: "127.0.0.1:0", AuthTokenFile: "api.token", WatchEvery: "1h"},
+	}
 	for _, c := range l.Creds {
-		fmt.Fprintf(&b, "  - name: %s\n    application: %s\n", c.Name, c.Name)
+		ic := installyaml.Credential{Name: c.Name, Application: c.Name,
+			Targets: []installyaml.Target{{Pipelines: l.pipelinesOf(c.Name), Match: &installyaml.Match{Owner: user, Repo: c.Repo()}, InFlight: c.InFlight}}}
 		switch c.Source {
 		case personal:
-			fmt.Fprintf(&b, "    source: {type: personal-token, scopes: [repo, \"admin:repo_hook\"]}\n")
-			fmt.Fprintf(&b, "    rotate: {every: 30d, renew_before: 1d, grace: %s}\n", grace)
+			ic.Source = installyaml.Personal()
+			ic.Rotate = installyaml.Rotate{Every: "30d", RenewBefore: "1d", Grace: grace.String()}
 		case app:
-			fmt.Fprintf(&b, "    source: {type: github-app, app_id: %d, installation_id: %d, private_key_file: app.pem, repositories: [%s], permissions: {contents: read, metadata: read}}\n",
-				appID, installationID, c.Repo())
-			fmt.Fprintf(&b, "    rotate: {every: %s, renew_before: 10m, grace: %s}\n", appEvery, grace)
+			ic.Source = installyaml.App(appID, installationID, "app.pem", c.Repo())
+			ic.Rotate = installyaml.Rotate{Every: appEvery.String(), RenewBefore: "10m", Grace: grace.String()}
 		}
-		fmt.Fprintf(&b, "    targets:\n      - type: codepipeline\n        pipelines: [%s]\n        match: {owner: %s, repo: %s}\n",
-			strings.Join(l.pipelinesOf(c.Name), ", "), user, c.Repo())
+		in.Credentials = append(in.Credentials, ic)
 	}
-	return b.String()
+	return in
+}
+
+// interrupting lists the pipelines of credentials whose policy lets an
+// update stop an execution (in_flight: interrupt).
+func (l Layout) interrupting() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range l.Creds {
+		if c.InFlight == "interrupt" {
+			for _, p := range l.pipelinesOf(c.Name) {
+				out[p] = true
+			}
+		}
+	}
+	return out
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
-	"github.com/rotor-ci/rotor/internal/token"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 func TestServer_CreateGetUpdate(t *testing.T) {
@@ -98,16 +98,26 @@ func TestServer_CreateGetUpdate(t *testing.T) {
 		t.Errorf("version 1 = %d %q", aws.ToInt32(v1.Pipeline.Version), v1.Pipeline.Stages[0].Actions[0].Configuration["OAuthToken"])
 	}
 
-	// Sending the mask back overwrites the token with the mask.
-	_, err = e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: after.Pipeline})
-	if err != nil {
+	// The declaration sent back exactly as read, mask included, keeps the
+	// stored token (the user guide: "left unchanged unless you edit that
+	// portion of the pipeline").
+	if _, err = e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: after.Pipeline}); err != nil {
 		t.Fatalf("UpdatePipeline with ****: %v", err)
 	}
-	if stored, _ := e.srv.StoredToken("MyFirstPipeline", "Source"); stored.Reveal() != "****" {
-		t.Errorf("stored token after sending **** = %v, want the literal ****", stored)
+	if stored, _ := e.srv.StoredToken("MyFirstPipeline", "Source"); !stored.Equal(fresh) {
+		t.Errorf("stored token after sending the action back as read = %v, want %v kept", stored, fresh)
 	}
-	if _, v, _ := e.srv.Pipeline("MyFirstPipeline"); v != 3 {
-		t.Errorf("version = %d, want 3", v)
+	// An edited action with the mask stores the mask literally: its next
+	// fetch fails.
+	after.Pipeline.Stages[0].Actions[0].Configuration["Branch"] = "main"
+	if _, err = e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: after.Pipeline}); err != nil {
+		t.Fatalf("UpdatePipeline with **** in an edited action: %v", err)
+	}
+	if stored, _ := e.srv.StoredToken("MyFirstPipeline", "Source"); stored.Reveal() != "****" {
+		t.Errorf("stored token after editing the action and sending **** = %v, want the literal ****", stored)
+	}
+	if _, v, _ := e.srv.Pipeline("MyFirstPipeline"); v != 4 {
+		t.Errorf("version = %d, want 4", v)
 	}
 
 	tags, err := e.client.ListTagsForResource(ctx, &cp.ListTagsForResourceInput{ResourceArn: got.Metadata.PipelineArn})
@@ -245,7 +255,7 @@ func TestServer_NotFoundErrors(t *testing.T) {
 		{"update", func() error {
 			_, err := e.client.UpdatePipeline(ctx, &cp.UpdatePipelineInput{Pipeline: seedDecl("Missing", tok)})
 			return err
-		}, "ResourceNotFoundException"},
+		}, "ValidationException"},
 		{"state", func() error {
 			_, err := e.client.GetPipelineState(ctx, &cp.GetPipelineStateInput{Name: missing})
 			return err

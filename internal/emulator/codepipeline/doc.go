@@ -4,13 +4,21 @@
 //
 // What it does beyond storing declarations is what rotor's claims rest on:
 //   - GitHub (version 1) source actions keep their OAuthToken secret: it reads
-//     back as "****", and a "****" sent in is stored literally, as the real
-//     service does in effect.
+//     back as "****". An action sent back exactly as read, "****" included,
+//     keeps the token it holds; an edited action's "****" is stored
+//     literally (CodePipeline user guide, "Edit a pipeline (AWS CLI)").
 //   - Every declaration carries a version that UpdatePipeline bumps by exactly
 //     one; the version a caller sends is ignored, as AWS ignores it.
 //   - Executions really run the GitHub source action: the emulator downloads
 //     the repository's tarball from the GitHub emulator with the stored token
 //     and fails with "Could not access the GitHub repository" when it cannot.
+//   - UpdatePipeline stops the execution in progress, as the same page
+//     says: Superseded in SUPERSEDED mode, Stopped otherwise, the stage
+//     Cancelled. Stages can be given a run time (World.RunTimes) and a
+//     manual approval action holds an execution until PutApprovalResult,
+//     so that a test can hold executions in progress through the real API.
+//     Every update is recorded with what it stopped and when the
+//     pipeline's executions were last read (Server.Updates).
 //   - Pipelines that poll (PollForSourceChanges absent or "true") fetch on a
 //     timer. Every fetch, polled or executed, is appended to a record
 //     (Server.Fetches, GET /_emulator/fetches): that record is how zero

@@ -49,9 +49,18 @@ func errPipelineNotFound(account, name string) *apiError {
 		"Account '%s' does not have a pipeline with name '%s'", account, name)
 }
 
-// errResourceNotFound is what UpdatePipeline and the tag operations answer for
-// a pipeline that does not exist (moto answers the same; the model lists no
-// not-found error for UpdatePipeline).
+// errUpdateNotFound is UpdatePipeline's answer for a pipeline that does not
+// exist. The model declares no not-found error for UpdatePipeline, only
+// ValidationException among the ones that fit; moto answers
+// ResourceNotFoundException, which the model does not declare for it (the
+// conformance check found the emulator answering that too).
+func errUpdateNotFound(account, name string) *apiError {
+	return newError(http.StatusBadRequest, typeValidation,
+		"Account '%s' does not have a pipeline with name '%s'", account, name)
+}
+
+// errResourceNotFound is what the tag operations answer for a pipeline that
+// does not exist.
 func errResourceNotFound(account, name string) *apiError {
 	return newError(http.StatusBadRequest, typeResourceNotFound,
 		"The account with id '%s' does not include a pipeline with the name '%s'", account, name)

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
-	"github.com/rotor-ci/rotor/internal/token"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 func TestServer_Executions(t *testing.T) {

@@ -1,6 +1,8 @@
 package codepipeline
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 // Fetch is one attempt by a GitHub source action to download its repository,
@@ -24,6 +28,15 @@ type Fetch struct {
 	OK               bool      `json:"ok"`
 	Status           int       `json:"status"`           // HTTP status; 0 when no answer came
 	Reason           string    `json:"reason,omitempty"` // why it failed
+	// Connection is a GitHub (version 2) action's connection ARN; its
+	// token is then the connection's installation token.
+	Connection string `json:"connection,omitempty"`
+	// Revision is the commit fetched (the tarball's), when one was.
+	Revision string `json:"revision,omitempty"`
+	// message is what the action shows when the fetch failed.
+	message string
+	// committed is the commit's time, as the archive carries it.
+	committed time.Time
 }
 
 // FetchSummary counts fetches since the last reset. Unlike the record it
@@ -88,12 +101,35 @@ func (s *Server) ResetFetches() {
 }
 
 // fetch downloads a source action's repository tarball from the GitHub
-// emulator with the stored token, as the GitHub (version 1) action does, and
-// records the attempt. A fetch cut short by Close is not recorded: it says
-// nothing about the token.
-func (s *Server) fetch(ctx context.Context, pipeline string, src *source, trigger string) Fetch {
-	f := Fetch{Time: s.now(), Pipeline: pipeline, Action: src.action, Trigger: trigger, TokenFingerprint: src.token.Fingerprint()}
-	f.Status, f.Reason = s.download(ctx, src)
+// emulator, as the action does: version 1 with its stored token, version 2
+// through its connection (role, connection and installation checked
+// first; see fetchThroughConnection), and records the attempt. role is the
+// pipeline's role, for version 2. A fetch cut short by Close is not
+// recorded: it says nothing about the token.
+func (s *Server) fetch(ctx context.Context, pipeline string, src *source, trigger, role string) Fetch {
+	f := Fetch{Time: s.now(), Pipeline: pipeline, Action: src.action, Trigger: trigger, Connection: src.connection}
+	tok := src.token
+	if src.v2() {
+		if src.roleArn != "" {
+			role = src.roleArn
+		}
+		tok, f.Status, f.Reason, f.message = s.fetchThroughConnection(ctx, src, role)
+	}
+	if f.message == "" {
+		f.Status, f.Reason, f.Revision, f.committed = s.download(ctx, src, tok)
+		switch {
+		case f.Status == http.StatusOK:
+		case src.v2() && f.Status == http.StatusNotFound:
+			f.message = errBranchNotFound(src.owner+"/"+src.repo, src.branch)
+		case src.v2():
+			f.message = errRepositoryNotVisible(src.owner + "/" + src.repo)
+		default:
+			f.message = ErrGitHubAccess
+		}
+	}
+	if tok.Reveal() != "" {
+		f.TokenFingerprint = tok.Fingerprint()
+	}
 	f.OK = f.Status == http.StatusOK
 	if ctx.Err() != nil {
 		return f
@@ -106,26 +142,67 @@ func (s *Server) fetch(ctx context.Context, pipeline string, src *source, trigge
 	return f
 }
 
-// download returns the HTTP status and, when it is not 200, a reason.
-func (s *Server) download(ctx context.Context, src *source) (int, string) {
+// download returns the HTTP status, a reason when it is not 200, and the
+// commit fetched and its time when it is.
+func (s *Server) download(ctx context.Context, src *source, tok token.Token) (status int, reason, rev string, committed time.Time) {
 	if s.githubURL == "" {
-		return 0, "no GitHub URL is configured"
+		return 0, "no GitHub URL is configured", "", time.Time{}
 	}
 	u := s.githubURL + "/repos/" + url.PathEscape(src.owner) + "/" + url.PathEscape(src.repo) + "/tarball/" + escapeRef(src.branch)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, "bad repository URL"
+		return 0, "bad repository URL", "", time.Time{}
 	}
-	req.Header.Set("Authorization", "token "+src.token.Reveal())
+	req.Header.Set("Authorization", "token "+tok.Reveal())
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("User-Agent", "CodePipeline-emulator")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, transportReason(err)
+		return 0, transportReason(err), "", time.Time{}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		status, reason := answerReason(resp)
+		return status, reason, "", time.Time{}
+	}
+	body := io.LimitReader(resp.Body, 64<<20)
+	rev, committed, err = readArchive(body)
+	_, _ = io.Copy(io.Discard, body)
+	if err != nil || rev == "" {
+		rev, _ = revisionOf(resp)
+	}
+	return resp.StatusCode, "", rev, committed
+}
+
+// readArchive reads the commit and its time from the head of a tarball as
+// GitHub makes it (git archive): a pax global header whose comment is the
+// commit id, then entries whose modification time is the commit's time.
+func readArchive(r io.Reader) (string, time.Time, error) {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("tarball: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	h, err := tr.Next()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("tarball: %w", err)
+	}
+	// archive/tar folds a pax global header into the next entry's
+	// PAXRecords unless it is returned on its own, as here.
+	commit := h.PAXRecords["comment"]
+	if h.Typeflag == tar.TypeXGlobalHeader {
+		if h, err = tr.Next(); err != nil {
+			return commit, time.Time{}, fmt.Errorf("tarball: %w", err)
+		}
+	}
+	return commit, h.ModTime.UTC(), nil
+}
+
+// answerReason describes a GitHub answer that is not 200 by its status and
+// message.
+func answerReason(resp *http.Response) (int, string) {
 	if resp.StatusCode == http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		return resp.StatusCode, ""
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -196,7 +273,7 @@ func (s *Server) pollOnce() {
 				defer s.wg.Done()
 				defer func() { <-s.sem }()
 				defer src.busy.Store(false)
-				s.fetch(s.ctx, p.name, src, TriggerPoll)
+				s.fetch(s.ctx, p.name, src, TriggerPoll, "")
 			}()
 		}
 	}

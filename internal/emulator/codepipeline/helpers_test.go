@@ -18,8 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
-	"github.com/rotor-ci/rotor/internal/token"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 // fakeGitHub stands in for the GitHub emulator's tarball endpoint: a token
@@ -86,7 +87,7 @@ func start(t *testing.T, w codepipeline.World, opts codepipeline.Options) env {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewServer(conformance.Wrap(t, "codepipeline", srv, conformance.AllowInvalidRequests()))
 	t.Cleanup(func() {
 		hs.Close()
 		_ = srv.Close()

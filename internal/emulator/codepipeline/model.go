@@ -3,6 +3,7 @@ package codepipeline
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"strconv"
 	"time"
 )
@@ -190,4 +191,43 @@ type epoch time.Time
 func (e epoch) MarshalJSON() ([]byte, error) {
 	ms := time.Time(e).UnixMilli()
 	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
+}
+
+// isManualApproval reports whether an action is the manual approval action.
+func (a *Action) isManualApproval() bool {
+	t := a.ActionTypeID
+	return t.Category == "Approval" && t.Owner == "AWS" && t.Provider == "Manual" && t.Version == "1"
+}
+
+// action finds an action by stage and name, or nil.
+func (d *Declaration) action(stage, name string) *Action {
+	for i := range d.Stages {
+		if d.Stages[i].Name != stage {
+			continue
+		}
+		for j := range d.Stages[i].Actions {
+			if a := &d.Stages[i].Actions[j]; a.Name == name {
+				return a
+			}
+		}
+	}
+	return nil
+}
+
+// withMaskedToken is a copy of a GitHub action as GetPipeline shows it.
+func (a *Action) withMaskedToken() Action {
+	out := *a
+	out.Configuration = maps.Clone(a.Configuration)
+	if _, ok := out.Configuration[propToken]; ok {
+		out.Configuration[propToken] = maskedSecret
+	}
+	return out
+}
+
+// sameAction compares two normalised action declarations as JSON (object
+// keys sorted, raw members compacted).
+func sameAction(a, b Action) bool {
+	x, err1 := json.Marshal(&a)
+	y, err2 := json.Marshal(&b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 	"github.com/rotor-ci/rotor/internal/emulator/motoserver"
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // TestServer_DifferentialMoto sends the same requests to this emulator and to
@@ -55,7 +55,7 @@ func TestServer_DifferentialMoto(t *testing.T) {
 		{name: "name taken", op: "CreatePipeline", body: `{"pipeline":` + decl + `}`, wantType: "InvalidStructureException", mineType: "PipelineNameInUseException"},
 		{name: "one stage", op: "CreatePipeline", body: `{"pipeline":` + oneStage + `}`, wantType: "InvalidStructureException"},
 		{name: "get missing", op: "GetPipeline", body: `{"name":"Missing"}`, wantType: "PipelineNotFoundException"},
-		{name: "update missing", op: "UpdatePipeline", body: `{"pipeline":` + strings.Replace(decl, `"Diff"`, `"Missing"`, 1) + `}`, wantType: "ResourceNotFoundException"},
+		{name: "update missing", op: "UpdatePipeline", body: `{"pipeline":` + strings.Replace(decl, `"Diff"`, `"Missing"`, 1) + `}`, wantType: "ResourceNotFoundException", mineType: "ValidationException"},
 		{name: "tags of missing", op: "ListTagsForResource", body: `{"resourceArn":"` + arn + `Missing"}`, wantType: "ResourceNotFoundException"},
 		{name: "delete", op: "DeletePipeline", body: `{"name":"Diff"}`},
 		{name: "delete missing", op: "DeletePipeline", body: `{"name":"Diff"}`},

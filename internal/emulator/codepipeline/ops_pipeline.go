@@ -116,21 +116,26 @@ func (s *Server) getPipeline(_ context.Context, in *nameInput) (any, *apiError) 
 }
 
 // updatePipeline replaces the declaration. The version a caller sends is
-// ignored: the stored version goes up by exactly one, as AWS does.
+// ignored: the stored version goes up by exactly one, as AWS does. It stops
+// the executions in progress (see pipeline.update).
 func (s *Server) updatePipeline(_ context.Context, in *updateInput) (any, *apiError) {
 	if err := checkDeclaration(in.Pipeline); err != nil {
 		return nil, err
 	}
 	p := s.lookup(in.Pipeline.Name)
 	if p == nil {
-		return nil, errResourceNotFound(s.account, in.Pipeline.Name)
+		return nil, errUpdateNotFound(s.account, in.Pipeline.Name)
 	}
-	r, ok, err := p.update(*in.Pipeline, s.now())
+	r, u, ok, err := p.update(*in.Pipeline, s.now())
 	switch {
 	case err != nil:
 		return nil, internal(err)
 	case !ok:
-		return nil, errResourceNotFound(s.account, in.Pipeline.Name)
+		return nil, errUpdateNotFound(s.account, in.Pipeline.Name)
+	}
+	s.updates.add(u)
+	if len(u.Stopped) > 0 {
+		s.log.Debug("codepipeline emulator: update stopped executions", "pipeline", p.name, "version", u.Version, "stopped", len(u.Stopped))
 	}
 	return struct {
 		Pipeline json.RawMessage `json:"pipeline"`

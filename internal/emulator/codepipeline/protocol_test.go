@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 func TestServer_Protocol(t *testing.T) {
@@ -27,7 +28,7 @@ func TestServer_Protocol(t *testing.T) {
 	}{
 		{"missing target", "", `{}`, false, 400, "UnknownOperationException"},
 		{"garbled target", "Garbage", `{}`, false, 400, "UnknownOperationException"},
-		{"unknown operation", "CodePipeline_20150709.PutWebhook", `{}`, false, 400, "UnknownOperationException"},
+		{"unknown operation", "CodePipeline_20150709.PollForJobs", `{}`, false, 400, "UnknownOperationException"},
 		{"other service's target", "DynamoDB_20120810.GetItem", `{}`, false, 400, "UnknownOperationException"},
 		{"no authorization", get, `{"name":"x"}`, true, 400, "MissingAuthenticationTokenException"},
 		{"malformed json", get, `{"name":`, false, 400, "SerializationException"},
@@ -210,7 +211,7 @@ func checkAnswer(t testing.TB, srv *codepipeline.Server, op, body string) {
 	req.Header.Set("X-Amz-Target", "CodePipeline_20150709."+op)
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x")
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, req)
+	conformance.Wrap(t, "codepipeline", srv, conformance.AllowInvalidRequests()).ServeHTTP(rec, req)
 	if rec.Code >= 500 {
 		t.Fatalf("%s %q: status %d %s", op, body, rec.Code, rec.Body)
 	}

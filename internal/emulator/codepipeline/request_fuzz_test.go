@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 // FuzzServer_Request fuzzes the whole request an SDK sends, not only the
@@ -58,7 +59,7 @@ func FuzzServer_Request(f *testing.F) {
 			}
 		}
 		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
+		conformance.Wrap(t, "codepipeline", srv, conformance.AllowInvalidRequests()).ServeHTTP(rec, req)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s %s %q: status %d %s", method, path, target, body, rec.Code, rec.Body)
 		}

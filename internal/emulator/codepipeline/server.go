@@ -3,8 +3,6 @@ package codepipeline
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rotor-ci/rotor/internal/emulator/awsaccounts"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
-	"github.com/rotor-ci/rotor/internal/token"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 // Service is the service name the emulator gives the fault injector.
@@ -41,8 +40,9 @@ type Options struct {
 	// PollInterval overrides the world's poll interval when positive; a
 	// negative value turns polling off.
 	PollInterval time.Duration
-	// ActionDelay is how long an action other than a GitHub source takes to
-	// succeed during an execution (default 100ms).
+	// ActionDelay is how long an action other than a GitHub source or a
+	// manual approval takes to succeed during an execution (default
+	// 100ms), in stages the world gives no run time.
 	ActionDelay time.Duration
 	// FetchConcurrency bounds concurrent GitHub fetches (default 64).
 	FetchConcurrency int
@@ -54,6 +54,14 @@ type Options struct {
 	// TokenRef resolves "{{token:NOTE}}" in world pipelines. Nil: a world
 	// pipeline with a reference is an error.
 	TokenRef func(note string) (token.Token, error)
+	// Connections is CodeConnections, for GitHub (version 2) source
+	// actions; nil: every connection is unknown.
+	Connections Connections
+	// Accounts says who sent a request (the account of its access key, the
+	// region of its credential scope) and what a pipeline's role may do.
+	// Nil: every request is the default account's, in the region of its
+	// credential scope.
+	Accounts Accounts
 }
 
 // Server is the emulator. It is an http.Handler and safe for concurrent use.
@@ -73,7 +81,18 @@ type Server struct {
 	names     []string // sorted, for ListPipelines
 
 	fetches *fetchLog
+	updates *updateLog
 	sem     chan struct{} // fetch concurrency
+
+	runTimes runTimes
+	webhooks webhookStore
+
+	// The other accounts and regions (see regions.go): the default server
+	// holds them and routes to them; each of them has parent set.
+	parent   *Server
+	regions  regionSet
+	accounts Accounts
+	opts     Options
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -86,10 +105,35 @@ type Server struct {
 var _ http.Handler = (*Server)(nil)
 
 // New builds the emulator with the world's pipelines (validated as
-// CreatePipeline would; they start no execution) and starts the poller.
+// CreatePipeline would; they start no execution) in the default account
+// and region and in every other the world declares, and starts the poller.
 func New(w World, opts Options) (*Server, error) {
+	if err := w.validateRegions(); err != nil {
+		return nil, fmt.Errorf("codepipeline world: %w", err)
+	}
+	s, err := newServer(w, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.regions.multi = len(w.Regions) > 0 || (opts.Accounts != nil && len(opts.Accounts.Accounts()) > 1)
+	for i := range w.Regions {
+		rs := &w.Regions[i]
+		if _, err := s.place(Place{rs.Account, rs.Region}, rs); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// newServer builds the server of one account and region; parent is the
+// default one's, nil for the default itself.
+func newServer(w World, opts Options, parent *Server) (*Server, error) {
 	decls, err := w.declarations()
 	if err != nil {
+		if we, ok := err.(*WorldError); ok && parent != nil {
+			we.In = fmt.Sprintf("account %s region %s", w.Account, w.Region)
+		}
 		return nil, fmt.Errorf("codepipeline world: %w", err)
 	}
 	s := &Server{
@@ -105,12 +149,19 @@ func New(w World, opts Options) (*Server, error) {
 		maxPipelines: opts.MaxPipelines,
 		pipelines:    map[string]*pipeline{},
 		fetches:      newFetchLog(opts.MaxFetches),
+		updates:      &updateLog{},
+		parent:       parent,
+		accounts:     opts.Accounts,
 	}
+	s.runTimes.world = w.RunTimes
 	concurrency := opts.FetchConcurrency
 	if concurrency <= 0 {
 		concurrency = 64
 	}
 	s.sem = make(chan struct{}, concurrency)
+	if parent != nil {
+		s.sem, s.client = parent.sem, parent.client // one pool for every account and region
+	}
 	if s.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = concurrency
@@ -137,9 +188,15 @@ func New(w World, opts Options) (*Server, error) {
 	if s.maxPipelines <= 0 {
 		s.maxPipelines = 1000
 	}
+	s.opts = opts
+	s.opts.HTTPClient = s.client
 	for i, d := range decls {
 		if err := s.loadWorldPipeline(d, opts.TokenRef); err != nil {
-			return nil, fmt.Errorf("codepipeline world: %w", &WorldError{Index: i, Line: w.Pipelines[i].Line, Name: d.Name, Err: err})
+			we := &WorldError{Index: i, Line: w.Pipelines[i].Line, Name: d.Name, Err: err}
+			if parent != nil {
+				we.In = fmt.Sprintf("account %s region %s", s.account, s.region)
+			}
+			return nil, fmt.Errorf("codepipeline world: %w", we)
 		}
 	}
 	s.mux = http.NewServeMux()
@@ -200,8 +257,18 @@ func resolveTokenRefs(d *Declaration, ref func(string) (token.Token, error)) err
 	return nil
 }
 
-// Close stops the poller and every running execution and waits for them.
+// Close stops the poller and every running execution, of every account
+// and region, and waits for them.
 func (s *Server) Close() error {
+	s.regions.mu.RLock()
+	others := make([]*Server, 0, len(s.regions.places))
+	for _, o := range s.regions.places {
+		others = append(others, o)
+	}
+	s.regions.mu.RUnlock()
+	for _, o := range others {
+		o.Close()
+	}
 	s.closeMu.Lock()
 	s.closed = true
 	s.closeMu.Unlock()
@@ -234,10 +301,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Straight to the API, not through the mux: the mux answers an
 		// unclean path ("/.", "//") with a redirect and no body, where AWS
 		// answers with an error in its JSON shape.
+		if r.URL.Path == "/" && r.Method == http.MethodPost && r.Header.Get("Authorization") != "" {
+			target, aerr := s.route(r)
+			if aerr != nil {
+				w.Header().Set("X-Amzn-Requestid", newUUID())
+				writeError(w, aerr)
+				return
+			}
+			target.serveAPI(w, r)
+			return
+		}
 		s.serveAPI(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	target, ok := s.adminTarget(r)
+	if !ok {
+		adminJSON(w, http.StatusNotFound, map[string]string{"message": "this emulator serves one account and region; leave account and region out"})
+		return
+	}
+	target.mux.ServeHTTP(w, r)
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -373,18 +455,33 @@ func (s *Server) decide(ctx context.Context, op, resource string) *apiError {
 }
 
 var operations = map[string]opFunc{
-	"CreatePipeline":         operation((*Server).createPipeline, func(in *createInput) string { return declName(in.Pipeline) }),
-	"GetPipeline":            operation((*Server).getPipeline, func(in *nameInput) string { return in.Name }),
-	"UpdatePipeline":         operation((*Server).updatePipeline, func(in *updateInput) string { return declName(in.Pipeline) }),
-	"ListPipelines":          operation((*Server).listPipelines, func(*listInput) string { return "" }),
-	"DeletePipeline":         operation((*Server).deletePipeline, func(in *nameInput) string { return in.Name }),
-	"GetPipelineState":       operation((*Server).getPipelineState, func(in *nameInput) string { return in.Name }),
-	"StartPipelineExecution": operation((*Server).startExecution, func(in *startInput) string { return in.Name }),
-	"GetPipelineExecution":   operation((*Server).getExecution, func(in *getExecutionInput) string { return in.PipelineName }),
-	"ListPipelineExecutions": operation((*Server).listExecutions, func(in *listExecutionsInput) string { return in.PipelineName }),
-	"ListTagsForResource":    operation((*Server).listTags, func(in *listTagsInput) string { return arnName(in.ResourceArn) }),
-	"TagResource":            operation((*Server).tagResource, func(in *tagInput) string { return arnName(in.ResourceArn) }),
-	"UntagResource":          operation((*Server).untagResource, func(in *untagInput) string { return arnName(in.ResourceArn) }),
+	"CreatePipeline":                  operation((*Server).createPipeline, func(in *createInput) string { return declName(in.Pipeline) }),
+	"GetPipeline":                     operation((*Server).getPipeline, func(in *nameInput) string { return in.Name }),
+	"UpdatePipeline":                  operation((*Server).updatePipeline, func(in *updateInput) string { return declName(in.Pipeline) }),
+	"ListPipelines":                   operation((*Server).listPipelines, func(*listInput) string { return "" }),
+	"DeletePipeline":                  operation((*Server).deletePipeline, func(in *nameInput) string { return in.Name }),
+	"GetPipelineState":                operation((*Server).getPipelineState, func(in *nameInput) string { return in.Name }),
+	"StartPipelineExecution":          operation((*Server).startExecution, func(in *startInput) string { return in.Name }),
+	"GetPipelineExecution":            operation((*Server).getExecution, func(in *getExecutionInput) string { return in.PipelineName }),
+	"ListPipelineExecutions":          operation((*Server).listExecutions, func(in *listExecutionsInput) string { return in.PipelineName }),
+	"ListActionExecutions":            operation((*Server).listActionExecutions, func(in *listActionExecutionsInput) string { return in.PipelineName }),
+	"PutWebhook":                      operation((*Server).putWebhook, func(in *putWebhookInput) string { return webhookTarget(in.Webhook) }),
+	"ListWebhooks":                    operation((*Server).listWebhooks, func(*listWebhooksInput) string { return "" }),
+	"RegisterWebhookWithThirdParty":   operation((*Server).registerWebhook, func(in *webhookNameInput) string { return in.WebhookName }),
+	"DeregisterWebhookWithThirdParty": operation((*Server).deregisterWebhook, func(in *webhookNameInput) string { return in.WebhookName }),
+	"DeleteWebhook":                   operation((*Server).deleteWebhook, func(in *webhookNameInput) string { return in.Name }),
+	"PutApprovalResult":               operation((*Server).putApprovalResult, func(in *approvalInput) string { return in.PipelineName }),
+	"StopPipelineExecution":           operation((*Server).stopExecution, func(in *stopInput) string { return in.PipelineName }),
+	"ListTagsForResource":             operation((*Server).listTags, func(in *listTagsInput) string { return arnName(in.ResourceArn) }),
+	"TagResource":                     operation((*Server).tagResource, func(in *tagInput) string { return arnName(in.ResourceArn) }),
+	"UntagResource":                   operation((*Server).untagResource, func(in *untagInput) string { return arnName(in.ResourceArn) }),
+}
+
+func webhookTarget(d *webhookDefinition) string {
+	if d == nil {
+		return ""
+	}
+	return d.TargetPipeline
 }
 
 func declName(d *Declaration) string {
@@ -403,11 +500,4 @@ func orDefault(v, def string) string {
 
 // newUUID is a random (version 4) UUID, the shape of AWS execution and
 // request ids.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+func newUUID() string { return awsaccounts.NewID() }

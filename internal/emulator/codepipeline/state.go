@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,10 @@ type state struct {
 	Account   string          `json:"account"`
 	Region    string          `json:"region"`
 	Pipelines []pipelineState `json:"pipelines"`
+	// Regions are the other accounts and regions, each a state of its own.
+	Regions []json.RawMessage `json:"regions,omitempty"`
+	// Webhooks hold their secret tokens, like the declarations.
+	Webhooks []*webhook `json:"webhooks,omitempty"`
 }
 
 type pipelineState struct {
@@ -63,6 +68,20 @@ func (s *Server) Snapshot() ([]byte, error) {
 		p.mu.Unlock()
 		st.Pipelines = append(st.Pipelines, ps)
 	}
+	s.webhooks.mu.Lock()
+	for _, w := range s.webhooks.hooks {
+		c := *w
+		st.Webhooks = append(st.Webhooks, &c)
+	}
+	s.webhooks.mu.Unlock()
+	slices.SortFunc(st.Webhooks, func(a, b *webhook) int { return strings.Compare(a.Definition.Name, b.Definition.Name) })
+	if s.parent == nil {
+		rs, err := s.regionStates()
+		if err != nil {
+			return nil, err
+		}
+		st.Regions = rs
+	}
 	return json.Marshal(&st)
 }
 
@@ -78,6 +97,22 @@ func (s *Server) Restore(b []byte) error {
 	}
 	if st.Format != stateFormat {
 		return fmt.Errorf("codepipeline state: format %d, want %d", st.Format, stateFormat)
+	}
+	for i, raw := range st.Regions {
+		var head struct{ Account, Region string }
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return fmt.Errorf("codepipeline state: regions[%d]: %w", i, err)
+		}
+		if s.parent != nil || !s.regions.multi {
+			return fmt.Errorf("codepipeline state: regions[%d]: account %s region %s, but this emulator serves one account and region", i, head.Account, head.Region)
+		}
+		srv, err := s.place(Place{head.Account, head.Region}, nil)
+		if err != nil {
+			return fmt.Errorf("codepipeline state: regions[%d]: %w", i, err)
+		}
+		if err := srv.Restore(raw); err != nil {
+			return fmt.Errorf("codepipeline state: account %s region %s: %w", head.Account, head.Region, err)
+		}
 	}
 	pipelines := make(map[string]*pipeline, len(st.Pipelines))
 	names := make([]string, 0, len(st.Pipelines))
@@ -107,8 +142,8 @@ func (s *Server) Restore(b []byte) error {
 			p.requests = map[string]string{}
 		}
 		for _, e := range p.executions {
-			if e.Status == statusInProgress {
-				e.Status, e.Summary = statusStopped, "the emulator restarted while this execution ran"
+			if e.Status == statusInProgress || e.Status == statusStopping {
+				e.end(statusStopped, StoppedByShutdown, "the emulator restarted while this execution ran", e.Updated)
 			}
 		}
 		p.cur.Store(r)
@@ -116,6 +151,13 @@ func (s *Server) Restore(b []byte) error {
 		names = append(names, d.Name)
 	}
 	slices.Sort(names)
+	hooks := map[string]*webhook{}
+	for _, w := range st.Webhooks {
+		hooks[w.Definition.Name] = w
+	}
+	s.webhooks.mu.Lock()
+	s.webhooks.hooks = hooks
+	s.webhooks.mu.Unlock()
 	s.mu.Lock()
 	old := s.pipelines
 	s.pipelines, s.names = pipelines, names

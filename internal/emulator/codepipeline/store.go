@@ -3,12 +3,14 @@ package codepipeline
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/rotor-ci/rotor/internal/token"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 // How much history a pipeline keeps. AWS keeps more; bounded here so that a
@@ -28,14 +30,20 @@ type revision struct {
 	updated time.Time
 }
 
-// source is one GitHub (version 1) source action of a revision.
+// source is one GitHub source action of a revision: version 1 (a token)
+// or version 2 (a CodeConnections connection).
 type source struct {
 	stage, action       string
 	owner, repo, branch string
-	token               token.Token
+	token               token.Token // version 1
+	connection          string      // version 2: the connection ARN
+	roleArn             string      // the action's own role, if any
 	poll                bool
 	busy                atomic.Bool // a polled fetch is in flight
 }
+
+// v2 reports whether the source reads through a connection.
+func (src *source) v2() bool { return src.connection != "" }
 
 // pipeline is one stored pipeline. cur is read without locks; mu guards the
 // rest and serialises updates.
@@ -51,6 +59,7 @@ type pipeline struct {
 	tags       []Tag
 	executions []*execution // oldest first
 	requests   map[string]string
+	stateRead  time.Time // when its executions were last read (for Update.StateRead)
 }
 
 type historic struct {
@@ -70,16 +79,22 @@ func newRevision(d Declaration, version int, updated time.Time) (*revision, erro
 	for _, s := range d.Stages {
 		for i := range s.Actions {
 			a := &s.Actions[i]
-			if !a.isGitHubV1() {
-				continue
-			}
 			c := a.Configuration
-			r.sources = append(r.sources, &source{
-				stage: s.Name, action: a.Name,
-				owner: c[propOwner], repo: c[propRepo], branch: c[propBranch],
-				token: token.New(c[propToken]),
-				poll:  c[propPoll] != "false",
-			})
+			switch {
+			case a.isGitHubV1():
+				r.sources = append(r.sources, &source{
+					stage: s.Name, action: a.Name, roleArn: a.RoleArn,
+					owner: c[propOwner], repo: c[propRepo], branch: c[propBranch],
+					token: token.New(c[propToken]),
+					poll:  c[propPoll] != "false",
+				})
+			case a.isConnectionSource():
+				owner, repo, _ := strings.Cut(c[propFullRepoID], "/")
+				// Version 2 never polls: DetectChanges starts executions
+				// from the connection's events.
+				r.sources = append(r.sources, &source{stage: s.Name, action: a.Name, roleArn: a.RoleArn,
+					owner: owner, repo: repo, branch: c[propBranchName], connection: c[propConnectionArn]})
+			}
 		}
 	}
 	return r, nil
@@ -151,24 +166,54 @@ func (s *Server) arn(name string) string {
 	return fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", s.region, s.account, name)
 }
 
-// update replaces the declaration and bumps the version by one.
-func (p *pipeline) update(d Declaration, now time.Time) (*revision, bool, error) {
+// update replaces the declaration, bumps the version by one and stops the
+// executions in progress. A GitHub action sent back exactly as GetPipeline
+// shows it, "****" included, keeps the token it holds: the user guide says
+// values shown as "****" "are left unchanged unless you edit that portion of
+// the pipeline" ("Edit a pipeline (AWS CLI)"); the portion here is the
+// action. Any other "****" is stored as sent.
+func (p *pipeline) update(d Declaration, now time.Time) (*revision, Update, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.deleted {
-		return nil, false, nil
+		return nil, Update{}, false, nil
 	}
 	old := p.cur.Load()
+	keepMaskedTokens(&d, &old.decl)
 	r, err := newRevision(d, old.version+1, now)
 	if err != nil {
-		return nil, true, err
+		return nil, Update{}, true, err
 	}
 	p.history = append(p.history, historic{Version: old.version, Masked: old.masked})
 	if len(p.history) > maxHistory {
 		p.history = slices.Delete(p.history, 0, len(p.history)-maxHistory)
 	}
 	p.cur.Store(r)
-	return r, true, nil
+	u := Update{Time: now, Pipeline: p.name, Version: r.version, StateRead: p.stateRead}
+	u.Stopped = p.stopForUpdate(r.version, now)
+	return r, u, true, nil
+}
+
+// keepMaskedTokens gives each GitHub action of d whose declaration is, token
+// masked, exactly that of the same action in old (same stage, same name)
+// the token old holds.
+func keepMaskedTokens(d, old *Declaration) {
+	for i := range d.Stages {
+		st := &d.Stages[i]
+		for j := range st.Actions {
+			a := &st.Actions[j]
+			if !a.isGitHubV1() || a.Configuration[propToken] != maskedSecret {
+				continue
+			}
+			prev := old.action(st.Name, a.Name)
+			if prev == nil || !prev.isGitHubV1() || !sameAction(prev.withMaskedToken(), *a) {
+				continue
+			}
+			cfg := maps.Clone(a.Configuration)
+			cfg[propToken] = prev.Configuration[propToken]
+			a.Configuration = cfg
+		}
+	}
 }
 
 // version returns the masked declaration of one version, current or past.

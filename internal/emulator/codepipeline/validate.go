@@ -257,10 +257,17 @@ func validateStructure(d *Declaration) *apiError {
 			if i > 0 && isSource {
 				return structureError("Source actions may appear only in the first stage: action '%s' is in stage '%s'", a.Name, s.Name)
 			}
-			if a.isGitHubV1() {
-				if err := validateGitHubV1(a); err != nil {
-					return err
-				}
+			var err *apiError
+			switch {
+			case a.isGitHubV1():
+				err = validateGitHubV1(a)
+			case a.isConnectionSource():
+				err = validateConnectionSource(a)
+			case a.isManualApproval():
+				err = validateManualApproval(a)
+			}
+			if err != nil {
+				return err
 			}
 		}
 	}
@@ -288,6 +295,24 @@ func validateGitHubV1(a *Action) *apiError {
 	}
 	if n := len(a.OutputArtifacts); n != 1 {
 		return actionError("Action '%s' declares %d output artifacts; a GitHub source action must declare exactly 1", a.Name, n)
+	}
+	return nil
+}
+
+// manualApprovalProperties are the configuration properties of the manual
+// approval action (AWS/Manual/1), all optional.
+var manualApprovalProperties = []string{"NotificationArn", "CustomData", "ExternalEntityLink"}
+
+// validateManualApproval checks the manual approval action's configuration
+// and artifacts (it takes and produces none).
+func validateManualApproval(a *Action) *apiError {
+	for _, k := range sortedKeys(a.Configuration) {
+		if !slices.Contains(manualApprovalProperties, k) {
+			return actionError("Action configuration for action '%s' contains unknown configuration '%s'", a.Name, clip(k))
+		}
+	}
+	if n := len(a.InputArtifacts) + len(a.OutputArtifacts); n != 0 {
+		return actionError("Action '%s' declares %d artifacts; a manual approval action takes and produces none", a.Name, n)
 	}
 	return nil
 }

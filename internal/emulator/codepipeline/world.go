@@ -20,6 +20,12 @@ type World struct {
 	Region       string         `yaml:"region,omitempty" json:"region,omitempty"`   // default us-east-1
 	Pipelines    []PipelineSpec `yaml:"pipelines,omitempty" json:"pipelines,omitempty"`
 	PollInterval fault.Duration `yaml:"poll_interval,omitempty" json:"poll_interval,omitzero"` // default 1s
+	// RunTimes give stages a run time, so that executions stay in
+	// progress (a deployment) for as long as a test needs.
+	RunTimes []RunTime `yaml:"run_times,omitempty" json:"run_times,omitempty"`
+	// Regions are more accounts and regions, each with its own pipelines
+	// and faults (see RegionSpec).
+	Regions []RegionSpec `yaml:"regions,omitempty" json:"regions,omitempty"`
 }
 
 // Defaults of a World's zero fields.
@@ -88,6 +94,7 @@ var reAccount = regexp.MustCompile(`^[0-9]{12}$`)
 
 // WorldError is a world pipeline that CreatePipeline would refuse.
 type WorldError struct {
+	In    string // "" for the default account and region, else "regions[N]"
 	Index int    // position in pipelines
 	Line  int    // line in the world file, 0 when unknown
 	Name  string // the pipeline's name, when it has one
@@ -96,6 +103,9 @@ type WorldError struct {
 
 func (e *WorldError) Error() string {
 	at := fmt.Sprintf("pipelines[%d]", e.Index)
+	if e.In != "" {
+		at = e.In + "." + at
+	}
 	if e.Name != "" {
 		at += " (" + e.Name + ")"
 	}
@@ -107,8 +117,10 @@ func (e *WorldError) Unwrap() error { return e.Err }
 // Validate checks every pipeline as CreatePipeline would, without resolving
 // token references, and the section's own fields.
 func (w World) Validate() error {
-	_, err := w.declarations()
-	return err
+	if _, err := w.declarations(); err != nil {
+		return err
+	}
+	return w.validateRegions()
 }
 
 // declarations validates the section and decodes its pipelines.
@@ -118,6 +130,9 @@ func (w World) declarations() ([]Declaration, error) {
 	}
 	if w.PollInterval.Duration < 0 {
 		return nil, fmt.Errorf("poll_interval %v: must not be negative", w.PollInterval)
+	}
+	if err := validateRunTimes(w.RunTimes); err != nil {
+		return nil, err
 	}
 	decls := make([]Declaration, len(w.Pipelines))
 	seen := map[string]bool{}

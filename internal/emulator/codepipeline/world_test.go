@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
-	"github.com/rotor-ci/rotor/internal/token"
+	token "github.com/rotor-ci/rotor/internal/emulator/ghtoken" // the emulators' own token code, not rotor's
 )
 
 func TestWorld_YAML(t *testing.T) {

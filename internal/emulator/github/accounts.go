@@ -13,7 +13,7 @@ func (s *Server) CreateUser(login string) error {
 	if !validLogin(login) {
 		return fmt.Errorf("user %q: %w: a login is up to 39 letters, digits and single inner hyphens", login, ErrInvalid)
 	}
-	s.mu.Lock()
+	s.lockAdvance()
 	defer s.mu.Unlock()
 	if s.st.user(login) != nil {
 		return fmt.Errorf("user %q: %w", login, ErrExists)
@@ -50,7 +50,7 @@ func (s *Server) CreateRepo(spec RepoSpec) error {
 			uniq = append(uniq, b)
 		}
 	}
-	s.mu.Lock()
+	s.lockAdvance()
 	defer s.mu.Unlock()
 	owner := s.st.user(spec.Owner)
 	if owner == nil {
@@ -62,18 +62,32 @@ func (s *Server) CreateRepo(spec RepoSpec) error {
 	var collab []string
 	for _, c := range spec.Collaborators {
 		u := s.st.user(c)
-		if u == nil {
+		if u == nil || u.isOrg() {
 			return fmt.Errorf("repo %q: collaborator %q: %w", full, c, ErrNotFound)
 		}
 		if !slices.Contains(collab, u.Login) {
 			collab = append(collab, u.Login)
 		}
 	}
-	s.st.next.Repo++
-	s.st.repos[key(spec.Owner, spec.Name)] = &repo{
-		ID: s.st.next.Repo, Owner: owner.Login, Name: spec.Name, Private: spec.Private,
-		Branches: uniq, Collaborators: collab, CreatedAt: s.now(),
+	var envs []string
+	for _, e := range spec.Environments {
+		if strings.TrimSpace(e) == "" || len(e) > 255 || strings.ContainsAny(e, "/\x00\n") {
+			return fmt.Errorf("repo %q: environment %q: %w: a name is 1 to 255 characters without '/'", full, e, ErrInvalid)
+		}
+		if !slices.ContainsFunc(envs, func(x string) bool { return strings.EqualFold(x, e) }) {
+			envs = append(envs, e)
+		}
 	}
+	rp := &repo{
+		Owner: owner.Login, Name: spec.Name, Private: spec.Private,
+		Branches: uniq, Collaborators: collab, Environments: envs, CreatedAt: s.now(),
+	}
+	if err := s.addWorkflows(rp, spec.Workflows); err != nil {
+		return err
+	}
+	s.st.next.Repo++
+	rp.ID = s.st.next.Repo
+	s.st.repos[key(spec.Owner, spec.Name)] = rp
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -18,6 +19,20 @@ func (s *Server) adminRoutes() {
 	m.HandleFunc("GET /_emulator/tokens", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Tokens()) })
 	m.HandleFunc("POST /_emulator/tokens/{id}/regenerate", s.adminRegenerate)
 	m.HandleFunc("DELETE /_emulator/tokens/{id}", s.adminDeleteToken)
+	m.HandleFunc("POST /_emulator/orgs", s.adminCreateOrg)
+	m.HandleFunc("GET /_emulator/org-grants", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.OrgGrants()) })
+	m.HandleFunc("GET /_emulator/secrets", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Secrets()) })
+	m.HandleFunc("POST /_emulator/secrets/rotate-key", s.adminRotateSecretKey)
+	m.HandleFunc("GET /_emulator/runs", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Runs()) })
+	m.HandleFunc("POST /_emulator/device/approve", s.adminDevice(true))
+	m.HandleFunc("POST /_emulator/device/deny", s.adminDevice(false))
+	m.HandleFunc("GET /_emulator/user-tokens", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.UserTokens()) })
+	m.HandleFunc("POST /_emulator/user-tokens", s.adminCreateUserToken)
+	m.HandleFunc("POST /_emulator/apps/{name}/client-secrets", s.adminCreateClientSecret)
+	m.HandleFunc("GET /_emulator/clock", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"now": ts(s.now())})
+	})
+	m.HandleFunc("POST /_emulator/clock", s.adminClock)
 	m.HandleFunc("POST /_emulator/apps", s.adminCreateApp)
 	m.HandleFunc("GET /_emulator/apps/{name}", s.adminGetApp)
 	m.Handle("/_emulator/faults/", s.faults.AdminHandler(Service))
@@ -94,6 +109,14 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 		adminError(w, err)
 		return
 	}
+	// ?output=value: the value alone, one line of text, for a pipe into
+	// 'rotor rotate NAME --token-stdin' (the person pasting it).
+	if r.URL.Query().Get("output") == "value" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintln(w, tok.Reveal())
+		return
+	}
 	writeJSON(w, http.StatusCreated, createdToken{info, tok.Reveal()})
 }
 
@@ -162,4 +185,101 @@ func (s *Server) adminGetApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) adminCreateOrg(w http.ResponseWriter, r *http.Request) {
+	var in OrgSpec
+	if !adminDecode(w, r, &in) {
+		return
+	}
+	if err := s.CreateOrg(in); err != nil {
+		adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, in)
+}
+
+func (s *Server) adminRotateSecretKey(w http.ResponseWriter, r *http.Request) {
+	var in SecretScope
+	if !adminDecode(w, r, &in) {
+		return
+	}
+	id, err := s.RotateSecretKey(in)
+	if err != nil {
+		adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"key_id": id})
+}
+
+// adminDevice plays the person at the verification page: approve
+// {user_code, login} or deny {user_code}.
+func (s *Server) adminDevice(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			UserCode string `json:"user_code"`
+			Login    string `json:"login"`
+		}
+		if !adminDecode(w, r, &in) {
+			return
+		}
+		var err error
+		if approve {
+			err = s.ApproveDevice(in.UserCode, in.Login)
+		} else {
+			err = s.DenyDevice(in.UserCode)
+		}
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+	}
+}
+
+// adminCreateUserToken issues a user token pair {app, login} as the web
+// flow would; the only time the values are shown.
+func (s *Server) adminCreateUserToken(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		App   string `json:"app"`
+		Login string `json:"login"`
+	}
+	if !adminDecode(w, r, &in) {
+		return
+	}
+	access, refresh, err := s.CreateUserToken(in.App, in.Login)
+	if err != nil {
+		adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"access_token": access.Reveal(), "expires_in": int(userTokenTTL.Seconds()),
+		"refresh_token": refresh.Reveal(), "refresh_token_expires_in": int(refreshTokenTTL.Seconds()),
+	})
+}
+
+func (s *Server) adminCreateClientSecret(w http.ResponseWriter, r *http.Request) {
+	v, err := s.CreateClientSecret(r.PathValue("name"))
+	if err != nil {
+		adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"client_secret": v})
+}
+
+// adminClock moves the emulator's clock: {"advance": "8h"} (a Go duration
+// or days, "30d").
+func (s *Server) adminClock(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Advance Duration `json:"advance"`
+	}
+	if !adminDecode(w, r, &in) {
+		return
+	}
+	now, err := s.Advance(in.Advance.Duration)
+	if err != nil {
+		adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"now": ts(now)})
 }

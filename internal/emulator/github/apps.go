@@ -73,7 +73,7 @@ func (s *Server) CreateApp(spec AppSpec) (AppInfo, []byte, error) {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 
-	s.mu.Lock()
+	s.lockAdvance()
 	defer s.mu.Unlock()
 	if err := s.checkApp(spec, perms); err != nil {
 		return AppInfo{}, nil, err
@@ -83,6 +83,10 @@ func (s *Server) CreateApp(spec AppSpec) (AppInfo, []byte, error) {
 	a := &app{
 		ID: s.st.next.App, Slug: slugify(spec.Name), Name: spec.Name, ClientID: "Iv23li" + rand.Text()[:14],
 		Owner: s.st.user(spec.Owner).Login, Permissions: perms, KeyPEM: string(keyPEM), CreatedAt: now, key: key,
+		DeviceFlow: spec.DeviceFlow,
+	}
+	if spec.ClientSecret != "" {
+		a.ClientSecrets = []string{spec.ClientSecret}
 	}
 	s.st.apps[a.ID] = a
 	for _, is := range spec.Installations {
@@ -113,6 +117,8 @@ func (s *Server) checkApp(spec AppSpec, perms map[string]string) error {
 		return fmt.Errorf("app %q: %w", spec.Name, ErrExists)
 	case s.st.user(spec.Owner) == nil:
 		return fmt.Errorf("app %q: owner %q: %w", spec.Name, spec.Owner, ErrNotFound)
+	case spec.ClientSecret != "" && (len(spec.ClientSecret) != 40 || strings.Trim(spec.ClientSecret, "0123456789abcdef") != ""):
+		return fmt.Errorf("app %q: client_secret: %w: 40 lower-case hex digits", spec.Name, ErrInvalid)
 	}
 	seen := map[string]bool{}
 	for n, is := range spec.Installations {

@@ -70,12 +70,12 @@ func TestServer_CreateInstallationToken(t *testing.T) {
 		selection string
 	}{
 		{"by name", &gh.InstallationTokenOptions{Repositories: []string{"private"}}, 201, []string{"alice/private"}, "write", "read", "selected"},
-		{"by id and permission", &gh.InstallationTokenOptions{RepositoryIDs: []int64{e.repoID(t, "alice", "public")}, Permissions: &gh.InstallationPermissions{Contents: gh.Ptr("read")}}, 201, []string{"alice/public"}, "read", "read", "selected"},
+		{"by id and permission", &gh.InstallationTokenOptions{RepositoryIDs: []int64{e.repoID(t, "alice", "public")}, Permissions: &gh.InstallationPermissions{Contents: new("read")}}, 201, []string{"alice/public"}, "read", "read", "selected"},
 		{"repository outside the installation", &gh.InstallationTokenOptions{Repositories: []string{"other"}}, 422, nil, "", "", ""},
 		{"repository of another account", &gh.InstallationTokenOptions{RepositoryIDs: []int64{e.repoID(t, "carol", "secret")}}, 422, nil, "", "", ""},
 		{"unknown repository", &gh.InstallationTokenOptions{Repositories: []string{"nope"}}, 422, nil, "", "", ""},
-		{"permission not granted", &gh.InstallationTokenOptions{Permissions: &gh.InstallationPermissions{Administration: gh.Ptr("write")}}, 422, nil, "", "", ""},
-		{"permission above the grant", &gh.InstallationTokenOptions{Permissions: &gh.InstallationPermissions{PullRequests: gh.Ptr("write")}}, 422, nil, "", "", ""},
+		{"permission not granted", &gh.InstallationTokenOptions{Permissions: &gh.InstallationPermissions{Administration: new("write")}}, 422, nil, "", "", ""},
+		{"permission above the grant", &gh.InstallationTokenOptions{Permissions: &gh.InstallationPermissions{PullRequests: new("write")}}, 422, nil, "", "", ""},
 	}
 	for _, tt := range narrow {
 		t.Run("narrowing "+tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package github
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 type principalKind int
@@ -20,6 +21,7 @@ const (
 	byPAT
 	byInstallation
 	byApp
+	byUserToken // a GitHub App user-to-server token (ghu_)
 )
 
 // principal is who a request acts as: a copy taken under the lock, so a
@@ -29,13 +31,17 @@ type principal struct {
 	rateKey string
 	limit   int
 	rate    rateState
-	expires time.Time // zero: the credential does not expire
+	// resource names the rate limit in X-RateLimit-Resource: "core"
+	// unless the route has a budget of its own.
+	resource string
+	expires  time.Time // zero: the credential does not expire
 
-	// byPAT
+	// byPAT (user and userID also byUserToken)
 	patID   int64
+	created time.Time
 	userID  int64
 	user    string
-	patKind token.Kind
+	patKind ghtoken.Kind
 	scopes  []string
 	repos   []string          // fine-grained: owner/name
 	perms   map[string]string // fine-grained or installation
@@ -44,7 +50,7 @@ type principal struct {
 	instID    int64
 	instValue string
 
-	// byApp
+	// byApp and byUserToken
 	appID int64
 
 	// anonymous
@@ -61,12 +67,30 @@ const (
 	authNone                     // credentials are refused (POST /credentials/revoke)
 )
 
+// fineGrained reports whether p is a fine-grained personal access token.
+func (p *principal) fineGrained() bool {
+	return p.kind == byPAT && p.patKind == ghtoken.KindFineGrained
+}
+
+// actsAsUser reports whether p acts as a user: a personal token or a
+// GitHub App user token.
+func (p *principal) actsAsUser() bool { return p.kind == byPAT || p.kind == byUserToken }
+
 // route describes one REST endpoint for the shared middleware.
 type route struct {
 	mode           authMode
 	free           bool   // does not count against the rate limit (GET /rate_limit)
 	acceptedScopes string // X-Accepted-OAuth-Scopes
 	acceptedPerms  string // X-Accepted-GitHub-Permissions
+	// budget, when set, is a rate limit of the route's own instead of the
+	// caller's core budget (POST /credentials/revoke).
+	budget *budget
+}
+
+// budget is an hourly rate limit of its own, per client address.
+type budget struct {
+	resource string // X-RateLimit-Resource
+	limit    func(*Server) int
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p *principal)
@@ -74,29 +98,27 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p *principal)
 // handle registers a REST endpoint behind faults, authentication and the
 // rate limit. pattern is also the operation name the fault rules match.
 func (s *Server) handle(pattern string, rt route, h handlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	s.api.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		resource := ""
 		if o := r.PathValue("owner"); o != "" {
 			resource = o + "/" + r.PathValue("repo")
 		}
-		switch s.faults.Decide(r.Context(), Service, pattern, resource) {
+		switch o := s.faults.Decide(r.Context(), Service, pattern, resource); o {
 		case fault.Throttle:
 			// A secondary limit: the primary budget is neither spent nor
 			// shown as exhausted, so clients tell the two apart.
-			if p, _ := s.authenticate(r, rt.mode, false); p != nil {
+			if p, _ := s.authenticate(r, rt, false); p != nil {
 				s.setAuthHeaders(w.Header(), p, rt)
 			}
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusForbidden, msgSecondary, docSecondaryRate)
 			return
-		case fault.ServerError:
-			writeMessage(w, http.StatusBadGateway, "Server Error")
-			return
-		case fault.Fail:
-			writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
+		case fault.ServerError, fault.Fail:
+			writeFault(w, o)
 			return
 		}
-		p, herr := s.authenticate(r, rt.mode, !rt.free)
+		p, herr := s.authenticate(r, rt, !rt.free)
 		if p != nil {
 			s.setAuthHeaders(w.Header(), p, rt)
 		}
@@ -108,8 +130,26 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			writeError(w, herr.status, herr.message, doc)
 			return
 		}
+		if account := cmp.Or(r.PathValue("owner"), r.PathValue("org")); account != "" {
+			s.mu.Lock()
+			msg := s.policyBlock(p, account, htmlURL(r, ""))
+			s.mu.Unlock()
+			if msg != "" {
+				writeError(w, http.StatusForbidden, msg, docREST)
+				return
+			}
+		}
 		h(w, r, p)
 	})
+}
+
+// writeFault answers an injected server error (502) or failure (500).
+func writeFault(w http.ResponseWriter, o fault.Outcome) {
+	if o == fault.ServerError {
+		writeMessage(w, http.StatusBadGateway, "Server Error")
+		return
+	}
+	writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
 }
 
 // credential extracts the credential from Authorization: "token X",
@@ -143,7 +183,8 @@ func credential(r *http.Request) (value string, present bool) {
 // spends one request of its budget and records the token's last use. A
 // principal comes back with a rate-limit error so that its headers can be
 // sent; with any other error it is nil.
-func (s *Server) authenticate(r *http.Request, mode authMode, count bool) (*principal, *httpError) {
+func (s *Server) authenticate(r *http.Request, rt route, count bool) (*principal, *httpError) {
+	mode := rt.mode
 	val, present := credential(r)
 	switch {
 	case mode == authNone && present:
@@ -154,6 +195,13 @@ func (s *Server) authenticate(r *http.Request, mode authMode, count bool) (*prin
 		return nil, &httpError{http.StatusUnauthorized, msgRequiresAuth}
 	}
 	var p *principal
+	if rt.budget != nil && !present {
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			ip = r.RemoteAddr
+		}
+		p = &principal{kind: anonymous, ip: ip, rateKey: rt.budget.resource + ":" + ip, limit: rt.budget.limit(s), resource: rt.budget.resource}
+	}
 	if mode == authJWT {
 		appID, herr := s.verifyJWT(val)
 		if herr != nil {
@@ -183,16 +231,25 @@ func (s *Server) authenticate(r *http.Request, mode authMode, count bool) (*prin
 	if !ok {
 		return p, &httpError{http.StatusForbidden, p.rateLimitMessage()}
 	}
-	if count && p.kind == byPAT {
-		s.st.pats[p.patID].LastUsedAt = now
-	}
+	s.recordUse(p, now, count)
 	return p, nil
+}
+
+// recordUse notes a personal token's last use, as GitHub shows it in the
+// web UI and the organisation's token list. Callers hold s.mu.
+func (s *Server) recordUse(p *principal, now time.Time, count bool) {
+	if !count || p.kind != byPAT {
+		return
+	}
+	if t := s.st.pats[p.patID]; t != nil {
+		t.LastUsedAt = now
+	}
 }
 
 // lookupToken finds the live token with this value. Callers hold s.mu.
 func (s *Server) lookupToken(val string, now time.Time) *principal {
-	switch token.KindOf(val) {
-	case token.KindClassicPAT, token.KindFineGrained:
+	switch ghtoken.KindOf(val) {
+	case ghtoken.KindClassicPAT, ghtoken.KindFineGrained:
 		t := s.st.patByValue[val]
 		if t == nil || t.state(now) != StateActive {
 			return nil
@@ -203,15 +260,28 @@ func (s *Server) lookupToken(val string, now time.Time) *principal {
 		}
 		return &principal{
 			kind: byPAT, rateKey: "pat:" + strconv.FormatInt(t.ID, 10), limit: s.rateLimit, expires: t.ExpiresAt,
-			patID: t.ID, userID: u.ID, user: u.Login, patKind: t.Kind, scopes: t.Scopes, repos: t.Repositories, perms: t.Permissions,
+			patID: t.ID, created: t.CreatedAt, userID: u.ID, user: u.Login, patKind: t.Kind, scopes: t.Scopes, repos: t.Repositories, perms: t.Permissions,
 		}
-	case token.KindInstallation:
+	case ghtoken.KindAppUser:
+		t := s.st.userTokens[val]
+		if t == nil || !t.live(now) {
+			return nil
+		}
+		u := s.st.user(t.User)
+		if u == nil {
+			return nil
+		}
+		return &principal{
+			kind: byUserToken, rateKey: "ghu:" + strconv.FormatInt(t.AppID, 10) + ":" + strconv.FormatInt(u.ID, 10), limit: s.rateLimit,
+			expires: t.ExpiresAt, created: t.CreatedAt, userID: u.ID, user: u.Login, appID: t.AppID,
+		}
+	case ghtoken.KindInstallation:
 		t := s.st.instTokens[val]
 		if t == nil || !t.live(now) {
 			return nil
 		}
 		return &principal{
-			kind: byInstallation, rateKey: "ghs:" + token.Fingerprint(val), limit: s.rateLimit, expires: t.ExpiresAt,
+			kind: byInstallation, rateKey: "ghs:" + ghtoken.Fingerprint(val), limit: s.rateLimit, expires: t.ExpiresAt,
 			instID: t.InstallationID, instValue: val, perms: t.Permissions,
 		}
 	}
@@ -226,6 +296,11 @@ func (p *principal) rateLimitMessage() string {
 		return fmt.Sprintf("API rate limit exceeded for installation ID %d.", p.instID)
 	case byApp:
 		return fmt.Sprintf("API rate limit exceeded for app ID %d.", p.appID)
+	case byUserToken:
+		return fmt.Sprintf("API rate limit exceeded for user ID %d.", p.userID)
+	}
+	if p.resource != "" {
+		return "API rate limit exceeded for " + p.ip + "." // a budget of the route's own: no higher one with credentials
 	}
 	return "API rate limit exceeded for " + p.ip + ". (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)"
 }
@@ -234,12 +309,12 @@ func (p *principal) rateLimitMessage() string {
 const expirationLayout = "2006-01-02 15:04:05 MST"
 
 func (s *Server) setAuthHeaders(h http.Header, p *principal, rt route) {
-	setRateHeaders(h, p.rate)
+	setRateHeaders(h, p.rate, p.resource)
 	switch {
-	case p.kind == byPAT && p.patKind == token.KindClassicPAT:
+	case p.kind == byPAT && p.patKind == ghtoken.KindClassicPAT:
 		h.Set("X-OAuth-Scopes", strings.Join(p.scopes, ", "))
 		h.Set("X-Accepted-OAuth-Scopes", rt.acceptedScopes)
-	case p.kind == byPAT || p.kind == byInstallation:
+	case p.kind == byPAT || p.kind == byInstallation || p.kind == byUserToken:
 		if rt.acceptedPerms != "" {
 			h.Set("X-Accepted-GitHub-Permissions", rt.acceptedPerms)
 		}
@@ -280,10 +355,10 @@ func (s *Server) spend(key string, limit int, now time.Time, count bool) (rateSt
 	return rateState{limit, w.used, w.start.Add(time.Hour)}, true
 }
 
-func setRateHeaders(h http.Header, r rateState) {
+func setRateHeaders(h http.Header, r rateState, resource string) {
 	h.Set("X-RateLimit-Limit", strconv.Itoa(r.limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(r.remaining()))
 	h.Set("X-RateLimit-Used", strconv.Itoa(r.used))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(r.reset.Unix(), 10))
-	h.Set("X-RateLimit-Resource", "core")
+	h.Set("X-RateLimit-Resource", cmp.Or(resource, "core"))
 }

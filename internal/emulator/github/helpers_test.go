@@ -16,8 +16,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	gh "github.com/google/go-github/v93/github"
 
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 // Keys are generated once per test binary: RSA generation is slow under
@@ -101,7 +102,7 @@ func newEnv(t *testing.T, w World) *env {
 		t.Fatalf("New: %v", err)
 	}
 	e.srv = srv
-	e.http = httptest.NewServer(srv)
+	e.http = httptest.NewServer(conformance.Wrap(t, "github", srv, conformance.AllowInvalidRequests()))
 	t.Cleanup(e.http.Close)
 	specs := map[string]TokenSpec{
 		"alice-noscope": {User: "alice", Kind: KindClassic, Scopes: []string{"read:user"}},
@@ -150,6 +151,9 @@ func (e *env) do(t *testing.T, method, path, auth, body string) (*http.Response,
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := e.http.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +187,7 @@ func (e *env) installationToken(t *testing.T, opts *gh.InstallationTokenOptions)
 	if err != nil {
 		t.Fatalf("CreateInstallationToken: %v", err)
 	}
-	if _, k, err := token.Parse(tok.GetToken()); err != nil || k != token.KindInstallation {
+	if k, err := ghtoken.Check(tok.GetToken()); err != nil || k != ghtoken.KindInstallation {
 		t.Fatalf("installation token does not parse as ghs_: %v", err)
 	}
 	return tok.GetToken()

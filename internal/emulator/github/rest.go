@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 // routes lists the REST endpoints; each pattern is also the fault
@@ -21,44 +21,59 @@ func (s *Server) routes() {
 	s.handle("GET /user", route{mode: authToken}, s.getAuthenticatedUser)
 	s.handle("GET /users/{login}", route{}, s.getUser)
 	s.handle("GET /repos/{owner}/{repo}", repoRead, s.getRepo)
-	s.handle("GET /repos/{owner}/{repo}/branches/{branch...}", repoRead, s.getBranch)
-	s.handle("GET /repos/{owner}/{repo}/tarball", contents, s.getTarball)
+	s.handle("GET /user/repos", route{mode: authToken, acceptedScopes: "repo", acceptedPerms: "metadata=read"}, s.listUserRepos)
+	s.handle("GET /orgs/{org}/repos", route{acceptedScopes: "repo", acceptedPerms: "metadata=read"}, s.listOrgRepos)
 	s.handle("GET /repos/{owner}/{repo}/tarball/{ref...}", contents, s.getTarball)
 	s.handle("GET /rate_limit", route{free: true}, s.getRateLimit)
-	s.handle("POST /credentials/revoke", route{mode: authNone}, s.revokeCredentials)
+	// The revocation API's own budget: "60 unauthenticated requests per
+	// hour" (REST API endpoints for revocation), per client address.
+	s.handle("POST /credentials/revoke", route{mode: authNone, budget: &budget{resource: revokeResource, limit: func(s *Server) int { return s.revokeLimit }}}, s.revokeCredentials)
 	s.handle("GET /installation/repositories", route{mode: authToken, acceptedPerms: "metadata=read"}, s.listInstallationRepos)
 	s.handle("DELETE /installation/token", route{mode: authToken}, s.deleteInstallationToken)
 	s.handle("GET /app", route{mode: authJWT}, s.getApp)
 	s.handle("GET /app/installations", route{mode: authJWT}, s.listInstallations)
 	s.handle("GET /app/installations/{id}", route{mode: authJWT}, s.getInstallation)
 	s.handle("POST /app/installations/{id}/access_tokens", route{mode: authJWT}, s.createInstallationToken)
+	s.secretRoutes()
+	s.workflowRoutes()
+	s.orgPATRoutes()
+	s.oauthRoutes()
 	s.adminRoutes()
+	s.hookRoutes()
 }
 
 func (s *Server) getAuthenticatedUser(w http.ResponseWriter, r *http.Request, p *principal) {
-	if p.kind != byPAT {
+	if !p.actsAsUser() {
 		writeError(w, http.StatusForbidden, msgNotByIntegration, docGetUser)
 		return
 	}
 	s.mu.Lock()
 	u := s.st.user(p.user)
+	var j fullUserJSON
+	if u != nil {
+		j = s.renderFullUser(r, u, true)
+	}
 	s.mu.Unlock()
 	if u == nil {
 		writeError(w, http.StatusUnauthorized, msgBadCredentials, docREST)
 		return
 	}
-	writeJSON(w, http.StatusOK, renderUser(r, u, true))
+	writeJSON(w, http.StatusOK, j)
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request, _ *principal) {
 	s.mu.Lock()
 	u := s.st.user(r.PathValue("login"))
+	var j fullUserJSON
+	if u != nil {
+		j = s.renderFullUser(r, u, false)
+	}
 	s.mu.Unlock()
 	if u == nil {
 		writeNotFound(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, renderUser(r, u, true))
+	writeJSON(w, http.StatusOK, j)
 }
 
 // visibleRepo finds the path's repository if p may read it (n). Callers
@@ -98,26 +113,6 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusOK, j)
 }
 
-func (s *Server) getBranch(w http.ResponseWriter, r *http.Request, p *principal) {
-	s.mu.Lock()
-	rp := s.visibleRepo(r, p, needMetadata)
-	var sha, name string
-	if rp != nil {
-		name, sha = resolveRef(rp, "heads/"+r.PathValue("branch"))
-	}
-	s.mu.Unlock()
-	if sha == "" {
-		writeError(w, http.StatusNotFound, "Branch not found", docREST)
-		return
-	}
-	full := r.PathValue("owner") + "/" + r.PathValue("repo")
-	writeJSON(w, http.StatusOK, map[string]any{
-		"name":      name,
-		"commit":    map[string]string{"sha": sha, "url": apiURL(r, "/repos/"+full+"/commits/"+sha)},
-		"protected": false,
-	})
-}
-
 // commitSHA is a branch's head: stable, so a tarball is the same bytes each
 // time.
 func commitSHA(rp *repo, branch string) string {
@@ -140,13 +135,15 @@ func resolveRef(rp *repo, ref string) (branch, sha string) {
 	return "", ""
 }
 
+// getTarball answers as GitHub does: 302 to the download host
+// (codeload.github.com), whose URL carries a short-lived token of its own
+// (the recorded get-archive exchange; GitHub's description documents only
+// the 302). The emulator serves that host's part under CodeloadPrefix.
 func (s *Server) getTarball(w http.ResponseWriter, r *http.Request, p *principal) {
 	s.mu.Lock()
 	rp := s.visibleRepo(r, p, needContents)
-	var snapshot repo
 	var sha string
-	if rp != nil {
-		snapshot = *rp
+	if rp != nil && r.PathValue("ref") != "" { // the description has no tarball without a ref
 		_, sha = resolveRef(rp, r.PathValue("ref"))
 	}
 	s.mu.Unlock()
@@ -154,18 +151,9 @@ func (s *Server) getTarball(w http.ResponseWriter, r *http.Request, p *principal
 		writeNotFound(w)
 		return
 	}
-	body, err := s.tarball(&snapshot, sha)
-	if err != nil {
-		writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/x-gzip")
-	h.Set("Content-Disposition", "attachment; filename="+tarballDir(&snapshot, sha)+".tar.gz")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("ETag", `"`+sha+`"`)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	w.Header().Set("Location", htmlURL(r, s.codeloadPath(rp.Owner, rp.Name, sha)))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusFound)
 }
 
 func (s *Server) getRateLimit(w http.ResponseWriter, _ *http.Request, p *principal) {
@@ -180,8 +168,8 @@ func (s *Server) getRateLimit(w http.ResponseWriter, _ *http.Request, p *princip
 }
 
 // revocable are the kinds the credential revocation API accepts.
-var revocable = map[token.Kind]bool{
-	token.KindClassicPAT: true, token.KindFineGrained: true, token.KindOAuth: true, token.KindAppUser: true, token.KindAppRefresh: true,
+var revocable = map[ghtoken.Kind]bool{
+	ghtoken.KindClassicPAT: true, ghtoken.KindFineGrained: true, ghtoken.KindOAuth: true, ghtoken.KindAppUser: true, ghtoken.KindAppRefresh: true,
 }
 
 func (s *Server) revokeCredentials(w http.ResponseWriter, r *http.Request, _ *principal) {
@@ -209,7 +197,10 @@ func (s *Server) revokeCredentials(w http.ResponseWriter, r *http.Request, _ *pr
 	s.mu.Lock()
 	for _, c := range in.Credentials {
 		c = strings.TrimSpace(c)
-		if revocable[token.KindOf(c)] {
+		switch k := ghtoken.KindOf(c); {
+		case k == ghtoken.KindAppUser || k == ghtoken.KindAppRefresh:
+			s.revokeUserToken(c)
+		case revocable[k]:
 			s.revokeValue(c) // unknown values are ignored, as GitHub does
 		}
 	}
@@ -237,10 +228,8 @@ func (s *Server) listInstallationRepos(w http.ResponseWriter, r *http.Request, p
 		}
 	}
 	s.mu.Unlock()
-	setLinks(w, r, len(all), perPage, page)
-	from, to := min((page-1)*perPage, len(all)), min(page*perPage, len(all))
 	writeJSON(w, http.StatusOK, map[string]any{
-		"total_count": len(all), "repository_selection": selection, "repositories": nonNilSlice(all[from:to]),
+		"total_count": len(all), "repository_selection": selection, "repositories": pageOf(w, r, all, perPage, page),
 	})
 }
 
@@ -261,6 +250,14 @@ func pagination(q url.Values) (perPage, page int) {
 		page = n
 	}
 	return perPage, page
+}
+
+// pageOf is one page of all, per_page and page as pagination read them,
+// with GitHub's Link header set for it.
+func pageOf[T any](w http.ResponseWriter, r *http.Request, all []T, perPage, page int) []T {
+	setLinks(w, r, len(all), perPage, page)
+	from, to := min((page-1)*perPage, len(all)), min(page*perPage, len(all))
+	return nonNilSlice(all[from:to])
 }
 
 // setLinks writes GitHub's Link header for a page of total items.

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 type appJSON struct {
@@ -45,6 +45,9 @@ type installationJSON struct {
 	Events              []string          `json:"events"`
 	CreatedAt           string            `json:"created_at"`
 	UpdatedAt           string            `json:"updated_at"`
+	SingleFileName      *string           `json:"single_file_name"`
+	SuspendedBy         *userJSON         `json:"suspended_by"`
+	SuspendedAt         *string           `json:"suspended_at"`
 }
 
 // renderInstallation; callers hold s.mu.
@@ -54,8 +57,8 @@ func (s *Server) renderInstallation(r *http.Request, a *app, in *installation) i
 		acct = &user{Login: in.Account}
 	}
 	return installationJSON{
-		ID: in.ID, ClientID: a.ClientID, AppID: a.ID, AppSlug: a.Slug, TargetID: acct.ID, TargetType: "User",
-		Account: renderUser(r, acct, false), RepositorySelection: in.selection(),
+		ID: in.ID, ClientID: a.ClientID, AppID: a.ID, AppSlug: a.Slug, TargetID: acct.ID, TargetType: acct.typeName(),
+		Account: renderUser(r, acct), RepositorySelection: in.selection(),
 		AccessTokensURL: apiURL(r, fmt.Sprintf("/app/installations/%d/access_tokens", in.ID)),
 		RepositoriesURL: apiURL(r, "/installation/repositories"),
 		HTMLURL:         htmlURL(r, fmt.Sprintf("/settings/installations/%d", in.ID)),
@@ -77,7 +80,7 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request, p *principal) {
 		owner = &user{Login: a.Owner}
 	}
 	j := appJSON{
-		ID: a.ID, Slug: a.Slug, ClientID: a.ClientID, NodeID: nodeID("A", a.ID), Owner: renderUser(r, owner, false),
+		ID: a.ID, Slug: a.Slug, ClientID: a.ClientID, NodeID: nodeID("A", a.ID), Owner: renderUser(r, owner),
 		Name: a.Name, ExternalURL: htmlURL(r, "/"+a.Owner), HTMLURL: htmlURL(r, "/apps/"+a.Slug),
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.CreatedAt), Permissions: maps.Clone(a.Permissions),
 		Events: []string{}, InstallationsCount: len(s.appInstallations(a.ID)),
@@ -199,7 +202,7 @@ func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request,
 
 	now := s.now()
 	t := &instToken{
-		Value: s.freshValue(token.KindInstallation), InstallationID: in.ID, Permissions: perms,
+		Value: s.freshValue(ghtoken.KindInstallation), InstallationID: in.ID, Permissions: perms,
 		CreatedAt: now, ExpiresAt: now.Add(installationTokenTTL),
 	}
 	sortRepos(chosen)

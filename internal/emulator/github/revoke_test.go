@@ -12,7 +12,7 @@ import (
 
 	gh "github.com/google/go-github/v93/github"
 
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 func TestServer_CredentialsRevoke(t *testing.T) {
@@ -91,7 +91,7 @@ func TestServer_CredentialsRevoke(t *testing.T) {
 }
 
 func fingerprintOf(v string) string {
-	return token.Fingerprint(v)
+	return ghtoken.Fingerprint(v)
 }
 
 func TestServer_Regenerate(t *testing.T) {
@@ -214,5 +214,98 @@ func TestServer_RateLimit(t *testing.T) {
 	e.clock.Advance(time.Hour)
 	if resp, _ := e.do(t, http.MethodGet, "/user", auth, ""); resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Remaining") != "2" {
 		t.Fatalf("after reset: %d %s", resp.StatusCode, resp.Header.Get("X-RateLimit-Remaining"))
+	}
+}
+
+// GET /user answers 401 for every kind of token once it is revoked by its
+// own route: ghp_, github_pat_, ghu_ and ghr_ through the credential
+// revocation API (a ghu_ and its ghr_ are one grant: revoking either ends
+// both), ghs_ through DELETE /installation/token. gho_ belongs to OAuth
+// apps, which the emulator does not model: accepted and ignored.
+func TestRevoke_EachKindThenBadCredentials(t *testing.T) {
+	e := newEnv(t, oauthWorld())
+	ctx := context.Background()
+	anon := e.client(t, "")
+	classic := e.newToken(t, TokenSpec{User: "alice", Kind: KindClassic, Scopes: []string{"repo"}})
+	fine := e.newToken(t, TokenSpec{User: "alice", Kind: KindFineGrained, Repositories: []string{"alice/private"}, Permissions: map[string]string{"contents": "read"}, ExpiresIn: Duration{30 * 24 * time.Hour}})
+	ghu1, ghr1, _ := e.srv.CreateUserToken("rotor-ci", "alice")
+	ghu2, ghr2, _ := e.srv.CreateUserToken("rotor-ci", "bob")
+	inst := e.installationToken(t, nil)
+	bystander := e.newToken(t, TokenSpec{User: "bob", Kind: KindClassic})
+
+	for name, tok := range map[string]string{"ghp_": classic, "github_pat_": fine, "ghu_ (1)": ghu1.Reveal(), "ghu_ (2)": ghu2.Reveal(), "bystander": bystander} {
+		if status, _ := e.userStatus(t, tok); status != http.StatusOK {
+			t.Fatalf("%s before: %d", name, status)
+		}
+	}
+	if _, err := anon.Credentials.Revoke(ctx, []string{classic, fine, ghu1.Reveal(), ghr2.Reveal(), ghtoken.Generate(ghtoken.KindOAuth).Reveal()}); !isAccepted(err) {
+		t.Fatal(err)
+	}
+	resp, err := e.client(t, inst).Apps.RevokeInstallationToken(ctx)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE /installation/token: %d %v", statusOf(resp), err)
+	}
+	for name, tok := range map[string]string{"ghp_": classic, "github_pat_": fine, "ghu_ revoked": ghu1.Reveal(), "ghu_ of a revoked ghr_": ghu2.Reveal(), "ghs_": inst} {
+		_, resp, err := e.client(t, tok).Users.Get(ctx, "")
+		if statusOf(resp) != http.StatusUnauthorized || err == nil || !strings.Contains(err.Error(), "Bad credentials") {
+			t.Errorf("%s after revocation: %d %v", name, statusOf(resp), err)
+		}
+	}
+	for name, ghr := range map[string]string{"ghr_ of a revoked ghu_": ghr1.Reveal(), "revoked ghr_": ghr2.Reveal()} {
+		if f := e.refreshGrant(t, ghr, testClientSecret); f["error"] != "bad_refresh_token" {
+			t.Errorf("%s refreshes: %v", name, f)
+		}
+	}
+	if status, _ := e.userStatus(t, bystander); status != http.StatusOK {
+		t.Errorf("a token nobody revoked: %d", status)
+	}
+	if ok, reason := e.srv.Authorize(ghu1.Reveal(), "alice", "private"); ok || !strings.Contains(reason, "revoked") {
+		t.Errorf("Authorize after revocation: %v %q", ok, reason)
+	}
+}
+
+// POST /credentials/revoke has a budget of its own, 60 calls an hour per
+// client address, apart from the core budget; beyond it, 403 with
+// X-RateLimit-Remaining 0 (go-github: *RateLimitError) and nothing is
+// revoked, so a client must batch (≤1000 a call) and queue.
+func TestRevoke_OwnRateLimit(t *testing.T) {
+	w := testWorld()
+	w.CredentialsRevokeRateLimit = 3
+	e := newEnv(t, w)
+	ctx := context.Background()
+	anon := e.client(t, "")
+	for i := 1; i <= 3; i++ {
+		resp, err := anon.Credentials.Revoke(ctx, []string{fmt.Sprintf("ghp_unknown%d", i)})
+		if !isAccepted(err) || resp.Rate.Limit != 3 || resp.Rate.Remaining != 3-i || resp.Header.Get("X-RateLimit-Resource") != revokeResource {
+			t.Fatalf("call %d: %v %+v %q", i, err, resp.Rate, resp.Header.Get("X-RateLimit-Resource"))
+		}
+	}
+	victim := e.newToken(t, TokenSpec{User: "bob", Kind: KindClassic})
+	// The same go-github client would not even send it: it files the
+	// route under core and stops itself until the reset. A fresh one
+	// reaches the emulator.
+	if _, err := anon.Credentials.Revoke(ctx, []string{victim}); err == nil || !strings.Contains(err.Error(), "not making remote request") {
+		t.Fatalf("go-github's own bookkeeping: %v", err)
+	}
+	resp, err := e.client(t, "").Credentials.Revoke(ctx, []string{victim})
+	var rle *gh.RateLimitError
+	if !errors.As(err, &rle) || statusOf(resp) != http.StatusForbidden || resp.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("call 4: %d %T %v", statusOf(resp), err, err)
+	}
+	if status, _ := e.userStatus(t, victim); status != http.StatusOK {
+		t.Fatal("a refused call revoked its token")
+	}
+	// The core budget is untouched by it.
+	hr, _ := e.do(t, http.MethodGet, "/users/alice", "", "")
+	if hr.Header.Get("X-RateLimit-Resource") != "core" || hr.Header.Get("X-RateLimit-Used") != "1" {
+		t.Fatalf("core budget: %v", hr.Header)
+	}
+	// An hour later, a new budget.
+	e.clock.Advance(time.Hour)
+	if _, err := e.client(t, "").Credentials.Revoke(ctx, []string{victim}); !isAccepted(err) {
+		t.Fatal(err)
+	}
+	if status, _ := e.userStatus(t, victim); status != http.StatusUnauthorized {
+		t.Fatalf("after the reset: %d", status)
 	}
 }

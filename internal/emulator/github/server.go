@@ -8,15 +8,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 // Service is the name the emulator uses with the fault injector.
@@ -26,7 +28,12 @@ const Service = "github"
 const (
 	DefaultRateLimit                = 5000
 	DefaultUnauthenticatedRateLimit = 60
-	maxBody                         = 1 << 20
+	DefaultCredentialsRevokeLimit   = 60
+	// revokeResource names the revocation API's budget in
+	// X-RateLimit-Resource. GitHub documents the limit but not a name for
+	// it; this is the emulator's.
+	revokeResource = "credentials_revoke"
+	maxBody        = 1 << 20
 )
 
 // Options tune a Server. The zero value is usable.
@@ -49,41 +56,53 @@ type Options struct {
 // Server is the GitHub emulator: an http.Handler plus Go-level helpers that
 // play GitHub's web UI. Safe for concurrent use.
 type Server struct {
-	now       func() time.Time
-	faults    *fault.Injector
-	log       *slog.Logger
-	keygen    func() (*rsa.PrivateKey, error)
-	rateLimit int
-	anonLimit int
+	now         func() time.Time // the clock plus offset
+	clock       func() time.Time // Options.Clock
+	offset      atomic.Int64     // Advance's, in nanoseconds; not part of snapshots
+	faults      *fault.Injector
+	log         *slog.Logger
+	keygen      func() (*rsa.PrivateKey, error)
+	rateLimit   int
+	anonLimit   int
+	revokeLimit int
 
-	api   *http.ServeMux
-	admin *http.ServeMux
+	api      *http.ServeMux
+	oauth    *http.ServeMux // github.com's /login/… endpoints
+	patterns []string       // the REST and OAuth routes, for Routes
+	admin    *http.ServeMux
 
 	mu      sync.Mutex
 	st      state
 	rate    map[string]*window // by principal key; not part of snapshots
 	sweepAt int                // installation tokens held before the next sweep
 
-	tarballs sync.Map // commit sha → []byte
-	reqID    atomic.Uint64
+	tarballs    sync.Map // commit sha → []byte
+	downloadKey []byte   // signs download URLs (CodeloadPrefix)
+	reqID       atomic.Uint64
+
+	hooks hookStore // repository webhooks (hooks.go)
 }
 
 // New builds an emulator holding w.
 func New(w World, opts Options) (*Server, error) {
 	s := &Server{
-		now:       opts.Clock,
-		faults:    opts.Faults,
-		log:       opts.Logger,
-		keygen:    opts.KeyGen,
-		rateLimit: w.RateLimit,
-		anonLimit: w.UnauthenticatedRateLimit,
-		st:        newState(),
-		rate:      map[string]*window{},
-		sweepAt:   minSweep,
+		clock:       opts.Clock,
+		faults:      opts.Faults,
+		log:         opts.Logger,
+		keygen:      opts.KeyGen,
+		rateLimit:   w.RateLimit,
+		anonLimit:   w.UnauthenticatedRateLimit,
+		revokeLimit: w.CredentialsRevokeRateLimit,
+		st:          newState(),
+		rate:        map[string]*window{},
+		sweepAt:     minSweep,
+		downloadKey: make([]byte, 32),
 	}
-	if s.now == nil {
-		s.now = time.Now
+	_, _ = rand.Read(s.downloadKey)
+	if s.clock == nil {
+		s.clock = time.Now
 	}
+	s.now = func() time.Time { return s.clock().Add(time.Duration(s.offset.Load())) }
 	if s.faults == nil {
 		s.faults = fault.New()
 	}
@@ -93,7 +112,7 @@ func New(w World, opts Options) (*Server, error) {
 	if s.keygen == nil {
 		s.keygen = func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }
 	}
-	if w.RateLimit < 0 || w.UnauthenticatedRateLimit < 0 {
+	if w.RateLimit < 0 || w.UnauthenticatedRateLimit < 0 || w.CredentialsRevokeRateLimit < 0 {
 		return nil, fmt.Errorf("world: %w: rate limits must not be negative", ErrInvalid)
 	}
 	if s.rateLimit == 0 {
@@ -101,6 +120,9 @@ func New(w World, opts Options) (*Server, error) {
 	}
 	if s.anonLimit == 0 {
 		s.anonLimit = DefaultUnauthenticatedRateLimit
+	}
+	if s.revokeLimit == 0 {
+		s.revokeLimit = DefaultCredentialsRevokeLimit
 	}
 	if err := s.load(w); err != nil {
 		return nil, err
@@ -115,6 +137,11 @@ func (s *Server) load(w World) error {
 			return fmt.Errorf("world: users[%d]: %w", n, err)
 		}
 	}
+	for n, o := range w.Orgs {
+		if err := s.CreateOrg(o); err != nil {
+			return fmt.Errorf("world: orgs[%d]: %w", n, err)
+		}
+	}
 	for n, r := range w.Repos {
 		if err := s.CreateRepo(r); err != nil {
 			return fmt.Errorf("world: repos[%d]: %w", n, err)
@@ -123,7 +150,7 @@ func (s *Server) load(w World) error {
 	for n, t := range w.Tokens {
 		spec := t.TokenSpec
 		if t.Value != "" {
-			spec.Value = token.New(t.Value)
+			spec.Value = ghtoken.New(t.Value)
 		}
 		if _, _, err := s.CreateToken(spec.User, spec); err != nil {
 			return fmt.Errorf("world: tokens[%d]: %w", n, err)
@@ -155,6 +182,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Debug("github request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 	}()
+	// Runs whose start has come do their job before anything else changes.
+	s.lockAdvance()
+	s.mu.Unlock()
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
@@ -174,8 +204,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveStrict(s.admin, rec, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, CodeloadPrefix) {
+		s.serveCodeload(rec, r)
+		return
+	}
+	if base == "/" && strings.HasPrefix(r.URL.Path, "/login/") {
+		serveStrict(s.oauth, rec, r) // github.com's, not the API's: no rate-limit headers
+		return
+	}
+	// GitHub sends the rate-limit headers with every answer, also those it
+	// gives before it knows a principal (bad credentials, unknown path):
+	// the client address's budget until a handler knows better.
+	setRateHeaders(rec.Header(), s.anonymousRate(r), "")
 	serveStrict(s.api, rec, r)
 }
+
+// anonymousRate is the request's client address's budget, not spent.
+func (s *Server) anonymousRate(r *http.Request) rateState {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs, _ := s.spend("ip:"+ip, s.anonLimit, s.now(), false)
+	return rs
+}
+
+// Advance moves the emulator's clock forward by d, for token expiry,
+// device codes, rate-limit windows, runs and JWT checks alike, so that a
+// test of an out-of-process emulator need not sleep (the admin API's
+// POST /_emulator/clock). Clients that sign app JWTs must then sign with
+// the emulator's time (GET /_emulator/clock). It returns the new time.
+func (s *Server) Advance(d time.Duration) (time.Time, error) {
+	if d < 0 {
+		return time.Time{}, fmt.Errorf("clock: %w: the emulator's clock only moves forward", ErrInvalid)
+	}
+	s.lockAdvance() // jobs due before the jump run as of their start
+	defer s.mu.Unlock()
+	s.offset.Add(int64(d))
+	return s.now(), nil
+}
+
+// lockAdvance takes s.mu and runs the jobs whose start has come, so that
+// they see the state as it was before the change the caller makes.
+func (s *Server) lockAdvance() {
+	s.mu.Lock()
+	s.advanceRuns()
+}
+
+// Routes lists the REST endpoints the emulator serves ("GET /user"), as
+// registered: the conformance tests check that GitHub's description has
+// each one, so a route added later is held to it too.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // serveStrict answers 404 JSON, as GitHub does, where ServeMux would answer
 // 405 (wrong method), redirect (unclean path or missing slash) or 404 text.
@@ -186,7 +267,9 @@ func serveStrict(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 		writeNotFound(w)
 		return
 	}
-	if _, pattern := mux.Handler(r); pattern == "" || r.Method == http.MethodConnect {
+	// The mux would redirect "/tarball" to "/tarball/"; GitHub has no such
+	// path and answers 404.
+	if h, pattern := mux.Handler(r); pattern == "" || r.Method == http.MethodConnect || fmt.Sprintf("%T", h) == "*http.redirectHandler" {
 		writeNotFound(w)
 		return
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 // The records below are the emulator's database, read and written only under
@@ -14,9 +14,24 @@ import (
 // under the lock may keep referring to them after it is released.
 
 type user struct {
-	ID        int64     `json:"id"`
-	Login     string    `json:"login"`
+	ID    int64  `json:"id"`
+	Login string `json:"login"`
+	// Type is "Organization" for an organisation's account; empty for a
+	// user (GitHub's "User"). ("Bot" only in rendering an app's actor.)
+	Type      string    `json:"type,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+const typeOrg = "Organization"
+
+func (u *user) isOrg() bool { return u.Type == typeOrg }
+
+// typeName is the account's type as GitHub's JSON writes it.
+func (u *user) typeName() string {
+	if u.Type != "" {
+		return u.Type
+	}
+	return "User"
 }
 
 type repo struct {
@@ -26,6 +41,8 @@ type repo struct {
 	Private       bool      `json:"private"`
 	Branches      []string  `json:"branches"`
 	Collaborators []string  `json:"collaborators,omitempty"`
+	Environments  []string  `json:"environments,omitempty"`
+	Workflows     []int64   `json:"workflows,omitempty"` // ids, in declaration order
 	CreatedAt     time.Time `json:"created_at"`
 }
 
@@ -33,24 +50,22 @@ func (r *repo) fullName() string { return r.Owner + "/" + r.Name }
 
 func (r *repo) defaultBranch() string { return r.Branches[0] }
 
-// member reports whether login may see the repository when it is private.
-func (r *repo) member(login string) bool {
-	if strings.EqualFold(r.Owner, login) {
-		return true
-	}
-	for _, c := range r.Collaborators {
-		if strings.EqualFold(c, login) {
-			return true
+// environment finds a declared environment by name, ignoring case as
+// GitHub does; "" when there is none.
+func (r *repo) environment(name string) string {
+	for _, e := range r.Environments {
+		if strings.EqualFold(e, name) {
+			return e
 		}
 	}
-	return false
+	return ""
 }
 
 // pat is a personal access token, classic or fine-grained.
 type pat struct {
 	ID           int64             `json:"id"`
 	User         string            `json:"user"`
-	Kind         token.Kind        `json:"kind"`
+	Kind         ghtoken.Kind      `json:"kind"`
 	Note         string            `json:"note,omitempty"`
 	Scopes       []string          `json:"scopes,omitempty"`
 	Repositories []string          `json:"repositories,omitempty"`
@@ -61,6 +76,28 @@ type pat struct {
 	ExpiresAt    time.Time         `json:"expires_at,omitzero"`
 	LastUsedAt   time.Time         `json:"last_used_at,omitzero"`
 	RevokedAt    time.Time         `json:"revoked_at,omitzero"`
+	// ResourceOwner is a fine-grained token's account; Grant its
+	// organisation's approval when that account is an organisation.
+	ResourceOwner string    `json:"resource_owner,omitempty"`
+	Grant         *orgGrant `json:"org_grant,omitempty"`
+}
+
+// orgGrant is an organisation's approval of a fine-grained token: what
+// GET /orgs/{org}/personal-access-tokens lists (its id is the pat_id) and
+// the organisation may revoke, which ends the token's access to the
+// organisation's resources and nothing else.
+type orgGrant struct {
+	ID        int64     `json:"id"`
+	Org       string    `json:"org"`
+	GrantedAt time.Time `json:"granted_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+func (g *orgGrant) id() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.ID
 }
 
 func (p *pat) state(now time.Time) TokenState {
@@ -82,7 +119,11 @@ type app struct {
 	Permissions map[string]string `json:"permissions"`
 	KeyPEM      string            `json:"private_key_pem"`
 	CreatedAt   time.Time         `json:"created_at"`
-	key         *rsa.PrivateKey
+	// ClientSecrets are the app's client secrets (the refresh grant needs
+	// one); DeviceFlow is the "Enable Device Flow" setting.
+	ClientSecrets []string `json:"client_secrets,omitempty"`
+	DeviceFlow    bool     `json:"device_flow,omitempty"`
+	key           *rsa.PrivateKey
 }
 
 type installation struct {
@@ -122,6 +163,9 @@ type ids struct {
 	Token        int64 `json:"token"`
 	App          int64 `json:"app"`
 	Installation int64 `json:"installation"`
+	Grant        int64 `json:"grant,omitempty"`
+	Workflow     int64 `json:"workflow,omitempty"`
+	Run          int64 `json:"run,omitempty"`
 }
 
 // state is everything Snapshot saves. Guarded by Server.mu.
@@ -133,20 +177,36 @@ type state struct {
 	apps       map[int64]*app   // id
 	insts      map[int64]*installation
 	instTokens map[string]*instToken // value
-	next       ids
+	orgs       map[string]*org       // lower(login)
+	secrets    map[string]*secretStore
+	workflows  map[int64]*workflow
+	runs       map[int64]*run
+	// userTokens and userRefresh index the same records by their ghu_ and
+	// ghr_ values.
+	userTokens  map[string]*userToken
+	userRefresh map[string]*userToken
+	devices     map[string]*deviceCode // by device code
+	next        ids
 }
 
 func newState() state {
 	return state{
-		users:      map[string]*user{},
-		repos:      map[string]*repo{},
-		pats:       map[int64]*pat{},
-		patByValue: map[string]*pat{},
-		apps:       map[int64]*app{},
-		insts:      map[int64]*installation{},
-		instTokens: map[string]*instToken{},
+		users:       map[string]*user{},
+		repos:       map[string]*repo{},
+		pats:        map[int64]*pat{},
+		patByValue:  map[string]*pat{},
+		apps:        map[int64]*app{},
+		insts:       map[int64]*installation{},
+		instTokens:  map[string]*instToken{},
+		orgs:        map[string]*org{},
+		secrets:     map[string]*secretStore{},
+		workflows:   map[int64]*workflow{},
+		runs:        map[int64]*run{},
+		userTokens:  map[string]*userToken{},
+		userRefresh: map[string]*userToken{},
+		devices:     map[string]*deviceCode{},
 		// Different ranges per kind make ids in test output easy to tell apart.
-		next: ids{User: 1000, Repo: 200000, Token: 0, App: 300, Installation: 4000000},
+		next: ids{User: 1000, Repo: 200000, Token: 0, App: 300, Installation: 4000000, Grant: 7000, Workflow: 160000, Run: 9000000},
 	}
 }
 

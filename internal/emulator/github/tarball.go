@@ -4,9 +4,79 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 )
+
+// CodeloadPrefix is where the emulator serves what GitHub serves on its
+// download host, codeload.github.com: the tarball a 302 from
+// GET /repos/{owner}/{repo}/tarball/{ref} points to.
+const CodeloadPrefix = "/_codeload/"
+
+// downloadTTL is how long a download URL works, like codeload's tokens.
+const downloadTTL = 5 * time.Minute
+
+// codeloadPath is the download URL's path and query for owner/repo at sha:
+// the token in it is an HMAC of the path and its expiry, so it needs no
+// state and cannot be forged for another repository.
+func (s *Server) codeloadPath(owner, name, sha string) string {
+	p := CodeloadPrefix + owner + "/" + name + "/legacy.tar.gz/" + sha
+	exp := strconv.FormatInt(s.now().Add(downloadTTL).Unix(), 10)
+	return p + "?token=" + exp + "." + s.downloadMAC(p, exp)
+}
+
+func (s *Server) downloadMAC(path, exp string) string {
+	m := hmac.New(sha256.New, s.downloadKey)
+	m.Write([]byte(path + "|" + exp))
+	return hex.EncodeToString(m.Sum(nil))[:40]
+}
+
+// serveCodeload serves a tarball download URL made by codeloadPath.
+func (s *Server) serveCodeload(w http.ResponseWriter, r *http.Request) {
+	notFound := func() { http.Error(w, "404: Not Found", http.StatusNotFound) }
+	exp, mac, _ := strings.Cut(r.URL.Query().Get("token"), ".")
+	n, err := strconv.ParseInt(exp, 10, 64)
+	if r.Method != http.MethodGet || err != nil || !hmac.Equal([]byte(mac), []byte(s.downloadMAC(r.URL.Path, exp))) || !s.now().Before(time.Unix(n, 0)) {
+		notFound()
+		return
+	}
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, CodeloadPrefix), "/")
+	if len(parts) != 4 {
+		notFound()
+		return
+	}
+	s.mu.Lock()
+	var snapshot repo
+	rp := s.st.repo(parts[0], parts[1])
+	if rp != nil {
+		snapshot = *rp
+	}
+	s.mu.Unlock()
+	if rp == nil {
+		notFound()
+		return
+	}
+	sha := parts[3]
+	body, err := s.tarball(&snapshot, sha)
+	if err != nil {
+		http.Error(w, "500: Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/x-gzip")
+	h.Set("Content-Disposition", "attachment; filename="+tarballDir(&snapshot, sha)+".tar.gz")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("ETag", `"`+sha+`"`)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
 
 func tarballDir(rp *repo, sha string) string {
 	return fmt.Sprintf("%s-%s-%s", rp.Owner, rp.Name, sha[:7])

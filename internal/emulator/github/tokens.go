@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 // TokenState is a personal token's state as the web UI shows it.
@@ -29,28 +29,35 @@ type TokenInfo struct {
 	Scopes       []string          `json:"scopes,omitempty"`
 	Repositories []string          `json:"repositories,omitempty"`
 	Permissions  map[string]string `json:"permissions,omitempty"`
-	Fingerprint  string            `json:"fingerprint"`
-	State        TokenState        `json:"state"`
-	CreatedAt    time.Time         `json:"created_at"`
-	ExpiresAt    time.Time         `json:"expires_at,omitzero"` // zero: never expires
-	LastUsedAt   time.Time         `json:"last_used_at,omitzero"`
+	// ResourceOwner is a fine-grained token's resource owner; OrgGrantID
+	// the id of its organisation grant (the pat_id of the organisation's
+	// token API), 0 when the owner is the user.
+	ResourceOwner string     `json:"resource_owner,omitempty"`
+	OrgGrantID    int64      `json:"org_grant_id,omitempty"`
+	Fingerprint   string     `json:"fingerprint"`
+	State         TokenState `json:"state"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     time.Time  `json:"expires_at,omitzero"` // zero: never expires
+	LastUsedAt    time.Time  `json:"last_used_at,omitzero"`
 }
 
 func (p *pat) info(now time.Time) TokenInfo {
 	kind := KindClassic
-	if p.Kind == token.KindFineGrained {
+	if p.Kind == ghtoken.KindFineGrained {
 		kind = KindFineGrained
 	}
 	return TokenInfo{
 		ID: p.ID, User: p.User, Kind: kind, Note: p.Note,
-		Scopes:       slices.Clone(p.Scopes),
-		Repositories: slices.Clone(p.Repositories),
-		Permissions:  maps.Clone(p.Permissions),
-		Fingerprint:  token.Fingerprint(p.Value),
-		State:        p.state(now),
-		CreatedAt:    p.CreatedAt,
-		ExpiresAt:    p.ExpiresAt,
-		LastUsedAt:   p.LastUsedAt,
+		Scopes:        slices.Clone(p.Scopes),
+		Repositories:  slices.Clone(p.Repositories),
+		Permissions:   maps.Clone(p.Permissions),
+		ResourceOwner: p.ResourceOwner,
+		OrgGrantID:    p.Grant.id(),
+		Fingerprint:   ghtoken.Fingerprint(p.Value),
+		State:         p.state(now),
+		CreatedAt:     p.CreatedAt,
+		ExpiresAt:     p.ExpiresAt,
+		LastUsedAt:    p.LastUsedAt,
 	}
 }
 
@@ -58,27 +65,27 @@ func (p *pat) info(now time.Time) TokenInfo {
 // Settings → Developer settings (GitHub has no API for it). spec.User is
 // ignored in favour of user. The value is returned once; Tokens never shows
 // it again. A spec.Value, when set, must be well-formed and unused.
-func (s *Server) CreateToken(user string, spec TokenSpec) (token.Token, TokenInfo, error) {
+func (s *Server) CreateToken(user string, spec TokenSpec) (ghtoken.Token, TokenInfo, error) {
 	spec.User = user
-	s.mu.Lock()
+	s.lockAdvance()
 	defer s.mu.Unlock()
 	p, err := s.newPAT(spec)
 	if err != nil {
-		return token.Token{}, TokenInfo{}, err
+		return ghtoken.Token{}, TokenInfo{}, err
 	}
-	return token.New(p.Value), p.info(s.now()), nil
+	return ghtoken.New(p.Value), p.info(s.now()), nil
 }
 
 // newPAT validates spec and stores the token. Callers hold s.mu.
 func (s *Server) newPAT(spec TokenSpec) (*pat, error) {
 	u := s.st.user(spec.User)
-	if u == nil {
+	if u == nil || u.isOrg() {
 		return nil, fmt.Errorf("token: user %q: %w", spec.User, ErrNotFound)
 	}
 	p := &pat{User: u.Login, Note: spec.Note, ExpiresIn: spec.ExpiresIn.Duration}
 	switch spec.Kind {
 	case KindClassic, "":
-		p.Kind = token.KindClassicPAT
+		p.Kind = ghtoken.KindClassicPAT
 		if len(spec.Repositories) > 0 || len(spec.Permissions) > 0 {
 			return nil, fmt.Errorf("token: %w: a classic token has scopes, not repositories or permissions", ErrInvalid)
 		}
@@ -88,15 +95,30 @@ func (s *Server) newPAT(spec TokenSpec) (*pat, error) {
 		}
 		p.Scopes = scopes
 	case KindFineGrained:
-		p.Kind = token.KindFineGrained
+		p.Kind = ghtoken.KindFineGrained
 		if len(spec.Scopes) > 0 {
 			return nil, fmt.Errorf("token: %w: a fine-grained token has repositories and permissions, not scopes", ErrInvalid)
 		}
+		// A fine-grained token has one resource owner: the user or an
+		// organisation the user belongs to; its repositories are that
+		// account's ("Managing your personal access tokens").
+		owner := cmp.Or(spec.ResourceOwner, u.Login)
+		if spec.ResourceOwner == "" && len(spec.Repositories) > 0 {
+			owner, _, _ = strings.Cut(spec.Repositories[0], "/")
+		}
+		acct := s.st.user(owner)
+		if acct == nil || (acct.isOrg() && s.st.orgRole(acct.Login, u.Login) == roleNone) || (!acct.isOrg() && acct != u) {
+			return nil, fmt.Errorf("token: resource owner %q: %w: the user's own account or an organisation the user belongs to", owner, ErrNotFound)
+		}
+		p.ResourceOwner = acct.Login
 		for _, full := range spec.Repositories {
 			owner, name, ok := strings.Cut(full, "/")
 			r := s.st.repo(owner, name)
-			if !ok || r == nil || (r.Private && !r.member(u.Login)) {
+			if !ok || r == nil || (r.Private && s.st.role(r, u.Login) == roleNone) {
 				return nil, fmt.Errorf("token: repository %q: %w", full, ErrNotFound)
+			}
+			if !strings.EqualFold(r.Owner, acct.Login) {
+				return nil, fmt.Errorf("token: repository %q: %w: a fine-grained token's repositories all belong to its resource owner %s", full, ErrInvalid, acct.Login)
 			}
 			if !slices.Contains(p.Repositories, r.fullName()) {
 				p.Repositories = append(p.Repositories, r.fullName())
@@ -111,7 +133,7 @@ func (s *Server) newPAT(spec TokenSpec) (*pat, error) {
 		return nil, fmt.Errorf("token: %w: kind %q is not %s or %s", ErrInvalid, spec.Kind, KindClassic, KindFineGrained)
 	}
 	if v := spec.Value; !v.IsZero() {
-		_, k, err := token.Parse(v.Reveal())
+		k, err := ghtoken.Check(v.Reveal())
 		if err != nil {
 			return nil, fmt.Errorf("token: %w: value: %w", ErrInvalid, err)
 		}
@@ -131,16 +153,22 @@ func (s *Server) newPAT(spec TokenSpec) (*pat, error) {
 	if p.ExpiresIn > 0 {
 		p.ExpiresAt = p.CreatedAt.Add(p.ExpiresIn)
 	}
+	if acct := s.st.user(p.ResourceOwner); acct != nil && acct.isOrg() {
+		// The organisation approves it at once (approval requests are not
+		// modelled): the grant its token API lists and revokes.
+		s.st.next.Grant++
+		p.Grant = &orgGrant{ID: s.st.next.Grant, Org: acct.Login, GrantedAt: p.CreatedAt}
+	}
 	s.st.pats[p.ID] = p
 	s.st.patByValue[p.Value] = p
 	return p, nil
 }
 
 // freshValue generates a value no token holds. Callers hold s.mu.
-func (s *Server) freshValue(k token.Kind) string {
+func (s *Server) freshValue(k ghtoken.Kind) string {
 	for {
-		v := token.Generate(k).Reveal()
-		if s.st.patByValue[v] == nil && s.st.instTokens[v] == nil {
+		v := ghtoken.Generate(k).Reveal()
+		if s.st.patByValue[v] == nil && s.st.instTokens[v] == nil && s.st.userTokens[v] == nil && s.st.userRefresh[v] == nil {
 			return v
 		}
 	}
@@ -149,15 +177,15 @@ func (s *Server) freshValue(k token.Kind) string {
 // Regenerate gives token id a new value, as the web UI's "Regenerate token"
 // does: the old value stops working at once. An expiring token gets its
 // lifetime again from now. A revoked token cannot be regenerated.
-func (s *Server) Regenerate(id int64) (token.Token, TokenInfo, error) {
-	s.mu.Lock()
+func (s *Server) Regenerate(id int64) (ghtoken.Token, TokenInfo, error) {
+	s.lockAdvance()
 	defer s.mu.Unlock()
 	p := s.st.pats[id]
 	if p == nil {
-		return token.Token{}, TokenInfo{}, fmt.Errorf("token %d: %w", id, ErrNotFound)
+		return ghtoken.Token{}, TokenInfo{}, fmt.Errorf("token %d: %w", id, ErrNotFound)
 	}
 	if !p.RevokedAt.IsZero() {
-		return token.Token{}, TokenInfo{}, fmt.Errorf("token %d: %w", id, ErrRevoked)
+		return ghtoken.Token{}, TokenInfo{}, fmt.Errorf("token %d: %w", id, ErrRevoked)
 	}
 	// Replace the record rather than mutate it: principals copied from it
 	// stay consistent.
@@ -169,13 +197,13 @@ func (s *Server) Regenerate(id int64) (token.Token, TokenInfo, error) {
 	delete(s.st.patByValue, p.Value)
 	s.st.pats[id] = &np
 	s.st.patByValue[np.Value] = &np
-	return token.New(np.Value), np.info(s.now()), nil
+	return ghtoken.New(np.Value), np.info(s.now()), nil
 }
 
 // DeleteToken deletes token id, as the web UI's "Delete" does: its value
 // stops working at once and the token is no longer listed.
 func (s *Server) DeleteToken(id int64) error {
-	s.mu.Lock()
+	s.lockAdvance()
 	defer s.mu.Unlock()
 	p := s.st.pats[id]
 	if p == nil {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotor-ci/rotor/internal/token"
+	"github.com/rotor-ci/rotor/internal/emulator/ghtoken"
 )
 
 // World is the emulator's section of a world file: the GitHub that exists
@@ -15,6 +15,7 @@ import (
 // its installations' accounts.
 type World struct {
 	Users  []UserSpec   `yaml:"users,omitempty" json:"users,omitempty"`
+	Orgs   []OrgSpec    `yaml:"orgs,omitempty" json:"orgs,omitempty"`
 	Repos  []RepoSpec   `yaml:"repos,omitempty" json:"repos,omitempty"`
 	Tokens []WorldToken `yaml:"tokens,omitempty" json:"tokens,omitempty"`
 	Apps   []AppSpec    `yaml:"apps,omitempty" json:"apps,omitempty"`
@@ -22,9 +23,11 @@ type World struct {
 	// hour; 0 means GitHub's 5000.
 	RateLimit int `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
 	// UnauthenticatedRateLimit is the hourly budget per client IP address for
-	// requests without credentials (POST /credentials/revoke among them);
-	// 0 means GitHub's 60.
+	// requests without credentials; 0 means GitHub's 60.
 	UnauthenticatedRateLimit int `yaml:"unauthenticated_rate_limit,omitempty" json:"unauthenticated_rate_limit,omitempty"`
+	// CredentialsRevokeRateLimit is POST /credentials/revoke's own hourly
+	// budget per client IP address; 0 means GitHub's 60.
+	CredentialsRevokeRateLimit int `yaml:"credentials_revoke_rate_limit,omitempty" json:"credentials_revoke_rate_limit,omitempty"`
 }
 
 // UserSpec declares a user account.
@@ -41,6 +44,12 @@ type RepoSpec struct {
 	Private       bool     `yaml:"private,omitempty" json:"private,omitempty"`
 	Branches      []string `yaml:"branches,omitempty" json:"branches,omitempty"`
 	Collaborators []string `yaml:"collaborators,omitempty" json:"collaborators,omitempty"`
+	// Environments are the repository's deployment environments, which
+	// may hold secrets of their own.
+	Environments []string `yaml:"environments,omitempty" json:"environments,omitempty"`
+	// Workflows are GitHub Actions workflows in the repository (see
+	// WorkflowSpec).
+	Workflows []WorkflowSpec `yaml:"workflows,omitempty" json:"workflows,omitempty"`
 }
 
 // Token kinds as the world file and the admin API name them.
@@ -60,15 +69,18 @@ type TokenSpec struct {
 	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	// Repositories ("owner/name") and Permissions ({"contents": "read"}) of a
 	// fine-grained token. No repositories means public repositories only.
-	Repositories []string          `yaml:"repositories,omitempty" json:"repositories,omitempty"`
-	Permissions  map[string]string `yaml:"permissions,omitempty" json:"permissions,omitempty"`
+	// ResourceOwner is its account: the user or an organisation the user
+	// belongs to; absent, the owner of its first repository, else the user.
+	ResourceOwner string            `yaml:"resource_owner,omitempty" json:"resource_owner,omitempty"`
+	Repositories  []string          `yaml:"repositories,omitempty" json:"repositories,omitempty"`
+	Permissions   map[string]string `yaml:"permissions,omitempty" json:"permissions,omitempty"`
 	// ExpiresIn is the lifetime from creation ("720h", "30d"); zero means the
 	// token never expires.
 	ExpiresIn Duration `yaml:"expires_in,omitempty" json:"expires_in,omitzero"`
 	// Value, when set, is used instead of a generated value. It must have
 	// the kind's format (and checksum). Never read from JSON or YAML: the
 	// admin API always generates, the world file uses WorldToken.Value.
-	Value token.Token `yaml:"-" json:"-"`
+	Value ghtoken.Token `yaml:"-" json:"-"`
 }
 
 // WorldToken is a token in the world file, whose value may be given in the
@@ -86,6 +98,12 @@ type AppSpec struct {
 	Owner         string             `yaml:"owner" json:"owner"`
 	Permissions   map[string]string  `yaml:"permissions,omitempty" json:"permissions,omitempty"`
 	Installations []InstallationSpec `yaml:"installations,omitempty" json:"installations,omitempty"`
+	// DeviceFlow is the app's "Enable Device Flow" setting, off by default
+	// as on GitHub: POST /login/device/code needs it.
+	DeviceFlow bool `yaml:"device_flow,omitempty" json:"device_flow,omitempty"`
+	// ClientSecret, when set, is a client secret of the app (40 lower-case
+	// hex digits), for world files; the admin API generates them.
+	ClientSecret string `yaml:"client_secret,omitempty" json:"client_secret,omitempty"`
 }
 
 // InstallationSpec installs an app on an account. Repositories are names of

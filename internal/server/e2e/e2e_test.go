@@ -21,6 +21,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/alert"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/seal"
@@ -145,7 +146,7 @@ func setup(t *testing.T) *world {
 		"AWS_CONFIG_FILE": filepath.Join(w.dir, "aws-config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(w.dir, "aws-credentials")} {
 		t.Setenv(k, v)
 	}
-	sb, err := emulator.Start(t.Context(), emulator.Config{World: emulator.DefaultWorld(), PollInterval: -1})
+	sb, err := emulator.Start(t.Context(), emulator.Config{World: emulator.DefaultWorld(), PollInterval: -1, Check: conformance.For(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func setup(t *testing.T) *world {
 	must(t, err)
 	tok := minted.Token
 	cred.Targets[0].Apply(t.Context(), tok, bindings, func(r rotation.Result) { must(t, r.Err) })
-	_, err = env.Engine(nil).Adopt(t.Context(), cred, tok)
+	_, err = env.Engine(nil).Adopt(t.Context(), cred, tok, rotation.AdoptOptions{ConfirmUnverifiable: true})
 	must(t, err)
 	return w
 }
@@ -306,7 +307,7 @@ func TestServe_endToEnd(t *testing.T) {
 	}
 	var metrics string
 	d1.get(t, "/metrics", &metrics)
-	for _, want := range []string{`rotor_rotations_total{credential="ci-app",result="succeeded"}`, `rotor_credential_age_seconds{credential="ci-app"}`, `rotor_last_run_success{credential="ci-app"} 1`} {
+	for _, want := range []string{`rotor_rotations_total{credential="ci-app",result="succeeded"}`, `rotor_credential_created_timestamp_seconds{credential="ci-app"}`, `rotor_last_run_success{credential="ci-app"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

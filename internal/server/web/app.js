@@ -7,8 +7,15 @@
 
 const TOKEN_KEY = "rotor.apiToken";
 const REFRESH_MS = 15000;
-let selected = null; // credential whose run history is shown
 let timer = null;
+
+// The view is in the URL's fragment: "#credential=NAME" is a credential's
+// page, anything else the overview. A name is not a secret; the token
+// never goes in a URL.
+function route() {
+  const m = /^#credential=(.+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,6 +47,23 @@ async function api(path, options) {
   return { status: res.status, body };
 }
 
+// chart shows one of rotor's server-drawn SVG pictures in img: fetched with
+// the bearer token, shown from a blob: URL (in an <img>, an SVG can run no
+// script and load nothing).
+async function chart(img, path, alt) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) throw new Unauthorized();
+  const res = await fetch(path, { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
+  if (res.status === 401) throw new Unauthorized();
+  if (!res.ok) throw new Error("HTTP " + res.status + " for " + path);
+  const url = URL.createObjectURL(await res.blob());
+  const old = img.dataset.url;
+  img.alt = alt;
+  img.src = url;
+  img.dataset.url = url;
+  if (old) URL.revokeObjectURL(old);
+}
+
 function fmtTime(s) {
   if (!s) return "-";
   const d = new Date(s);
@@ -57,77 +81,106 @@ function human(seconds) {
   return neg ? "-" + out : out;
 }
 
+// health shows the server's one health verdict as it comes: the API and
+// /metrics compute it with the same function, so the page never
+// recomputes it.
+const HEALTH_CLASS = { healthy: "ok", migrated: "ok", degraded: "warn", rotating: "warn", needs_person: "warn", unhealthy: "bad" };
 function health(c) {
-  if (c.in_flight) return el("span", { class: "warn badge" }, "rotating");
-  if (c.waiting_for) return el("span", { class: "warn badge" }, "needs a person: " + c.waiting_for);
-  if (!c.healthy) {
-    const why = [];
-    if (c.watch && c.watch.token && c.watch.token.state === "broken") why.push("token refused by GitHub");
-    if (c.watch && c.watch.bindings) for (const b of c.watch.bindings) if (b.state !== "ok" && b.state !== "unknown") why.push(b.id + " " + b.state);
-    if (c.bindings && c.bindings_verified !== c.bindings) why.push(c.bindings_verified + "/" + c.bindings + " verified");
-    return el("span", { class: "bad badge" }, "unhealthy" + (why.length ? ": " + why.join("; ") : ""));
-  }
-  if (c.failures_since_success > 0) return el("span", { class: "warn badge" }, c.failures_since_success + " failed run(s)");
-  return el("span", { class: "ok badge" }, "healthy");
+  const h = c.health || { state: "unknown", summary: "unknown" };
+  return el("span", { class: (HEALTH_CLASS[h.state] || "warn") + " badge", "data-health": h.state }, h.summary);
+}
+
+// lastError is the error to show under the last run: the daemon's own (the
+// API sends it only while no run finished since) or the run's.
+function lastError(c) {
+  if (c.last_error) return c.last_error;
+  if (c.last_run && c.last_run.status !== "succeeded") return c.last_run.error || "";
+  return "";
+}
+
+// stragglers lists the bindings still on the previous token, waiting for
+// their pipeline to finish a deployment, and what the newest run
+// interrupted.
+function stragglers(c) {
+  const lines = (c.stragglers || []).map((s) => s.binding + ": " + s.status + " since " + fmtTime(s.since) + (s.why ? " — " + s.why : ""));
+  if (c.interrupted_executions) lines.push(c.interrupted_executions + " execution(s) interrupted by policy in the newest run");
+  if (!lines.length) return null;
+  return el("div", { class: "warn detail", "data-stragglers": String((c.stragglers || []).length) }, el("span", { class: "pre" }, lines.join("\n")));
 }
 
 function renderCredentials(list) {
   const tbody = $("creds").tBodies[0];
   tbody.replaceChildren();
   for (const c of list) {
-    const actions = el("td", {});
-    actions.append(el("button", { type: "button", "aria-controls": "history", "aria-expanded": String(selected === c.name), onclick: () => showHistory(c.name) }, "History", el("span", { class: "sr-only" }, " of " + c.name)));
+    const actions = el("td", { "data-label": "Actions" });
     if (c.can_mint) {
-      actions.append(" ", el("button", { type: "button", onclick: () => rotate(c.name) }, "Rotate now", el("span", { class: "sr-only" }, ": " + c.name)));
+      actions.append(el("button", { type: "button", onclick: () => rotate(c.name) }, "Rotate now", el("span", { class: "sr-only" }, ": " + c.name)));
     } else {
-      actions.append(" ", el("span", { class: "muted" }, "rotate with ", el("code", {}, "rotor rotate " + c.name)));
+      actions.append(el("span", { class: "muted" }, "rotate with ", el("code", {}, "rotor rotate " + c.name)));
     }
     const fp = c.current ? el("span", { class: "fp", title: "version " + c.current.seq }, "v" + c.current.seq + " " + c.current.fingerprint) : el("span", { class: "warn" }, "none: run rotor adopt");
     const last = c.last_run ? el("span", { class: c.last_run.status === "succeeded" ? "ok" : "bad" }, c.labels.last_run) : "-";
     tbody.append(el("tr", { "data-credential": c.name },
-      el("th", { scope: "row" }, c.name, c.application ? el("div", { class: "muted" }, c.application) : null),
-      el("td", {}, c.source),
-      el("td", {}, fp),
-      el("td", {}, c.labels.age),
-      el("td", {}, c.labels.expires),
-      el("td", {}, c.labels.due),
-      el("td", {}, last, c.last_error ? el("div", { class: "bad detail" }, c.last_error) : null),
-      el("td", {}, c.labels.bindings),
-      el("td", {}, health(c)),
+      el("th", { scope: "row" }, el("a", { href: "#credential=" + encodeURIComponent(c.name) }, c.name), c.application ? el("div", { class: "muted" }, c.application) : null),
+      el("td", { "data-label": "Health" }, health(c)),
+      el("td", { "data-label": "Source" }, c.source),
+      el("td", { "data-label": "Current" }, fp),
+      el("td", { "data-label": "Age" }, c.labels.age),
+      el("td", { "data-label": "Expires" }, c.labels.expires),
+      el("td", { "data-label": "Next due" }, c.labels.due),
+      el("td", { "data-label": "Last run" }, last, lastError(c) ? el("div", { class: "bad detail" }, lastError(c)) : null),
+      el("td", { "data-label": "Bindings" }, c.labels.bindings, stragglers(c)),
       actions));
   }
 }
 
-async function showHistory(name) {
-  selected = name;
-  $("history").hidden = false;
-  await refreshHistory();
-  $("history-h").focus();
-  for (const b of document.querySelectorAll("#creds button[aria-controls=history]")) {
-    b.setAttribute("aria-expanded", String(b.closest("tr").dataset.credential === name));
-  }
+// A binding's health as a badge: waiting and rotating are warnings.
+function bindingBadge(b) {
+  const cls = b.health === "healthy" ? "ok" : b.health === "unhealthy" ? "bad" : "warn";
+  return el("span", { class: cls + " badge", "data-health": b.health }, b.health + (b.detail ? ": " + b.detail : ""));
 }
 
-async function refreshHistory() {
-  if (!selected) return;
-  const { body } = await api("/v1/credentials/" + encodeURIComponent(selected) + "/runs?limit=20");
-  $("history-h").textContent = "Run history: " + selected;
-  $("runs-caption").textContent = "The newest runs of " + selected + ", newest first.";
-  const tbody = $("runs").tBodies[0];
-  tbody.replaceChildren();
-  if (!body.runs.length) tbody.append(el("tr", {}, el("td", { colspan: "9" }, "No runs yet.")));
-  for (const r of body.runs) {
-    const bs = (r.bindings || []).map((b) => b.binding.id + ": " + b.status + (b.error ? " (" + b.error + ")" : "")).join("\n");
-    tbody.append(el("tr", {},
+// renderDetail fills the credential page from GET /v1/credentials/NAME.
+function renderDetail(d) {
+  $("detail-h").textContent = d.name;
+  $("detail-health").replaceChildren(health(d));
+  const facts = [["Source", d.source], ["Current", d.labels.current], ["Age", d.labels.age], ["Expires", d.labels.expires],
+    ["Next due", d.labels.due], ["Last run", d.labels.last_run], ["Bindings", d.labels.bindings]];
+  if (lastError(d)) facts.push(["Last error", lastError(d)]);
+  $("detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("detail-actions").replaceChildren(d.can_mint
+    ? el("button", { type: "button", onclick: () => rotate(d.name) }, "Rotate now")
+    : el("span", { class: "muted" }, "rotate with ", el("code", {}, "rotor rotate " + d.name)));
+
+  const tb = $("bindings").tBodies[0];
+  tb.replaceChildren();
+  if (!d.binding_details.length) tb.append(el("tr", {}, el("td", { colspan: "7" }, "No bindings yet: the first run discovers them.")));
+  for (const b of d.binding_details) {
+    const ex = b.last_execution ? "run #" + b.last_execution.run_id + ", " + fmtTime(b.last_execution.at) + ": " + b.last_execution.what : b.execution_note;
+    tb.append(el("tr", { "data-binding": b.id },
+      el("th", { scope: "row", class: "detail" }, b.id, b.resource && b.resource !== b.id ? el("div", { class: "muted" }, b.resource) : null),
+      el("td", { "data-label": "Health" }, bindingBadge(b)),
+      el("td", { "data-label": "State in newest run" }, b.status || "-"),
+      el("td", { "data-label": "Holds" }, b.holds_seq ? "v" + b.holds_seq : "unknown"),
+      el("td", { "data-label": "Last switched" }, fmtTime(b.switched_at)),
+      el("td", { "data-label": "Last verified" }, fmtTime(b.verified_at)),
+      el("td", { "data-label": "Pipeline's last execution", class: "detail" }, ex)));
+  }
+
+  const rb = $("runs").tBodies[0];
+  rb.replaceChildren();
+  if (!d.recent_runs.length) rb.append(el("tr", {}, el("td", { colspan: "7" }, "No runs yet.")));
+  for (const r of d.recent_runs) {
+    const steps = (r.steps || []).map((a) => el("li", {}, fmtTime(a.time) + " " + a.event + (a.detail ? " " + a.detail : "")));
+    const bs = (r.bindings || []).map((b) => el("li", {}, b.binding.id + ": " + b.status + (b.error ? " (" + b.error + ")" : "")));
+    rb.append(el("tr", { "data-run": String(r.id) },
       el("th", { scope: "row" }, "#" + r.id),
-      el("td", {}, r.trigger),
-      el("td", { class: r.status === "succeeded" ? "ok" : r.status === "running" ? "warn" : "bad" }, r.status),
-      el("td", {}, r.step),
-      el("td", {}, (r.prev_seq ? "v" + r.prev_seq : "-") + " → " + (r.new_seq ? "v" + r.new_seq : "-")),
-      el("td", {}, fmtTime(r.started_at)),
-      el("td", {}, r.duration_seconds ? human(r.duration_seconds) : "-"),
-      el("td", { class: "detail" }, el("span", { class: "pre" }, bs || "-")),
-      el("td", { class: "detail" }, [r.reason, r.error].filter(Boolean).join(": ") || "-")));
+      el("td", { "data-label": "Status", class: r.status === "succeeded" ? "ok" : r.status === "running" ? "warn" : "bad" }, r.status + " (" + r.trigger + ")"),
+      el("td", { "data-label": "Versions" }, (r.prev_seq ? "v" + r.prev_seq : "-") + " → " + (r.new_seq ? "v" + r.new_seq : "-")),
+      el("td", { "data-label": "Started" }, fmtTime(r.started_at), r.duration_seconds ? el("div", { class: "muted" }, "took " + human(r.duration_seconds)) : null),
+      el("td", { "data-label": "Steps", class: "detail" }, steps.length ? el("details", {}, el("summary", {}, steps.length + " steps, last: " + r.step), el("ol", {}, ...steps)) : r.step),
+      el("td", { "data-label": "Bindings", class: "detail" }, bs.length ? el("details", {}, el("summary", {}, bs.length + " binding(s)"), el("ul", {}, ...bs)) : "-"),
+      el("td", { "data-label": "Reason", class: "detail" }, [r.reason, r.error].filter(Boolean).join(": ") || "-")));
   }
 }
 
@@ -166,11 +219,24 @@ function handle(e) {
 }
 
 async function refresh() {
+  const name = route();
+  $("overview").hidden = name !== null;
+  $("detail").hidden = name === null;
+  document.body.dataset.view = name === null ? "overview" : "credential";
   try {
-    const [creds, audit] = await Promise.all([api("/v1/credentials"), api("/v1/audit?limit=50")]);
-    renderCredentials(creds.body.credentials);
-    renderAudit(audit.body.records);
-    await refreshHistory();
+    if (name === null) {
+      const [creds, audit] = await Promise.all([api("/v1/credentials"), api("/v1/audit?limit=50"),
+        chart($("chart-bindings"), "/v1/charts/bindings.svg", "Bindings of every credential by health: healthy, waiting, rotating, unhealthy.")]);
+      renderCredentials(creds.body.credentials);
+      renderAudit(audit.body.records);
+    } else {
+      const base = "/v1/credentials/" + encodeURIComponent(name);
+      const [detail] = await Promise.all([api(base),
+        chart($("chart-timeline"), base + "/timeline.svg", "Timeline of the versions of " + name + ": created, current, grace window, retired, expiry."),
+        chart($("chart-activity"), base + "/activity.svg", "Runs of " + name + " over time, by outcome."),
+        chart($("chart-target"), base + "/bindings.svg", "Bindings of " + name + " by target and health.")]);
+      renderDetail(detail.body);
+    }
     $("updated").textContent = "Updated " + new Date().toLocaleTimeString() + "; refreshes every " + REFRESH_MS / 1000 + " s.";
     document.body.dataset.loaded = "true";
   } catch (e) { handle(e); }
@@ -207,6 +273,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("signout").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignin("Signed out.");
+  });
+  window.addEventListener("hashchange", () => {
+    if (!sessionStorage.getItem(TOKEN_KEY)) return;
+    document.body.dataset.loaded = "false";
+    refresh().then(() => { const h = route() === null ? $("creds-h") : $("detail-h"); h.focus(); });
   });
   if (sessionStorage.getItem(TOKEN_KEY)) start(); else showSignin("");
 });

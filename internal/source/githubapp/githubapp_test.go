@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/github"
 	"github.com/rotor-ci/rotor/internal/rotation"
@@ -146,7 +147,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
+	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
 	t.Cleanup(srv.Close)
 	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
 	if err != nil {

@@ -29,6 +29,9 @@ type Config struct {
 	AllowIdentityChange bool
 	// Now is the clock for expiry checks; nil means time.Now.
 	Now func() time.Time
+	// Revoke, if set, revokes through the shared revocation queue
+	// (package revoke); nil: one call to the revocation API.
+	Revoke func(ctx context.Context, tok token.Token) error
 }
 
 // Source reads personal tokens that a person created. Safe for concurrent
@@ -161,7 +164,12 @@ func (s *Source) Revoke(ctx context.Context, tok token.Token) error {
 	if tok.IsZero() {
 		return nil
 	}
-	err := s.gh.RevokeCredentials(ctx, []token.Token{tok})
+	var err error
+	if s.cfg.Revoke != nil {
+		err = s.cfg.Revoke(ctx, tok)
+	} else {
+		err = s.gh.RevokeCredentials(ctx, []token.Token{tok})
+	}
 	if errors.Is(err, github.ErrRevocationUnsupported) {
 		return fmt.Errorf("%w: %s", rotation.ErrManualRevocation, Instructions(s.cfg.Credential, tok))
 	}

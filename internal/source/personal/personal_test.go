@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/github"
 	"github.com/rotor-ci/rotor/internal/rotation"
@@ -34,7 +35,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
+	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
 	t.Cleanup(srv.Close)
 	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
 	if err != nil {
@@ -49,7 +50,7 @@ func (e *env) token(t *testing.T, spec ghemu.TokenSpec) token.Token {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return token.New(tok.Reveal())
 }
 
 func fixed(tok token.Token, err error) func(context.Context) (token.Token, error) {

@@ -119,9 +119,11 @@ func serverDSN(t testing.TB) string {
 func skip(t testing.TB, err error) {
 	t.Helper()
 	loudOnce.Do(func() {
-		fmt.Fprintf(os.Stderr, "\n!!! PostgreSQL tests SKIPPED: $%s is not set and no throwaway server could be started: %v\n!!! Install PostgreSQL (apt-get install postgresql) or set $%s.\n\n", EnvDSN, err, EnvDSN)
+		// Every line starts with SKIP: so that 'go test -v ./... | grep SKIP:'
+		// (as the README says) lists it with the other skips.
+		fmt.Fprintf(os.Stderr, "\nSKIP: !!! PostgreSQL tests SKIPPED: $%s is not set and no throwaway server could be started: %v\nSKIP: !!! Install PostgreSQL (apt-get install postgresql) or set $%s.\n\n", EnvDSN, err, EnvDSN)
 	})
-	t.Skipf("PostgreSQL unavailable: %v", err)
+	t.Skipf("SKIP: PostgreSQL unavailable: %v", err)
 }
 
 // Server is a throwaway PostgreSQL server.

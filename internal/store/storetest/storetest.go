@@ -1,5 +1,4 @@
-// Package storetest is the contract suite every rotation.Store backend
-// runs: the same behaviour, checked the same way, whatever the database.
+// Package storetest is the contract suite every store backend runs: the same behaviour, checked the same way, whatever the database.
 package storetest
 
 import (
@@ -15,7 +14,6 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -23,12 +21,23 @@ import (
 // with raw SQL (*store.Store). Stores without it skip those tests.
 type RawDB interface{ DB() *sql.DB }
 
-// Run checks the rotation.Store contract. open must return a new, empty
+// Store is all a backend offers: the engine's rotation.Store, the read
+// side (status.Reader), the lookups of rotor scan, and Close.
+type Store interface {
+	rotation.Store
+	Credential(ctx context.Context, name string) (rotation.CredentialRecord, error)
+	VersionByFingerprint(ctx context.Context, fingerprint string) (rotation.Version, error)
+	Run(ctx context.Context, id int64) (rotation.Run, error)
+	Audit(ctx context.Context, after int64, limit int) ([]audit.Record, audit.Head, error)
+	Close() error
+}
+
+// Run checks the store contract. open must return a new, empty
 // store each time it is called and close it when t ends.
-func Run(t *testing.T, open func(t *testing.T) rotation.Store) {
+func Run(t *testing.T, open func(t *testing.T) Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, open func(t *testing.T) rotation.Store)
+		fn   func(t *testing.T, open func(t *testing.T) Store)
 	}{
 		{"Credentials", testCredentials},
 		{"Versions", testVersions},
@@ -59,7 +68,7 @@ func at(d time.Duration) time.Time { return base.Add(d) }
 // us is t as a store reads it back.
 func us(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
 
-func tx(t *testing.T, s rotation.Store, fn func(rotation.Tx) error) {
+func tx(t *testing.T, s Store, fn func(rotation.Tx) error) {
 	t.Helper()
 	if err := s.Tx(context.Background(), fn); err != nil {
 		t.Fatalf("Tx: %v", err)
@@ -81,7 +90,7 @@ func version(cred string, n int) rotation.Version {
 	}
 }
 
-func testCredentials(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testCredentials(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	if _, err := s.Credential(ctx, "a"); !errors.Is(err, rotation.ErrNotFound) {
@@ -118,7 +127,7 @@ func testCredentials(t *testing.T, open func(t *testing.T) rotation.Store) {
 	}
 }
 
-func testVersions(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testVersions(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	var added []rotation.Version
@@ -160,7 +169,7 @@ func testVersions(t *testing.T, open func(t *testing.T) rotation.Store) {
 	}
 }
 
-func testUpdateVersion(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testUpdateVersion(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	var v rotation.Version
@@ -199,7 +208,7 @@ func testUpdateVersion(t *testing.T, open func(t *testing.T) rotation.Store) {
 	}
 }
 
-func testVersionByFingerprint(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testVersionByFingerprint(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	var a, b rotation.Version
@@ -237,7 +246,7 @@ func newRun(cred string, n int) rotation.Run {
 	}
 }
 
-func testRuns(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testRuns(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	var runs []rotation.Run
@@ -321,7 +330,7 @@ func ids(runs []rotation.Run) []int64 {
 	return out
 }
 
-func testOpenRun(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testOpenRun(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	if _, err := s.OpenRun(ctx, "a"); !errors.Is(err, rotation.ErrNotFound) {
@@ -369,7 +378,7 @@ func binding(id string) rotation.Binding {
 	}
 }
 
-func testPutBindings(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testPutBindings(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	var run, other rotation.Run
@@ -390,8 +399,9 @@ func testPutBindings(t *testing.T, open func(t *testing.T) rotation.Store) {
 	tx(t, s, func(tx rotation.Tx) error { return tx.PutBindings(run.ID, first) })
 	tx(t, s, func(tx rotation.Tx) error { return tx.PutBindings(other.ID, first[:1]) })
 	second := []rotation.BindingState{
-		{Binding: binding("beta"), Status: rotation.BindingApplying, UpdatedAt: at(time.Minute)},
+		{Binding: binding("beta"), Status: rotation.BindingWaiting, Note: "pipeline beta is running execution e-1", UpdatedAt: at(time.Minute)},
 		{Binding: binding("alpha"), Status: rotation.BindingFailed, Error: "throttled", UpdatedAt: at(time.Minute)},
+		{Binding: binding("mu"), Status: rotation.BindingApplied, Interrupted: []string{"e-2", "e-3"}, UpdatedAt: at(0)},
 	}
 	tx(t, s, func(tx rotation.Tx) error { return tx.PutBindings(run.ID, second) })
 
@@ -402,8 +412,8 @@ func testPutBindings(t *testing.T, open func(t *testing.T) rotation.Store) {
 	want := []rotation.BindingState{
 		{Binding: binding("zeta"), Status: rotation.BindingPending, UpdatedAt: us(at(0))},
 		{Binding: binding("alpha"), Status: rotation.BindingFailed, Error: "throttled", UpdatedAt: us(at(time.Minute))},
-		{Binding: binding("mu"), Status: rotation.BindingPending, UpdatedAt: us(at(0))},
-		{Binding: binding("beta"), Status: rotation.BindingApplying, UpdatedAt: us(at(time.Minute))},
+		{Binding: binding("mu"), Status: rotation.BindingApplied, Interrupted: []string{"e-2", "e-3"}, UpdatedAt: us(at(0))},
+		{Binding: binding("beta"), Status: rotation.BindingWaiting, Note: "pipeline beta is running execution e-1", UpdatedAt: us(at(time.Minute))},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Bindings (-want +got):\n%s", d)
@@ -417,7 +427,7 @@ func testPutBindings(t *testing.T, open func(t *testing.T) rotation.Store) {
 	}
 }
 
-func testTxRollback(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testTxRollback(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
@@ -466,7 +476,7 @@ func testTxRollback(t *testing.T, open func(t *testing.T) rotation.Store) {
 	})
 }
 
-func testLeases(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testLeases(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	steps := []struct {
@@ -502,7 +512,7 @@ func testLeases(t *testing.T, open func(t *testing.T) rotation.Store) {
 // testLeaseExpiry lets a short lease run out on whatever clock the store
 // judges expiry by, so it works with the database's clock too: it waits for
 // the takeover rather than for a duration.
-func testLeaseExpiry(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testLeaseExpiry(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
 	if err := s.AcquireLease(ctx, "c", "A", time.Millisecond); err != nil {
@@ -527,7 +537,7 @@ func testLeaseExpiry(t *testing.T, open func(t *testing.T) rotation.Store) {
 	}
 }
 
-func appendN(t *testing.T, s rotation.Store, n int) []audit.Record {
+func appendN(t *testing.T, s Store, n int) []audit.Record {
 	t.Helper()
 	var out []audit.Record
 	for i := range n {
@@ -550,10 +560,10 @@ func appendN(t *testing.T, s rotation.Store, n int) []audit.Record {
 	return out
 }
 
-func testAudit(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testAudit(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	ctx := context.Background()
-	if err := store.VerifyAudit(ctx, s); err != nil {
+	if err := audit.VerifyChain(ctx, s); err != nil {
 		t.Fatalf("VerifyAudit(empty) = %v", err)
 	}
 	appended := appendN(t, s, 5)
@@ -580,7 +590,7 @@ func testAudit(t *testing.T, open func(t *testing.T) rotation.Store) {
 	if err := audit.Verify(recs, head); err != nil {
 		t.Errorf("audit.Verify: %v", err)
 	}
-	if err := store.VerifyAudit(ctx, s); err != nil {
+	if err := audit.VerifyChain(ctx, s); err != nil {
 		t.Errorf("VerifyAudit: %v", err)
 	}
 	// A zero time is filled in.
@@ -595,7 +605,7 @@ func testAudit(t *testing.T, open func(t *testing.T) rotation.Store) {
 
 // testAuditTamper edits the chain behind the store's back, with plain SQL
 // that every backend accepts, and expects VerifyAudit to notice each time.
-func testAuditTamper(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testAuditTamper(t *testing.T, open func(t *testing.T) Store) {
 	tests := []struct {
 		name string
 		sql  []string
@@ -625,7 +635,7 @@ func testAuditTamper(t *testing.T, open func(t *testing.T) rotation.Store) {
 			}
 			ctx := context.Background()
 			appendN(t, s, 5)
-			if err := store.VerifyAudit(ctx, s); err != nil {
+			if err := audit.VerifyChain(ctx, s); err != nil {
 				t.Fatalf("before tampering: %v", err)
 			}
 			for _, q := range tt.sql {
@@ -633,7 +643,7 @@ func testAuditTamper(t *testing.T, open func(t *testing.T) rotation.Store) {
 					t.Fatalf("%s: %v", q, err)
 				}
 			}
-			err := store.VerifyAudit(ctx, s)
+			err := audit.VerifyChain(ctx, s)
 			if !errors.Is(err, audit.ErrBroken) {
 				t.Fatalf("VerifyAudit after %s = %v, want audit.ErrBroken", tt.name, err)
 			}
@@ -642,7 +652,7 @@ func testAuditTamper(t *testing.T, open func(t *testing.T) rotation.Store) {
 	}
 }
 
-func testConcurrentAudit(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testConcurrentAudit(t *testing.T, open func(t *testing.T) Store) {
 	const writers, each = 8, 50
 	s := open(t)
 	ctx := context.Background()
@@ -674,12 +684,12 @@ func testConcurrentAudit(t *testing.T, open func(t *testing.T) rotation.Store) {
 	if len(recs) != writers*each || head.Seq != writers*each {
 		t.Fatalf("%d records, head %d; want %d", len(recs), head.Seq, writers*each)
 	}
-	if err := store.VerifyAudit(ctx, s); err != nil {
+	if err := audit.VerifyChain(ctx, s); err != nil {
 		t.Fatalf("VerifyAudit: %v", err)
 	}
 }
 
-func testConcurrentVersions(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testConcurrentVersions(t *testing.T, open func(t *testing.T) Store) {
 	const writers, each = 8, 5
 	s := open(t)
 	ctx := context.Background()
@@ -718,7 +728,7 @@ func testConcurrentVersions(t *testing.T, open func(t *testing.T) rotation.Store
 	}
 }
 
-func testConcurrentLeases(t *testing.T, open func(t *testing.T) rotation.Store) {
+func testConcurrentLeases(t *testing.T, open func(t *testing.T) Store) {
 	const takers = 8
 	s := open(t)
 	ctx := context.Background()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -23,26 +24,31 @@ type record struct {
 	version int32             // the pipeline's version after the update
 	digest  string            // its comparable declaration after the update
 	sent    map[string]string // stage/action → fingerprint of the token sent
+	carried []where           // the GitHub actions sent back as read
 	err     error             // the read-back failure, nil when the response matched
 }
 
 // Apply writes tok into every binding's action, one GetPipeline and one
-// UpdatePipeline per pipeline, and nothing else: every other GitHub action of
-// the pipeline gets back the token it holds (from OtherTokens), or the
-// pipeline is refused. Idempotent: a pipeline that still holds exactly what
-// this process last wrote is not updated again.
+// UpdatePipeline per pipeline, and nothing else: every other action of the
+// pipeline goes back exactly as GetPipeline showed it, "****" included, so
+// that AWS keeps its token (other_actions: refuse refuses such a pipeline
+// instead). A pipeline with an execution in progress is handled as
+// in_flight says (see ApplyWaiting), with no expiry. Idempotent: a pipeline
+// that still holds exactly what this process last wrote is not updated
+// again.
 func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
-	defer t.saveInventory(ctx)
-	t.fanOut(ctx, bindings, report, func(ctx context.Context, p string, bs []bound) []error {
-		return same(t.applyPipeline(ctx, tok, p, bs), len(bs))
-	})
+	t.ApplyWaiting(ctx, tok, bindings, rotation.WaitBounds{}, report)
 }
 
-// applyPipeline updates one pipeline. An error is marked unchanged (see
-// rotation.Result.Unchanged) unless the update may have reached the service:
-// only a 5xx, a timeout or a lost connection on UpdatePipeline leaves that in
-// doubt, and then rollback restores the pipeline.
-func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string, bs []bound) (err error) {
+// applyPipeline updates one pipeline. Just before the UpdatePipeline goes
+// out (after its rate-limit slot, and again on each retry) it reads the
+// pipeline's executions: one in progress makes it a *busyError, unless
+// interrupt is set, and then the executions the update stops are returned.
+// An error is marked unchanged (see rotation.Result.Unchanged) unless the
+// update may have reached the service: only a 5xx, a timeout or a lost
+// connection on UpdatePipeline leaves that in doubt, and then rollback
+// restores the pipeline.
+func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string, bs []bound, interrupt bool) (stopped []string, err error) {
 	inDoubt := false
 	defer func() {
 		if err != nil && !inDoubt {
@@ -50,20 +56,18 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 		}
 	}()
 	if tok.IsZero() {
-		return fmt.Errorf("pipeline %s: refusing to write an empty token", name)
+		return nil, fmt.Errorf("pipeline %s: refusing to write an empty token", name)
 	}
-	if !t.cfg.AllowCloudFormationDrift {
-		for _, x := range bs {
-			if st := x.b.Attrs[AttrStack]; st != "" {
-				return cfnError(name, st)
-			}
+	for _, x := range bs {
+		if st := x.b.Attrs[AttrStack]; st != "" && !t.stackAllowed(x.b) {
+			return nil, cfnError(name, st)
 		}
 	}
 
 	// Another credential's target in this process may be updating the same
-	// pipeline: its Get → Update must not interleave with this one, or one
-	// would write back the other's old token.
-	unlock := lockPipeline(t.region, name)
+	// pipeline: its Get → Update must not interleave with this one, or the
+	// second read-back would see a version it did not expect.
+	unlock := lockPipeline(bs[0].w.account, t.region, name)
 	defer unlock()
 
 	// Whether CloudFormation manages the pipeline is in its tags, which
@@ -72,8 +76,8 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	// nothing widens the window between the read and the update.
 	checkTags := !t.tagsFresh(name)
 	if a := t.inv.arn(name); checkTags && a != "" {
-		if err := t.refuseStack(ctx, name, a); err != nil {
-			return err
+		if err := t.refuseStack(ctx, name, a, bs); err != nil {
+			return nil, err
 		}
 		checkTags = false
 	}
@@ -82,7 +86,7 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	defer get.wipe()
 	out, err := t.client.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &name}, get.option)
 	if err != nil {
-		return getError(name, err)
+		return nil, getError(name, err)
 	}
 	t.inv.remember(name, out, nil)
 	if checkTags {
@@ -91,27 +95,29 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 			a = deref(out.Metadata.PipelineArn)
 		}
 		if a == "" {
-			return fmt.Errorf("pipeline %s: GetPipeline returned no pipelineArn: cannot tell whether CloudFormation manages it", name)
+			return nil, fmt.Errorf("pipeline %s: GetPipeline returned no pipelineArn: cannot tell whether CloudFormation manages it", name)
 		}
-		if err := t.refuseStack(ctx, name, a); err != nil {
-			return err
+		if err := t.refuseStack(ctx, name, a, bs); err != nil {
+			return nil, err
 		}
 	}
 	decl := out.Pipeline
-	plan, err := t.plan(ctx, name, decl, bs, tok)
+	plan, err := t.plan(name, decl, bs, tok)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	before, err := decodeMember(get.raw(), "pipeline")
 	if err != nil {
-		return fmt.Errorf("pipeline %s: get: %w", name, err)
+		return nil, fmt.Errorf("pipeline %s: get: %w", name, err)
 	}
 	want := comparable(before)
+	asRead := rawTokens(before)
+	defer clear(asRead)
 	sent := fingerprints(plan)
 
 	if t.unchanged(name, decl.Version, want, sent) {
 		t.log.DebugContext(ctx, "pipeline already holds the token", "pipeline", name)
-		return nil
+		return nil, nil
 	}
 
 	values := make(map[string]string, len(plan))
@@ -125,20 +131,37 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	for _, v := range plan {
 		secrets = append(secrets, v)
 	}
-	upd := exchange{check: func(body []byte) error { return guard(body, want, plan) }}
+	upd := exchange{check: func(body []byte) error { return guard(body, want, plan, asRead) }}
 	defer upd.wipe()
-	uout, err := t.client.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: decl}, upd.option)
+	gate := &idleGate{t: t, pipeline: name, interrupt: interrupt}
+	uout, err := t.client.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: decl}, upd.option, gate.option)
+	if err != nil && gate.attempts > 1 {
+		// The SDK retried (a timeout, a lost answer, a 5xx): the first
+		// attempt may have updated the pipeline, whatever stopped the
+		// retry (the pipeline busy now, perhaps with the very execution
+		// that update started). The binding may hold the new token: in
+		// doubt, never "left as it was" or "waiting", so that rollback
+		// restores it before the new token is revoked (I1).
+		inDoubt = true
+		return nil, fmt.Errorf("pipeline %s: update (retried; an earlier attempt may have reached AWS): %w", name, awsx.Sanitize(err, secrets...))
+	}
 	if err != nil {
 		if r := (*refusal)(nil); errors.As(err, &r) {
-			return fmt.Errorf("pipeline %s: %w", name, r.err)
+			return nil, fmt.Errorf("pipeline %s: %w", name, r.err)
+		}
+		if b := (*busyError)(nil); errors.As(err, &b) {
+			return nil, b
+		}
+		if g := (*gateError)(nil); errors.As(err, &g) {
+			return nil, fmt.Errorf("pipeline %s: %w", name, g.err)
 		}
 		clean := awsx.Sanitize(err, secrets...)
 		var ae *awsx.Error
 		inDoubt = !errors.As(clean, &ae) || ae.Status == 0 || ae.Status >= 500
-		return fmt.Errorf("pipeline %s: update: %w", name, clean)
+		return nil, fmt.Errorf("pipeline %s: update: %w", name, clean)
 	}
 
-	rec := &record{sent: sent}
+	rec := &record{sent: sent, carried: carriedActions(decl, bs)}
 	rec.err = t.readback(name, decl.Version, uout.Pipeline, upd.raw(), want, rec)
 	if rec.err == nil {
 		// Only the tokens changed: what discovery would learn is the same
@@ -149,36 +172,43 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	t.mu.Lock()
 	t.records[name] = rec
 	t.mu.Unlock()
-	t.log.DebugContext(ctx, "pipeline updated", "pipeline", name, "version", rec.version, "actions", len(plan), "token", tok.Fingerprint())
-	return nil
+	t.log.DebugContext(ctx, "pipeline updated", "pipeline", name, "version", rec.version, "actions", len(plan), "token", tok.Fingerprint(), "interrupted", len(gate.stopped))
+	return gate.stopped, nil
 }
 
 // refuseStack reads the pipeline's tags and refuses a pipeline that a
-// CloudFormation stack manages, unless that is allowed.
-func (t *Target) refuseStack(ctx context.Context, name, pipelineArn string) error {
+// CloudFormation stack manages, unless that is allowed or Vet proved these
+// bindings safe for that very stack.
+func (t *Target) refuseStack(ctx context.Context, name, pipelineArn string, bs []bound) error {
 	stack, err := t.stackOf(ctx, name, pipelineArn)
-	if err != nil {
+	if err != nil || stack == "" || t.cfg.AllowCloudFormationDrift {
 		return err
 	}
-	if stack != "" && !t.cfg.AllowCloudFormationDrift {
-		return cfnError(name, stack)
+	for _, x := range bs {
+		// Proven for this very stack, or not at all (a tag added since).
+		if x.b.Attrs[AttrStack] != stack || x.b.Attrs[AttrStackProven] != "true" {
+			return cfnError(name, stack)
+		}
 	}
 	return nil
 }
 
-// plan says which token each GitHub v1 action of the pipeline gets: tok for
-// the bound ones, the held token for the others. It refuses the pipeline when
-// a bound action changed, another's token is not held, or another secret
-// property would be overwritten with "****".
-func (t *Target) plan(ctx context.Context, name string, decl *types.PipelineDeclaration, bs []bound, tok token.Token) (map[string]token.Token, error) {
-	if m := maskedElsewhere(decl); len(m) > 0 {
-		return nil, fmt.Errorf("pipeline %s: %w: %s", name, ErrMaskedSecret, strings.Join(m, ", "))
-	}
+// stackAllowed reports whether a stack-managed binding may be written:
+// allow_cloudformation_drift, or Vet proved it safe.
+func (t *Target) stackAllowed(b rotation.Binding) bool {
+	return t.cfg.AllowCloudFormationDrift || b.Attrs[AttrStackProven] == "true"
+}
+
+// plan says which token each bound GitHub v1 action gets: tok. Every other
+// action goes back as read. It refuses the pipeline when a bound action
+// changed, or when other_actions is refuse and the pipeline has another
+// GitHub action or another secret property.
+func (t *Target) plan(name string, decl *types.PipelineDeclaration, bs []bound, tok token.Token) (map[string]token.Token, error) {
 	actions := map[string]ghAction{}
 	for _, a := range githubActions(decl) {
 		actions[a.key()] = a
 	}
-	plan := make(map[string]token.Token, len(actions))
+	plan := make(map[string]token.Token, len(bs))
 	for _, x := range bs {
 		key := x.w.stage + "/" + x.w.action
 		a, ok := actions[key]
@@ -190,47 +220,49 @@ func (t *Target) plan(ctx context.Context, name string, decl *types.PipelineDecl
 		}
 		plan[key] = tok
 	}
-	for key, a := range actions {
-		if _, ok := plan[key]; ok {
-			continue
-		}
-		other, err := t.otherToken(ctx, name, a)
-		if err != nil {
+	if t.cfg.OtherActions == OtherActionsRefuse {
+		if err := refuseOthers(name, actions, plan, maskedElsewhere(decl)); err != nil {
 			return nil, err
 		}
-		plan[key] = other
 	}
 	return plan, nil
 }
 
-// otherToken is the token another credential holds for an action.
-func (t *Target) otherToken(ctx context.Context, name string, a ghAction) (token.Token, error) {
-	id := BindingID(t.region, name, a.stage, a.action)
-	notHeld := fmt.Errorf("pipeline %s: action %s (%s/%s): %w; rotor would have to send \"****\" back, which the service stores as the token — bind this action to this credential or to another rotor credential", name, a.key(), a.owner, a.repo, ErrTokenNotHeld)
-	if t.cfg.OtherTokens == nil {
-		return token.Token{}, notHeld
+// refuseOthers is other_actions: refuse: a pipeline with a GitHub action
+// this run does not rotate, or another masked secret property, is refused.
+func refuseOthers(name string, actions map[string]ghAction, plan map[string]token.Token, masked []string) error {
+	var others []string
+	for key, a := range actions {
+		if _, ok := plan[key]; !ok {
+			others = append(others, fmt.Sprintf("GitHub action %s (%s/%s)", key, a.owner, a.repo))
+		}
 	}
-	other, ok, err := t.cfg.OtherTokens(ctx, id)
-	switch {
-	case err != nil:
-		return token.Token{}, fmt.Errorf("pipeline %s: action %s: token of another credential: %w", name, a.key(), err)
-	case !ok || other.IsZero() || other.Reveal() == masked:
-		return token.Token{}, notHeld
+	slices.Sort(others)
+	others = append(others, masked...)
+	if len(others) == 0 {
+		return nil
 	}
-	return other, nil
+	return fmt.Errorf("pipeline %s: %w: %s", name, ErrOtherActions, strings.Join(others, ", "))
 }
 
 // guard checks the UpdatePipeline request body before it is sent: the
-// declaration must be the one GetPipeline returned but for the tokens, and no
-// GitHub action may be sent a masked or empty token.
-func guard(body []byte, want any, plan map[string]token.Token) error {
+// declaration must be the one GetPipeline returned but for the planned
+// tokens; every GitHub action not planned must carry exactly the value
+// GetPipeline showed ("****" on AWS), and no planned one may be sent a
+// masked or empty token.
+func guard(body []byte, want any, plan map[string]token.Token, asRead map[string]string) error {
 	p, err := decodeMember(body, "pipeline")
 	if err != nil {
 		return err
 	}
 	for key, v := range rawTokens(p) {
-		tok, ok := plan[key]
-		if !ok || v == "" || v == masked || subtle.ConstantTimeCompare([]byte(v), []byte(tok.Reveal())) != 1 {
+		tok, planned := plan[key]
+		switch {
+		case !planned:
+			if old, ok := asRead[key]; !ok || subtle.ConstantTimeCompare([]byte(v), []byte(old)) != 1 {
+				return fmt.Errorf("%w: action %s would not go back as it was read", ErrWouldChange, key)
+			}
+		case v == "" || v == masked || subtle.ConstantTimeCompare([]byte(v), []byte(tok.Reveal())) != 1:
 			return fmt.Errorf("%w: action %s would not get the planned token", ErrWouldChange, key)
 		}
 	}
@@ -297,10 +329,10 @@ func cfnError(name, stack string) error {
 // pipelineLocks serialises Get → Update of one pipeline across every Target
 // in the process (one per credential). Across processes nothing can: the API
 // has no conditional update; the read-back then reports the version jump.
-var pipelineLocks sync.Map // region + "/" + pipeline → *sync.Mutex
+var pipelineLocks sync.Map // account + "/" + region + "/" + pipeline → *sync.Mutex
 
-func lockPipeline(region, name string) (unlock func()) {
-	m, _ := pipelineLocks.LoadOrStore(region+"/"+name, &sync.Mutex{})
+func lockPipeline(account, region, name string) (unlock func()) {
+	m, _ := pipelineLocks.LoadOrStore(account+"/"+region+"/"+name, &sync.Mutex{})
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock

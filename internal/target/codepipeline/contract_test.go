@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/rotation/targettest"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -18,6 +19,7 @@ func TestContract_Emulator(t *testing.T) {
 	isolate(t)
 	be, _ := emulatorBackend(t, nil)
 	runContract(t, be)
+	runTargetContract(t, be)
 }
 
 // TestContract_Moto runs the same contract against moto_server, an
@@ -27,7 +29,28 @@ func TestContract_Moto(t *testing.T) {
 		t.Skip("moto_server takes seconds to start")
 	}
 	isolate(t)
-	runContract(t, motoBackend(t))
+	be := motoBackend(t)
+	runContract(t, be)
+	runTargetContract(t, be)
+}
+
+// runTargetContract runs the contract every target passes
+// (rotation/targettest) on a pipeline of its own per case.
+func runTargetContract(t *testing.T, be backend) {
+	n := 0
+	t.Run("target contract", func(t *testing.T) {
+		targettest.Run(t, targettest.Harness{
+			New: func(t *testing.T, prev token.Token) rotation.Target {
+				n++
+				name := fmt.Sprintf("targettest-%d", n)
+				create(t, be, testDecl(name, ghSpec{"GitHub", "acme", "contract", prev}))
+				return newTarget(t, be, Config{Pipelines: []string{name}})
+			},
+			Holds: func(t *testing.T, b rotation.Binding) string {
+				return be.stored(t, b.Attrs[AttrPipeline], b.Attrs[AttrAction]).Fingerprint()
+			},
+		})
+	})
 }
 
 // runContract is what every CodePipeline implementation must let the target
@@ -55,14 +78,20 @@ func runContract(t *testing.T, be backend) {
 			t.Fatal(err)
 		}
 		want := []rotation.Binding{{
-			ID: "codepipeline:us-east-1:name-1/Source/GitHub", Target: Type, Resource: "name-1",
+			ID: "codepipeline:123456789012:us-east-1:name-1/Source/GitHub", Target: Type, Resource: "arn:aws:codepipeline:us-east-1:123456789012:name-1",
 			Repositories: []string{"acme/api"}, Scopes: []string{"repo", "admin:repo_hook"},
 			Attrs: map[string]string{"pipeline": "name-1", "stage": "Source", "action": "GitHub", "owner": "acme", "repo": "api",
 				"branch": "main", "stack": "", "account": account, "region": region},
 			Warnings: []string{"PollForSourceChanges is false: only webhooks start this pipeline, so a bad token shows on the next push; consider verify: execution"},
+			Aliases:  []string{"codepipeline:us-east-1:name-1/Source/GitHub"},
 		}}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("bindings (-want +got):\n%s", d)
+		}
+		// With verify: execution already set, plan does not advise it.
+		exec, err := newTarget(t, be, Config{Pipelines: []string{"name-1"}, Verify: VerifyExecution}).Discover(ctx)
+		if err != nil || len(exec) != 1 || len(exec[0].Warnings) != 1 || strings.Contains(exec[0].Warnings[0], "consider verify: execution") {
+			t.Errorf("warnings with verify: execution = %q, want the webhook note without the advice", exec[0].Warnings)
 		}
 
 		for _, tt := range []struct {
@@ -103,9 +132,9 @@ func runContract(t *testing.T, be backend) {
 			ids = append(ids, b.ID)
 		}
 		want := []string{
-			"codepipeline:us-east-1:match-0/Source/GitHub",
-			"codepipeline:us-east-1:match-1/Source/GitHub",
-			"codepipeline:us-east-1:match-2/Source/GitHub",
+			"codepipeline:123456789012:us-east-1:match-0/Source/GitHub",
+			"codepipeline:123456789012:us-east-1:match-1/Source/GitHub",
+			"codepipeline:123456789012:us-east-1:match-2/Source/GitHub",
 		}
 		if d := cmp.Diff(want, ids); d != "" {
 			t.Errorf("bindings (-want +got):\n%s", d)
@@ -131,11 +160,9 @@ func runContract(t *testing.T, be backend) {
 			ghSpec{"App", "acme", "app", old},
 			ghSpec{"Lib", "acme", "lib", other}))
 		before := getRaw(t, be, "only-token")
-		tg := newTarget(t, be, Config{
-			Pipelines:   []string{"only-token"},
-			Match:       &Match{Repo: "app"},
-			OtherTokens: held(map[string]token.Token{"codepipeline:us-east-1:only-token/Source/Lib": other}),
-		})
+		// Lib is not this credential's: the update sends it back exactly
+		// as read, and the service keeps its token.
+		tg := newTarget(t, be, Config{Pipelines: []string{"only-token"}, Match: &Match{Repo: "app"}})
 		bs, err := tg.Discover(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -165,38 +192,31 @@ func runContract(t *testing.T, be backend) {
 		}
 	})
 
-	t.Run("refuses a pipeline with an unheld GitHub action", func(t *testing.T) {
+	t.Run("other_actions refuse", func(t *testing.T) {
 		old, fresh, other := gen(), gen(), gen()
 		create(t, be, testDecl("foreign",
 			ghSpec{"App", "acme", "app", old},
 			ghSpec{"Lib", "acme", "lib", other}))
 		before := getRaw(t, be, "foreign")
-		tg := newTarget(t, be, Config{Match: &Match{Owner: "acme", Repo: "app"}})
-		// Discover lists the binding with a warning (the other action's
-		// credential may be adopted later); Apply refuses before any write.
+		// Refused by discovery, before anything is minted or written.
+		tg := newTarget(t, be, Config{Pipelines: []string{"foreign"}, Match: &Match{Owner: "acme", Repo: "app"}, OtherActions: OtherActionsRefuse})
 		bs, err := tg.Discover(ctx)
-		if err != nil {
-			t.Fatalf("Discover = %v", err)
+		if !errors.Is(err, ErrOtherActions) || !strings.Contains(err.Error(), "Source/Lib") || len(bs) != 0 {
+			t.Fatalf("Discover = %v, %v; want ErrOtherActions naming Source/Lib", bs, err)
 		}
-		var b rotation.Binding
-		for _, x := range bs {
-			if x.Resource == "foreign" {
-				b = x
-			}
+		// And by Apply, should the action appear after discovery.
+		carry := newTarget(t, be, Config{Pipelines: []string{"foreign"}, Match: &Match{Owner: "acme", Repo: "app"}})
+		bs, err = carry.Discover(ctx)
+		if err != nil || len(bs) != 1 {
+			t.Fatalf("Discover with carry = %v, %v", bs, err)
 		}
-		if w := strings.Join(b.Warnings, "\n"); !strings.Contains(w, "Source/Lib") || !strings.Contains(w, "does not hold") {
-			t.Fatalf("binding of foreign: warnings %q, want one naming Source/Lib as not held", w)
-		}
-		res := apply(tg, fresh, []rotation.Binding{b})
-		if err := res[b.ID]; !errors.Is(err, ErrTokenNotHeld) {
-			t.Fatalf("Apply = %v, want ErrTokenNotHeld", err)
+		res := apply(tg, fresh, bs)
+		if err := res[bs[0].ID]; !errors.Is(err, ErrOtherActions) {
+			t.Fatalf("Apply = %v, want ErrOtherActions", err)
 		}
 		after := getRaw(t, be, "foreign")
 		if after.version != before.version {
 			t.Errorf("refused pipeline was updated: version %d → %d", before.version, after.version)
-		}
-		if got := be.stored(t, "foreign", "Lib"); !got.Equal(other) {
-			t.Errorf("Lib holds %q", got.Reveal())
 		}
 		if got := be.stored(t, "foreign", "App"); !got.Equal(old) {
 			t.Errorf("App holds %v, want the old token", got)
@@ -208,23 +228,27 @@ func runContract(t *testing.T, be backend) {
 		create(t, be, testDecl("cfn", ghSpec{"GitHub", "acme", "cfn", old}))
 		be.tagStack(t, "cfn", "my-stack")
 		tg := newTarget(t, be, Config{Pipelines: []string{"cfn"}})
-		_, err := tg.Discover(ctx)
-		if !errors.Is(err, ErrCloudFormation) || !strings.Contains(err.Error(), "my-stack") {
-			t.Fatalf("Discover = %v, want ErrCloudFormation naming my-stack", err)
+		// Discovery names the stack; Vet refuses it (its template cannot
+		// be read here to prove it safe) before anything is minted.
+		bs, err := tg.Discover(ctx)
+		if err != nil || len(bs) != 1 || bs[0].Attrs[AttrStack] != "my-stack" {
+			t.Fatalf("Discover = %+v, %v; want the binding with its stack", bs, err)
 		}
-		allowed := newTarget(t, be, Config{Pipelines: []string{"cfn"}, AllowCloudFormationDrift: true})
-		bs, err := allowed.Discover(ctx)
-		if err != nil {
-			t.Fatal(err)
+		if !strings.Contains(strings.Join(bs[0].Warnings, "\n"), "CloudFormation stack my-stack") {
+			t.Errorf("warnings %q, want the stack named", bs[0].Warnings)
 		}
-		if bs[0].Attrs[AttrStack] != "my-stack" || !strings.Contains(strings.Join(bs[0].Warnings, "\n"), "CloudFormation stack my-stack") {
-			t.Errorf("binding = %+v, want the stack and a drift warning", bs[0])
+		if _, err := tg.Vet(ctx, bs, bs); !errors.Is(err, ErrCloudFormation) || !strings.Contains(err.Error(), "my-stack") {
+			t.Fatalf("Vet = %v, want ErrCloudFormation naming my-stack", err)
 		}
 		if err := apply(tg, fresh, bs)[bs[0].ID]; !errors.Is(err, ErrCloudFormation) {
-			t.Errorf("Apply without allow = %v, want ErrCloudFormation", err)
+			t.Errorf("Apply of an unproven binding = %v, want ErrCloudFormation", err)
 		}
 		if got := be.stored(t, "cfn", "GitHub"); !got.Equal(old) {
 			t.Errorf("refused pipeline holds %v", got)
+		}
+		allowed := newTarget(t, be, Config{Pipelines: []string{"cfn"}, AllowCloudFormationDrift: true})
+		if vetted, err := allowed.Vet(ctx, bs, bs); err != nil || len(vetted) != 1 {
+			t.Fatalf("Vet with allow = %v, %v", vetted, err)
 		}
 		if f := failures(apply(allowed, fresh, bs)); len(f) > 0 {
 			t.Fatalf("Apply with allow: %v", f)

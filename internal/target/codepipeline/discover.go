@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
+	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/rotation"
 )
 
@@ -52,11 +53,11 @@ type scanned struct {
 // given, filtered by Match when it is. Read-only.
 //
 // A binding that cannot be rotated safely is an error naming the pipeline: a
-// named pipeline that does not exist or has no (matching) GitHub action, a
-// CloudFormation-managed pipeline without AllowCloudFormationDrift, another
-// GitHub action in the same pipeline whose token rotor does not hold, or
-// another masked secret property. On error the usable bindings are returned
-// too, for rotor plan to show.
+// named pipeline that does not exist or has no (matching) GitHub action, or,
+// with other_actions: refuse, a pipeline with another GitHub action or
+// another masked secret property. A CloudFormation-managed pipeline is a
+// binding with AttrStack set: Vet decides whether it may be written. On
+// error the usable bindings are returned too, for rotor plan to show.
 func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	named := len(t.cfg.Pipelines) > 0
 	var pipelines []pipelineSummary
@@ -85,7 +86,7 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 		case s.missing:
 			continue // deleted between ListPipelines and GetPipeline
 		}
-		bs, err := t.bind(ctx, s)
+		bs, err := t.bind(s)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -104,7 +105,7 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 }
 
 // bind turns one scanned pipeline into bindings, or refuses it.
-func (t *Target) bind(ctx context.Context, s scanned) ([]rotation.Binding, error) {
+func (t *Target) bind(s scanned) ([]rotation.Binding, error) {
 	var selected, others []ghAction
 	for _, a := range s.actions {
 		if t.cfg.Match.matches(a) {
@@ -116,30 +117,25 @@ func (t *Target) bind(ctx context.Context, s scanned) ([]rotation.Binding, error
 	if len(selected) == 0 {
 		return nil, nil
 	}
-	if s.stack != "" && !t.cfg.AllowCloudFormationDrift {
-		return nil, cfnError(s.name, s.stack)
+	if s.account == "" {
+		return nil, fmt.Errorf("pipeline %s: its ARN names no account", s.name)
 	}
-	if len(s.maskedElsewhere) > 0 {
-		return nil, fmt.Errorf("pipeline %s: %w: %s", s.name, ErrMaskedSecret, strings.Join(s.maskedElsewhere, ", "))
-	}
+	t.learnAccount(s.account)
 	var warnings []string
-	for _, a := range others {
-		_, err := t.otherToken(ctx, s.name, a)
-		switch {
-		case errors.Is(err, ErrTokenNotHeld):
-			// Not a refusal here: the other action's credential may simply
-			// not be adopted yet (two credentials sharing a pipeline adopt
-			// one after the other). Apply refuses the pipeline, before any
-			// write, while it is still so.
-			warnings = append(warnings, fmt.Sprintf("pipeline also has GitHub action %s (%s/%s) whose token rotor does not hold: rotations refuse this pipeline until that action's credential is adopted", a.key(), a.owner, a.repo))
-		case err != nil:
-			return nil, err
-		default:
-			warnings = append(warnings, fmt.Sprintf("pipeline also has GitHub action %s (%s/%s) held by another credential: each update re-sends its token", a.key(), a.owner, a.repo))
+	if t.cfg.OtherActions == OtherActionsRefuse {
+		var names []string
+		for _, a := range others {
+			names = append(names, fmt.Sprintf("GitHub action %s (%s/%s)", a.key(), a.owner, a.repo))
+		}
+		if names = append(names, s.maskedElsewhere...); len(names) > 0 {
+			return nil, fmt.Errorf("pipeline %s: %w: %s; rotor would send them back exactly as read, which AWS keeps — set other_actions: carry to allow that", s.name, ErrOtherActions, strings.Join(names, ", "))
 		}
 	}
+	for _, a := range others {
+		warnings = append(warnings, fmt.Sprintf("pipeline also has GitHub action %s (%s/%s), which this credential does not rotate: each update sends it back exactly as read (AWS keeps its token) and verifies it with the pipeline", a.key(), a.owner, a.repo))
+	}
 	if s.stack != "" {
-		warnings = append(warnings, fmt.Sprintf("managed by CloudFormation stack %s: the update drifts the stack, and its next update writes the template's token back", s.stack))
+		warnings = append(warnings, fmt.Sprintf("managed by CloudFormation stack %s: rotor writes it only when the stack reads the token from a secret or parameter this credential rotates first (rotor plan says), or with allow_cloudformation_drift", s.stack))
 	}
 	if !s.pollingDisabledAt.IsZero() {
 		warnings = append(warnings, fmt.Sprintf("AWS disabled polling on this inactive pipeline at %s: nothing exercises the token until it runs", s.pollingDisabledAt.UTC().Format(time.RFC3339)))
@@ -148,12 +144,16 @@ func (t *Target) bind(ctx context.Context, s scanned) ([]rotation.Binding, error
 	for _, a := range selected {
 		w := slices.Clone(warnings)
 		if a.pollDisabled {
-			w = append(w, "PollForSourceChanges is false: only webhooks start this pipeline, so a bad token shows on the next push; consider verify: execution")
+			msg := "PollForSourceChanges is false: only webhooks start this pipeline, so a bad token shows on the next push"
+			if t.cfg.Verify != VerifyExecution {
+				msg += "; consider verify: execution"
+			}
+			w = append(w, msg)
 		}
 		out = append(out, rotation.Binding{
-			ID:           BindingID(t.region, s.name, a.stage, a.action),
+			ID:           BindingID(s.account, t.region, s.name, a.stage, a.action),
 			Target:       Type,
-			Resource:     s.name,
+			Resource:     PipelineARN(s.account, t.region, s.name),
 			Repositories: []string{a.owner + "/" + a.repo},
 			Scopes:       slices.Clone(Scopes),
 			Attrs: map[string]string{
@@ -162,6 +162,7 @@ func (t *Target) bind(ctx context.Context, s scanned) ([]rotation.Binding, error
 				AttrStack: s.stack, AttrAccount: s.account, AttrRegion: t.region,
 			},
 			Warnings: w,
+			Aliases:  []string{legacyBindingID(t.region, s.name, a.stage, a.action)},
 		})
 	}
 	return out, nil
@@ -186,7 +187,7 @@ func (t *Target) Inventory(ctx context.Context) ([]Action, error) {
 		}
 		for _, a := range s.actions {
 			out = append(out, Action{
-				BindingID: BindingID(t.region, s.name, a.stage, a.action),
+				BindingID: BindingID(s.account, t.region, s.name, a.stage, a.action),
 				Pipeline:  s.name, Stage: a.stage, Action: a.action,
 				Owner: a.owner, Repo: a.repo, Branch: a.branch,
 				Stack: s.stack, PollForSourceChanges: !a.pollDisabled, PollingDisabledAt: s.pollingDisabledAt,
@@ -340,7 +341,7 @@ func (t *Target) tagged(ctx context.Context, s scanned, pipelineArn string) scan
 // saveInventory writes the inventory for the next process; failing to is
 // not an error of the rotation.
 func (t *Target) saveInventory(ctx context.Context) {
-	if err := t.inv.save(); err != nil {
+	if err := t.inv.save(ctx); err != nil {
 		t.log.DebugContext(ctx, "pipeline inventory not saved", "err", err)
 	}
 }
@@ -391,4 +392,31 @@ func (m *Match) String() string {
 		return s
 	}
 	return or(m.Owner) + "/" + or(m.Repo) + "@" + or(m.Branch)
+}
+
+// PipelineAction says which action of which pipeline binding b is, for
+// rotor plan; ok is false for another target's binding.
+func (*Target) PipelineAction(b rotation.Binding) (cfnref.PipelineAction, bool) {
+	if b.Target != Type {
+		return cfnref.PipelineAction{}, false
+	}
+	return cfnref.PipelineAction{
+		BindingID: b.ID, Pipeline: b.Attrs[AttrPipeline], Stage: b.Attrs[AttrStage], Action: b.Attrs[AttrAction],
+		Stack: b.Attrs[AttrStack], Repository: b.Attrs[AttrOwner] + "/" + b.Attrs[AttrRepo],
+	}, true
+}
+
+// PipelineActions is Inventory as rotor plan reads it: every GitHub action
+// in the account and region, held by a credential or not. Read-only.
+func (t *Target) PipelineActions(ctx context.Context) ([]cfnref.PipelineAction, error) {
+	inv, err := t.Inventory(ctx)
+	return actionsOf(inv), err
+}
+
+func actionsOf(inv []Action) []cfnref.PipelineAction {
+	out := make([]cfnref.PipelineAction, 0, len(inv))
+	for _, a := range inv {
+		out = append(out, cfnref.PipelineAction{BindingID: a.BindingID, Pipeline: a.Pipeline, Stage: a.Stage, Action: a.Action, Stack: a.Stack, Repository: a.Owner + "/" + a.Repo})
+	}
+	return out
 }

@@ -114,7 +114,7 @@ func TestApply_Fleet(t *testing.T) {
 	res := apply(tg, next, bs)
 	t.Logf("apply took %v; limiter %+v; counts %+v", time.Since(start), tg.RateStats(), be.emu.Faults().Counts())
 	failed := failures(res)
-	bad := BindingID(region, "fleet-17", "Source", "GitHub")
+	bad := id("fleet-17", "Source", "GitHub")
 	if len(failed) != 1 || failed[bad] == "" {
 		t.Fatalf("failures = %v, want only %s", failed, bad)
 	}
@@ -191,7 +191,8 @@ func TestApply_Counts(t *testing.T) {
 	if f := failures(apply(tg, fresh, bs)); len(f) > 0 {
 		t.Fatal(f)
 	}
-	if d := cmp.Diff(map[string]int64{"GetPipeline": n, "UpdatePipeline": n}, counts(be)); d != "" {
+	// One read, one idle check, one update per pipeline.
+	if d := cmp.Diff(map[string]int64{"GetPipeline": n, "ListPipelineExecutions": n, "UpdatePipeline": n}, counts(be)); d != "" {
 		t.Errorf("Apply requests (-want +got):\n%s", d)
 	}
 	if l := logs.String(); !strings.Contains(l, "pipeline updated") || strings.Contains(l, fresh.Reveal()) || strings.Contains(l, "ghp_") {
@@ -395,7 +396,8 @@ func TestApply_Cancelled(t *testing.T) {
 }
 
 // TestApply_OtherMaskedSecret: another action's secret property reads back
-// "****" and rotor holds nothing to put back: the pipeline is refused.
+// "****". By default it goes back exactly as read (AWS keeps what it
+// holds); other_actions: refuse refuses the pipeline before any write.
 func TestApply_OtherMaskedSecret(t *testing.T) {
 	isolate(t)
 	be, _ := emulatorBackend(t, rewrite("GetPipeline", func(doc map[string]any) {
@@ -403,17 +405,26 @@ func TestApply_OtherMaskedSecret(t *testing.T) {
 	}))
 	old := token.Generate(token.KindClassicPAT)
 	create(t, be, testDecl("secretive", ghSpec{"GitHub", "acme", "s", old}))
-	tg := newTarget(t, be, Config{Pipelines: []string{"secretive"}})
-	if _, err := tg.Discover(context.Background()); !errors.Is(err, ErrMaskedSecret) || !strings.Contains(err.Error(), "Build/Build (ApiKey)") {
-		t.Fatalf("Discover = %v, want ErrMaskedSecret naming Build/Build (ApiKey)", err)
+	refuse := newTarget(t, be, Config{Pipelines: []string{"secretive"}, OtherActions: OtherActionsRefuse})
+	if _, err := refuse.Discover(context.Background()); !errors.Is(err, ErrOtherActions) || !strings.Contains(err.Error(), "Build/Build (ApiKey)") {
+		t.Fatalf("Discover = %v, want ErrOtherActions naming Build/Build (ApiKey)", err)
 	}
-	b := rotation.Binding{ID: BindingID(region, "secretive", "Source", "GitHub"), Target: Type}
+	b := rotation.Binding{ID: id("secretive", "Source", "GitHub"), Target: Type}
 	be.emu.Faults().ResetCounts()
-	if err := apply(tg, token.Generate(token.KindClassicPAT), []rotation.Binding{b})[b.ID]; !errors.Is(err, ErrMaskedSecret) {
-		t.Fatalf("Apply = %v, want ErrMaskedSecret", err)
+	if err := apply(refuse, token.Generate(token.KindClassicPAT), []rotation.Binding{b})[b.ID]; !errors.Is(err, ErrOtherActions) {
+		t.Fatalf("Apply = %v, want ErrOtherActions", err)
 	}
 	if c := counts(be); c["UpdatePipeline"] != 0 {
 		t.Errorf("UpdatePipeline reached the service")
+	}
+
+	carry := newTarget(t, be, Config{Pipelines: []string{"secretive"}})
+	bs, err := carry.Discover(context.Background())
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("Discover with carry = %v, %v", bs, err)
+	}
+	if f := failures(apply(carry, token.Generate(token.KindClassicPAT), bs)); len(f) > 0 {
+		t.Fatalf("Apply with carry: %v", f)
 	}
 }
 
@@ -435,7 +446,7 @@ func TestInspect(t *testing.T) {
 	}
 	var deadB []rotation.Binding
 	for _, b := range bs {
-		if b.Resource == "inspect-dead" {
+		if b.Attrs[AttrPipeline] == "inspect-dead" {
 			deadB = append(deadB, b)
 		}
 	}
@@ -445,7 +456,7 @@ func TestInspect(t *testing.T) {
 	res := collect(func(report func(rotation.Result)) { tg.Inspect(ctx, bs, report) })
 	for _, b := range bs {
 		err := res[b.ID]
-		switch b.Resource {
+		switch b.Attrs[AttrPipeline] {
 		case "inspect-good":
 			if err != nil {
 				t.Errorf("healthy pipeline reported: %v", err)

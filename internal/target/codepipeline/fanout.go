@@ -18,38 +18,47 @@ type bound struct {
 // per binding (in the order given).
 type perPipeline func(ctx context.Context, pipeline string, bs []bound) []error
 
-// fanOut groups bindings by pipeline and runs fn on the pipelines with
-// bounded concurrency, reporting each binding as its pipeline finishes and
-// progress after each pipeline.
-func (t *Target) fanOut(ctx context.Context, bindings []rotation.Binding, report func(rotation.Result), fn perPipeline) {
-	var (
-		mu           sync.Mutex
-		done, failed int
-	)
-	progress := func(results []rotation.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range results {
-			report(r)
-			done++
-			if r.Err != nil {
-				failed++
-			}
-		}
-		if t.cfg.Progress != nil {
-			t.cfg.Progress(done, len(bindings), failed)
-		}
-	}
-	if t.cfg.Progress != nil {
-		t.cfg.Progress(0, len(bindings), 0)
-	}
+// reporter passes results on, one at a time, and counts them for
+// Config.Progress.
+type reporter struct {
+	mu                  sync.Mutex
+	report              func(rotation.Result)
+	progress            func(done, total, failed int)
+	done_, total, fails int
+}
 
+func (t *Target) newReporter(total int, report func(rotation.Result)) *reporter {
+	r := &reporter{report: report, progress: t.cfg.Progress, total: total}
+	if r.progress != nil {
+		r.progress(0, total, 0)
+	}
+	return r
+}
+
+// done reports one binding's result.
+func (r *reporter) done(res rotation.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.report(res)
+	r.done_++
+	if res.Err != nil {
+		r.fails++
+	}
+	if r.progress != nil {
+		r.progress(r.done_, r.total, r.fails)
+	}
+}
+
+// fanOut groups bindings by pipeline and runs fn on the pipelines with
+// bounded concurrency, reporting each binding as its pipeline finishes.
+func (t *Target) fanOut(ctx context.Context, bindings []rotation.Binding, report func(rotation.Result), fn perPipeline) {
+	rep := t.newReporter(len(bindings), report)
 	groups := map[string][]bound{}
 	var order []string
 	for _, b := range bindings {
 		w, err := t.locate(b)
 		if err != nil {
-			progress([]rotation.Result{{BindingID: b.ID, Err: err}})
+			rep.done(rotation.Result{BindingID: b.ID, Err: err})
 			continue
 		}
 		if _, ok := groups[w.pipeline]; !ok {
@@ -65,7 +74,9 @@ func (t *Target) fanOut(ctx context.Context, bindings []rotation.Binding, report
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			progress(results(bs, same(ctx.Err(), len(bs))))
+			for _, r := range results(bs, same(ctx.Err(), len(bs))) {
+				rep.done(r)
+			}
 			continue
 		}
 		wg.Go(func() {
@@ -74,7 +85,9 @@ func (t *Target) fanOut(ctx context.Context, bindings []rotation.Binding, report
 			if ctx.Err() == nil {
 				errs = fn(ctx, p, bs)
 			}
-			progress(results(bs, errs))
+			for _, r := range results(bs, errs) {
+				rep.done(r)
+			}
 		})
 	}
 	wg.Wait()

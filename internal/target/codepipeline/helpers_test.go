@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,11 +20,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	sdk "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	cpemu "github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	"github.com/rotor-ci/rotor/internal/emulator/motoserver"
 	"github.com/rotor-ci/rotor/internal/ratelimit"
@@ -123,9 +126,9 @@ func emulatorBackend(t *testing.T, wrap func(http.Handler) http.Handler) (backen
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h http.Handler = srv
+	h := conformance.Wrap(t, "codepipeline", srv) // held to AWS's model; wrap rewrites answers after the check
 	if wrap != nil {
-		h = wrap(srv)
+		h = wrap(h)
 	}
 	hs := httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -144,7 +147,7 @@ func emulatorBackend(t *testing.T, wrap func(http.Handler) http.Handler) (backen
 			if !ok {
 				t.Fatalf("emulator: no action %s in %s", a, p)
 			}
-			return tok
+			return token.New(tok.Reveal())
 		},
 		tagStack: func(t *testing.T, p, stack string) {
 			t.Helper()
@@ -205,7 +208,10 @@ func motoBackend(t *testing.T) backend {
 
 // epochProxy fronts moto, which sends the timestamps of GetPipeline's
 // metadata and ListPipelines' summaries as ISO strings where AWS (and so the
-// Go SDK) uses epoch seconds: it rewrites them, and nothing else.
+// Go SDK) uses epoch seconds: it rewrites them. moto 5 does not implement
+// ListPipelineExecutions (nor run pipelines): the proxy answers it with no
+// executions, which is what an idle pipeline shows, so that the target's
+// idle check before each update works against moto unchanged.
 func epochProxy(t *testing.T, target string) string {
 	t.Helper()
 	u, _ := url.Parse(target)
@@ -239,7 +245,14 @@ func epochProxy(t *testing.T, target string) string {
 		r.Header.Set("Content-Length", fmt.Sprint(len(b)))
 		return nil
 	}
-	srv := httptest.NewServer(p)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".ListPipelineExecutions") {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			_, _ = io.WriteString(w, `{"pipelineExecutionSummaries":[]}`)
+			return
+		}
+		p.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -337,11 +350,17 @@ func newTarget(t *testing.T, be backend, cfg Config) *Target {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 10 * time.Millisecond
 	}
+	if cfg.IdlePoll == 0 {
+		cfg.IdlePoll = 10 * time.Millisecond
+	}
 	if cfg.Limits.Initial == 0 {
 		cfg.Limits = ratelimit.Options{Initial: 500}
 	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = "-" // each target reads for itself, unless a test shares an inventory
+	}
+	if cfg.CloudFormation == nil {
+		cfg.CloudFormation = noStacks{}
 	}
 	tg, err := New(context.Background(), cfg)
 	if err != nil {
@@ -381,10 +400,23 @@ func failures(res map[string]error) map[string]string {
 	return out
 }
 
-// held returns OtherTokens for a fixed set of binding IDs.
-func held(m map[string]token.Token) func(context.Context, string) (token.Token, bool, error) {
-	return func(_ context.Context, id string) (token.Token, bool, error) {
-		tok, ok := m[id]
-		return tok, ok, nil
-	}
+// id is the binding ID of an action of a test pipeline.
+func id(pipeline, stage, action string) string {
+	return BindingID(account, region, pipeline, stage, action)
+}
+
+// noStacks is a CloudFormation that knows no stack: Vet cannot prove any
+// stack-managed pipeline safe with it.
+type noStacks struct{}
+
+func (noStacks) DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
+	return nil, errors.New("ValidationError: Stack does not exist (no CloudFormation in this test)")
+}
+
+func (noStacks) GetTemplate(context.Context, *cloudformation.GetTemplateInput, ...func(*cloudformation.Options)) (*cloudformation.GetTemplateOutput, error) {
+	return nil, errors.New("no CloudFormation in this test")
+}
+
+func (noStacks) ListStackResources(context.Context, *cloudformation.ListStackResourcesInput, ...func(*cloudformation.Options)) (*cloudformation.ListStackResourcesOutput, error) {
+	return nil, errors.New("no CloudFormation in this test")
 }

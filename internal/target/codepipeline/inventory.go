@@ -1,6 +1,7 @@
 package codepipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -44,15 +45,131 @@ import (
 // otherwise by Apply just before it writes, inside the fan-out where the
 // call costs latency but no serial time.
 //
-// The inventory lives in memory for the life of the Target (rotor serve) and
-// in a file (0600) for the next process (rotor plan, rotor rotate).
+// The inventory lives in memory for the life of the Target (rotor serve)
+// and, between processes, in rotor's store (Config.Inventory: one table,
+// shared by every replica, surviving restarts and read-only containers), or,
+// for a process without a store, in a file (0600) in the user's cache
+// directory.
 type inventory struct {
-	path string // "" keeps it in memory only
+	keep keeper // nil keeps it in memory only
 
 	mu      sync.Mutex
 	loaded  bool
-	dirty   bool
+	changed map[string]bool  // pipelines to write at the next save
+	removed map[string]bool  // pipelines to delete at the next save
 	entries map[string]facts // by pipeline name
+}
+
+// keeper is where an inventory lives between processes.
+type keeper interface {
+	// id tells keepers apart: targets of one process with the same id share
+	// one inventory.
+	id() string
+	load(ctx context.Context) (map[string]facts, error)
+	// save writes the changed entries and deletes the removed ones; all is
+	// the whole inventory (a file rewrites it).
+	save(ctx context.Context, all map[string]facts, changed, removed map[string]bool) error
+}
+
+// InventoryStore keeps inventories where every replica finds them: rotor's
+// store (PostgreSQL or SQLite). Entries are opaque JSON by pipeline name;
+// place names the account view.
+type InventoryStore interface {
+	PipelineInventory(ctx context.Context, place string) (map[string][]byte, error)
+	PutPipelineInventory(ctx context.Context, place string, put map[string][]byte, remove []string) error
+}
+
+// storeKeeper keeps an inventory in rotor's store.
+type storeKeeper struct {
+	st    InventoryStore
+	place string
+}
+
+func (k storeKeeper) id() string { return fmt.Sprintf("store:%p:%s", k.st, k.place) }
+
+func (k storeKeeper) load(ctx context.Context) (map[string]facts, error) {
+	rows, err := k.st.PipelineInventory(ctx, k.place)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]facts, len(rows))
+	for name, b := range rows {
+		var e envelope
+		if json.Unmarshal(b, &e) == nil && e.Format == inventoryFormat {
+			out[name] = e.Facts
+		}
+	}
+	return out, nil
+}
+
+func (k storeKeeper) save(ctx context.Context, all map[string]facts, changed, removed map[string]bool) error {
+	put := make(map[string][]byte, len(changed))
+	for name := range changed {
+		b, err := json.Marshal(envelope{Format: inventoryFormat, Facts: all[name]})
+		if err != nil {
+			return err
+		}
+		put[name] = b
+	}
+	var del []string
+	for name := range removed {
+		del = append(del, name)
+	}
+	return k.st.PutPipelineInventory(ctx, k.place, put, del)
+}
+
+// envelope is one pipeline's row in the store.
+type envelope struct {
+	Format int   `json:"format"`
+	Facts  facts `json:"facts"`
+}
+
+// fileKeeper keeps an inventory in a file: the fallback of a process
+// without a store (rotor validate, library use). A file is per host, so
+// replicas and fresh containers would each start cold; the store is not.
+type fileKeeper struct{ path string }
+
+func (k fileKeeper) id() string { return "file:" + k.path }
+
+func (k fileKeeper) load(context.Context) (map[string]facts, error) {
+	b, err := os.ReadFile(k.path)
+	if err != nil {
+		return nil, err
+	}
+	var f inventoryFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	if f.Format != inventoryFormat {
+		return nil, fmt.Errorf("inventory %s: format %d", k.path, f.Format)
+	}
+	return f.Pipelines, nil
+}
+
+// save writes the whole file atomically, 0600.
+func (k fileKeeper) save(_ context.Context, all map[string]facts, _, _ map[string]bool) error {
+	b, err := json.Marshal(inventoryFile{Format: inventoryFormat, Pipelines: all})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(k.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".codepipeline-*.tmp")
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(b)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), k.path); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	pruneInventories(dir, k.path)
+	return nil
 }
 
 // facts is what discovery needs of one pipeline at one version.
@@ -88,9 +205,16 @@ type inventoryFile struct {
 	Pipelines map[string]facts `json:"pipelines"`
 }
 
-// inventoryPath names the file for one account view: the endpoint, region,
-// profile and role the target talks to. dir "" is the user's cache
-// directory; "-" or an unusable directory keeps the inventory in memory.
+// inventoryPlace names one account view: the endpoint, region, profile and
+// role the target talks to (the store's place, the file's name).
+func inventoryPlace(key ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(key, "\x00")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// inventoryPath names the file for one account view. dir "" is the user's
+// cache directory; "-" or an unusable directory keeps the inventory in
+// memory.
 func inventoryPath(dir string, key ...string) string {
 	if dir == "-" {
 		return ""
@@ -102,44 +226,44 @@ func inventoryPath(dir string, key ...string) string {
 		}
 		dir = filepath.Join(base, "rotor")
 	}
-	sum := sha256.Sum256([]byte(strings.Join(key, "\x00")))
-	return filepath.Join(dir, "codepipeline-"+hex.EncodeToString(sum[:8])+".json")
+	return filepath.Join(dir, "codepipeline-"+inventoryPlace(key...)+".json")
 }
 
-// inventories shares one inventory per file among the process's targets
+// inventories shares one inventory per keeper among the process's targets
 // (rotor serve holds one target per credential, often on one account).
-var inventories sync.Map // path → *inventory
+var inventories sync.Map // keeper id → *inventory
 
-// newInventory returns the process's inventory for path; "" is a private
+// newInventory returns the process's inventory kept by k; nil is a private
 // one, in memory only.
-func newInventory(path string) *inventory {
-	inv := &inventory{path: path, entries: map[string]facts{}}
-	if path == "" {
+func newInventory(k keeper) *inventory {
+	inv := &inventory{keep: k, entries: map[string]facts{}, changed: map[string]bool{}, removed: map[string]bool{}}
+	if k == nil {
 		return inv
 	}
-	shared, _ := inventories.LoadOrStore(path, inv)
+	shared, _ := inventories.LoadOrStore(k.id(), inv)
 	return shared.(*inventory)
 }
 
-// load reads the file once; a missing, unreadable or foreign file is an
-// empty inventory (it is only a shortcut).
+// loadTimeout bounds reading the inventory: it is only a shortcut.
+const loadTimeout = 10 * time.Second
+
+// load reads the kept inventory once; a missing, unreadable or foreign one
+// is empty (it is only a shortcut). Called with mu held.
 func (inv *inventory) load() {
 	if inv.loaded {
 		return
 	}
 	inv.loaded = true
-	if inv.path == "" {
+	if inv.keep == nil {
 		return
 	}
-	b, err := os.ReadFile(inv.path)
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+	kept, err := inv.keep.load(ctx)
 	if err != nil {
 		return
 	}
-	var f inventoryFile
-	if json.Unmarshal(b, &f) != nil || f.Format != inventoryFormat {
-		return
-	}
-	for name, e := range f.Pipelines {
+	for name, e := range kept {
 		if _, ok := inv.entries[name]; !ok {
 			inv.entries[name] = e
 		}
@@ -189,7 +313,13 @@ func (inv *inventory) remember(name string, out *codepipeline.GetPipelineOutput,
 		e.Stack, e.StackKnown = prev.Stack, prev.StackKnown
 	}
 	inv.entries[name] = e
-	inv.dirty = true
+	inv.touch(name)
+}
+
+// touch marks a pipeline's entry for the next save. Called with mu held.
+func (inv *inventory) touch(name string) {
+	inv.changed[name] = true
+	delete(inv.removed, name)
 }
 
 // tagged records the stack tag just read for a pipeline.
@@ -203,7 +333,7 @@ func (inv *inventory) tagged(name, pipelineArn, stack string) {
 	}
 	e.Stack, e.StackKnown = stack, true
 	inv.entries[name] = e
-	inv.dirty = true
+	inv.touch(name)
 }
 
 // arn returns a pipeline's ARN if the inventory knows it.
@@ -226,40 +356,24 @@ func (inv *inventory) retain(names []string) {
 	for n := range inv.entries {
 		if !keep[n] {
 			delete(inv.entries, n)
-			inv.dirty = true
+			delete(inv.changed, n)
+			inv.removed[n] = true
 		}
 	}
 }
 
-// save writes the file if anything changed, atomically and 0600.
-func (inv *inventory) save() error {
+// save keeps what changed since the last save.
+func (inv *inventory) save(ctx context.Context) error {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	if inv.path == "" || !inv.dirty {
+	if inv.keep == nil || len(inv.changed)+len(inv.removed) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(inventoryFile{Format: inventoryFormat, Pipelines: inv.entries})
-	if err != nil {
+	if err := inv.keep.save(ctx, inv.entries, inv.changed, inv.removed); err != nil {
 		return err
 	}
-	dir := filepath.Dir(inv.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("inventory: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".codepipeline-*.tmp")
-	if err != nil {
-		return fmt.Errorf("inventory: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(b)
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		return fmt.Errorf("inventory: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), inv.path); err != nil {
-		return fmt.Errorf("inventory: %w", err)
-	}
-	inv.dirty = false
-	pruneInventories(dir, inv.path)
+	clear(inv.changed)
+	clear(inv.removed)
 	return nil
 }
 

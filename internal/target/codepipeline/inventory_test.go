@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,9 +100,9 @@ func TestDiscover_Inventory(t *testing.T) {
 		t.Errorf("Discover after changes: requests (-want +got):\n%s", d)
 	}
 	want := []string{
-		BindingID(region, "inv-1", "Source", "GitHub"), BindingID(region, "inv-2", "Source", "GitHub"),
-		BindingID(region, "inv-3", "Source", "GitHub"), BindingID(region, "inv-4", "Source", "GitHub"),
-		BindingID(region, "other-0", "Source", "GitHub"),
+		id("inv-1", "Source", "GitHub"), id("inv-2", "Source", "GitHub"),
+		id("inv-3", "Source", "GitHub"), id("inv-4", "Source", "GitHub"),
+		id("other-0", "Source", "GitHub"),
 	}
 	if d := cmp.Diff(want, bindingIDs(third)); d != "" {
 		t.Errorf("bindings (-want +got):\n%s", d)
@@ -121,22 +123,27 @@ func TestDiscover_Inventory(t *testing.T) {
 	if f := failures(res); len(f) > 0 {
 		t.Fatal(f)
 	}
-	if d := cmp.Diff(map[string]int64{"ListTagsForResource": 5, "GetPipeline": 4, "UpdatePipeline": 4}, counts(be)); d != "" {
+	if d := cmp.Diff(map[string]int64{"ListTagsForResource": 5, "GetPipeline": 4, "ListPipelineExecutions": 4, "UpdatePipeline": 4}, counts(be)); d != "" {
 		t.Errorf("Apply requests (-want +got):\n%s", d)
 	}
 	if got := be.stored(t, "inv-1", "GitHub"); !got.Equal(old) {
 		t.Error("the CloudFormation-managed pipeline was written")
 	}
 	// Now known to have a stack, inv-1 has its tags read by discovery,
-	// which refuses it up front; the others are known and read nothing.
+	// which names the stack, and Vet refuses it up front (nothing proves it
+	// safe); the others are known and read nothing.
 	newProcess()
 	be.emu.Faults().ResetCounts()
-	_, err := newTarget(t, be, cfg).Discover(ctx)
-	if !errors.Is(err, ErrCloudFormation) || !strings.Contains(err.Error(), "inv-1") {
-		t.Errorf("Discover: %v, want inv-1 refused (%v)", err, ErrCloudFormation)
+	tg := newTarget(t, be, cfg)
+	bs, err := tg.Discover(ctx)
+	if err != nil || bs[0].Attrs[AttrStack] == "" {
+		t.Errorf("Discover: %v; inv-1's stack = %q", err, bs[0].Attrs[AttrStack])
 	}
 	if d := cmp.Diff(map[string]int64{"ListPipelines": 1, "ListTagsForResource": 1}, counts(be)); d != "" {
 		t.Errorf("Discover after Apply: requests (-want +got):\n%s", d)
+	}
+	if _, err := tg.Vet(ctx, bs, bs); !errors.Is(err, ErrCloudFormation) || !strings.Contains(err.Error(), "inv-1") {
+		t.Errorf("Vet: %v, want inv-1 refused (%v)", err, ErrCloudFormation)
 	}
 	cfg.AllowCloudFormationDrift = true
 	uncached.AllowCloudFormationDrift = true
@@ -188,7 +195,7 @@ func TestDiscover_NamedInventory(t *testing.T) {
 		create(t, be, testDecl(fmt.Sprintf("named-%d", i), ghSpec{"GitHub", "acme", "named", token.Generate(token.KindClassicPAT)}))
 	}
 	cfg := Config{Pipelines: []string{"named-2", "named-0", "named-2"}, CacheDir: t.TempDir()}
-	want := []string{BindingID(region, "named-0", "Source", "GitHub"), BindingID(region, "named-2", "Source", "GitHub")}
+	want := []string{id("named-0", "Source", "GitHub"), id("named-2", "Source", "GitHub")}
 
 	be.emu.Faults().SetRules([]fault.Rule{{Service: "codepipeline", Operation: "ListPipelines", Fail: true}})
 	bs, got := discoverCounting(t, be, cfg)
@@ -256,5 +263,98 @@ func TestInventoryPath(t *testing.T) {
 				t.Errorf("inventoryPath = %q", tt.got)
 			}
 		})
+	}
+}
+
+// memStore is an InventoryStore in memory, as rotor's store keeps it: rows
+// of JSON by place and pipeline.
+type memStore struct {
+	mu   sync.Mutex
+	rows map[string]map[string][]byte
+}
+
+func (m *memStore) PipelineInventory(_ context.Context, place string) (map[string][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.rows[place]), nil
+}
+
+func (m *memStore) PutPipelineInventory(_ context.Context, place string, put map[string][]byte, remove []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rows == nil {
+		m.rows = map[string]map[string][]byte{}
+	}
+	if m.rows[place] == nil {
+		m.rows[place] = map[string][]byte{}
+	}
+	maps.Copy(m.rows[place], put)
+	for _, n := range remove {
+		delete(m.rows[place], n)
+	}
+	return nil
+}
+
+// TestDiscover_InventoryInStore: with the store keeping the inventory, a
+// new process (another replica, a fresh container with a read-only root)
+// reads no pipeline that an earlier one read, writes no file, and the
+// store holds nothing secret; a pipeline gone from the region leaves it.
+func TestDiscover_InventoryInStore(t *testing.T) {
+	isolate(t)
+	be, _ := emulatorBackend(t, nil)
+	ctx := context.Background()
+	old := token.Generate(token.KindClassicPAT)
+	for i := range 4 {
+		create(t, be, testDecl(fmt.Sprintf("st-%d", i), ghSpec{"GitHub", "acme", "st", old}))
+	}
+	st := &memStore{}
+	dir := t.TempDir()
+	cfg := Config{Match: &Match{Owner: "acme", Repo: "st"}, Inventory: st, CacheDir: dir}
+
+	first, got := discoverCounting(t, be, cfg)
+	if got["GetPipeline"] != 4 {
+		t.Errorf("first Discover: %d GetPipeline, want 4", got["GetPipeline"])
+	}
+	fresh := token.Generate(token.KindClassicPAT)
+	newProcess()
+	for id, err := range apply(newTarget(t, be, cfg), fresh, first) {
+		if err != nil {
+			t.Fatalf("Apply %s: %v", id, err)
+		}
+	}
+	// A new process after the rotation: the versions Apply wrote are kept.
+	second, got := discoverCounting(t, be, cfg)
+	if d := cmp.Diff(map[string]int64{"ListPipelines": 1}, got); d != "" {
+		t.Errorf("Discover in a new process after a rotation: requests (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(first, second); d != "" {
+		t.Errorf("bindings (-first +second):\n%s", d)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		t.Errorf("files written with a store: %v", files)
+	}
+	var places []string
+	for place, rows := range st.rows {
+		places = append(places, place)
+		if len(rows) != 4 {
+			t.Errorf("place %s holds %d pipelines, want 4", place, len(rows))
+		}
+		for name, b := range rows {
+			for _, tok := range []token.Token{old, fresh} {
+				if strings.Contains(string(b), tok.Reveal()) || strings.Contains(string(b), "ghp_") {
+					t.Fatalf("the stored inventory of %s holds token material", name)
+				}
+			}
+		}
+	}
+	if len(places) != 1 {
+		t.Fatalf("places %v, want one", places)
+	}
+	if _, err := be.admin.DeletePipeline(ctx, &sdk.DeletePipelineInput{Name: aws.String("st-3")}); err != nil {
+		t.Fatal(err)
+	}
+	discoverCounting(t, be, cfg)
+	if _, ok := st.rows[places[0]]["st-3"]; ok || len(st.rows[places[0]]) != 3 {
+		t.Errorf("after st-3 was deleted the store holds %d pipelines (st-3 kept: %v)", len(st.rows[places[0]]), ok)
 	}
 }

@@ -170,7 +170,7 @@ func FuzzRewrite_Wire(f *testing.F) {
 			plan[k], values[k] = tok, tok.Reveal()
 		}
 		setTokens(out.Pipeline, values)
-		upd := exchange{check: func(body []byte) error { return guard(body, comparable(before), plan) }}
+		upd := exchange{check: func(body []byte) error { return guard(body, comparable(before), plan, rawTokens(before)) }}
 		_, err = client.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: out.Pipeline}, upd.option)
 		if err != nil {
 			if r := (*refusal)(nil); errors.As(err, &r) {

@@ -9,12 +9,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
+	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/ratelimit"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // Type is the config name of the target.
@@ -26,12 +27,39 @@ const (
 	VerifyExecution = "execution" // also run the pipeline and see the source action succeed
 )
 
+// What Apply does with a pipeline that has an execution in progress
+// (UpdatePipeline would stop it).
+const (
+	InFlightWait      = "wait"      // wait until it is idle, up to MaxWait (default)
+	InFlightSkip      = "skip"      // leave the binding on the old token for now
+	InFlightInterrupt = "interrupt" // update anyway: the execution stops
+)
+
+// What a wait does when the token the binding holds is about to expire.
+const (
+	OnExpiryInterrupt = "interrupt" // update before it dies, stopping the execution (default)
+	OnExpiryWait      = "wait"      // keep waiting: the pipeline's source fails once the old token dies
+)
+
+// What Apply does with a pipeline's actions that this run does not rotate.
+const (
+	OtherActionsCarry  = "carry"  // send them back exactly as read: AWS keeps their tokens (default)
+	OtherActionsRefuse = "refuse" // refuse the pipeline
+)
+
 // Defaults of Config's zero fields.
 const (
 	DefaultConcurrency      = 16
 	DefaultExecutionTimeout = 2 * time.Minute
 	DefaultPollInterval     = 2 * time.Second
+	DefaultMaxWait          = 30 * time.Minute
+	DefaultIdlePoll         = 10 * time.Second
 )
+
+// ExpiryMargin is how long before the old token expires a wait ends (by
+// OnExpiry): enough for the update and for the pipeline's next fetch to
+// use the new token.
+const ExpiryMargin = 2 * time.Minute
 
 // maxPageSize is the most pipelines ListPipelines returns at once.
 const maxPageSize = 1000
@@ -62,25 +90,47 @@ type Config struct {
 	Concurrency      int
 	ExecutionTimeout time.Duration // verify: execution; default 2 min
 	PollInterval     time.Duration // how often an execution is polled; default 2 s
-	// OtherTokens returns the token another credential holds for a binding
-	// (by ID), for the other GitHub actions of a pipeline: an update must
-	// re-send them, since GetPipeline only shows "****". Nil, or not held:
-	// that pipeline is refused. It must return the newest token the binding
-	// may hold: the other credential's pending token once its run is
-	// applying (it passed its checks), its current token otherwise.
-	// Returning current while the other run is applying would write that
-	// run's old token back over its new one.
-	OtherTokens func(ctx context.Context, bindingID string) (token.Token, bool, error)
-	Log         *slog.Logger
+	// InFlight is what Apply does with a pipeline that has an execution
+	// in progress: InFlightWait (default), InFlightSkip or
+	// InFlightInterrupt.
+	InFlight string
+	// MaxWait bounds a wait (default 30 min); a binding still busy then is
+	// reported Waiting and keeps the old token.
+	MaxWait time.Duration
+	// OnExpiry is what a wait does ExpiryMargin before the old token
+	// expires: OnExpiryInterrupt (default) or OnExpiryWait.
+	OnExpiry string
+	// IdlePoll is how often, at most, a waiting pipeline's executions are
+	// read (default 10 s): first after a second, then twice as long each
+	// time, up to IdlePoll. Short deployments move soon, long ones cost
+	// few calls.
+	IdlePoll time.Duration
+	// OtherActions is what Apply does with the pipeline's GitHub actions
+	// (and other secret properties) this run does not rotate:
+	// OtherActionsCarry (default) or OtherActionsRefuse.
+	OtherActions string
+	// CloudFormation reads stack templates, to prove a stack-managed
+	// pipeline safe to rotate (Vet); nil: a client for the target's own
+	// account and region.
+	CloudFormation cfnref.API
+	// Holds says what the credential's other bindings hold (a secret or
+	// parameter the stack may read the token from), for Vet; nil: nothing,
+	// so that no stack-managed pipeline is proven safe.
+	Holds cfnref.Holds
+	Log   *slog.Logger
 	// Progress is called after each pipeline of an Apply or Verify with the
 	// bindings done so far (failed included), from any goroutine, in order.
 	Progress func(done, total, failed int)
 	// Limits tunes the adaptive limiter; zero: its defaults.
 	Limits ratelimit.Options
-	// CacheDir holds the pipeline inventory (what discovery learned of each
-	// pipeline at each version; nothing secret) for the next process, so
-	// that discovery reads only pipelines that changed since. "": the
-	// user's cache directory (os.UserCacheDir()/rotor); "-": memory only.
+	// Inventory keeps the pipeline inventory (what discovery learned of
+	// each pipeline at each version; nothing secret) for every replica and
+	// the next process, so that discovery reads only pipelines that changed
+	// since: rotor's store. nil: a file in CacheDir.
+	Inventory InventoryStore
+	// CacheDir holds the inventory's file when there is no Inventory. "":
+	// the user's cache directory (os.UserCacheDir()/rotor); "-": memory
+	// only.
 	CacheDir string
 
 	pageSize int32 // ListPipelines page size; tests make it small
@@ -107,7 +157,7 @@ var (
 	ErrPipelineNotFound   = errors.New("pipeline not found")
 	ErrNoGitHubAction     = errors.New("no GitHub (version 1) source action")
 	ErrCloudFormation     = errors.New("managed by CloudFormation")
-	ErrTokenNotHeld       = errors.New("another GitHub action's token is not held by rotor")
+	ErrOtherActions       = errors.New("the pipeline has actions this credential does not rotate (other_actions: refuse)")
 	ErrActionChanged      = errors.New("action changed since discovery")
 	ErrWouldChange        = errors.New("update would change more than the token")
 	ErrReadback           = errors.New("read-back differs")
@@ -129,6 +179,10 @@ type Target struct {
 
 	inv      *inventory
 	pageSize int32
+	cfn      cfnref.API
+
+	accountMu sync.Mutex
+	account   string // learnt from pipeline ARNs; "" until then
 
 	mu       sync.Mutex
 	records  map[string]*record   // by pipeline: what this process last wrote
@@ -146,6 +200,9 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 		cfg.Verify = VerifyReadback
 	case cfg.Verify != VerifyReadback && cfg.Verify != VerifyExecution:
 		return nil, fmt.Errorf("%w: verify %q is not %q or %q", ErrConfig, cfg.Verify, VerifyReadback, VerifyExecution)
+	}
+	if err := cfg.policyDefaults(); err != nil {
+		return nil, err
 	}
 	for _, p := range cfg.Pipelines {
 		if p == "" {
@@ -176,17 +233,35 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	client := codepipeline.NewFromConfig(awsCfg, func(o *codepipeline.Options) {
 		o.APIOptions = append(o.APIOptions, awsx.Pace(limits))
 	})
+	cfn := cfg.CloudFormation
+	if cfn == nil {
+		cfn = cloudformation.NewFromConfig(awsCfg)
+	}
 	return &Target{
 		cfg:      cfg,
 		client:   client,
 		region:   awsCfg.Region,
 		limits:   limits,
 		log:      log.With("target", Type, "region", awsCfg.Region),
-		inv:      newInventory(inventoryPath(cfg.CacheDir, cfg.AWS.EndpointURL, awsCfg.Region, cfg.AWS.Profile, cfg.AWS.RoleARN)),
+		inv:      newInventory(cfg.keeper(awsCfg.Region)),
 		pageSize: cfg.pageSize,
+		cfn:      cfn,
 		records:  map[string]*record{},
 		tagsRead: map[string]time.Time{},
 	}, nil
+}
+
+// keeper is where the inventory of the account view the target talks to
+// lives between processes: the store when there is one, else a file.
+func (c Config) keeper(region string) keeper {
+	view := []string{c.AWS.EndpointURL, region, c.AWS.Profile, c.AWS.RoleARN}
+	if c.Inventory != nil {
+		return storeKeeper{st: c.Inventory, place: inventoryPlace(view...)}
+	}
+	if p := inventoryPath(c.CacheDir, view...); p != "" {
+		return fileKeeper{path: p}
+	}
+	return nil
 }
 
 // Type is "codepipeline".
@@ -200,10 +275,24 @@ func (t *Target) Region() string { return t.region }
 func (t *Target) RateStats() map[string]ratelimit.Stats { return t.limits.Stats() }
 
 // BindingID names one GitHub action of one pipeline:
-// "codepipeline:<region>:<pipeline>/<stage>/<action>". Pipeline, stage and
-// action names cannot contain "/", so the ID is unambiguous.
-func BindingID(region, pipeline, stage, action string) string {
+// "codepipeline:<account>:<region>:<pipeline>/<stage>/<action>", so that the
+// same pipeline name in two accounts or regions never collides. Pipeline,
+// stage and action names cannot contain "/" or ":", so the ID is
+// unambiguous.
+func BindingID(account, region, pipeline, stage, action string) string {
+	return Type + ":" + account + ":" + region + ":" + pipeline + "/" + stage + "/" + action
+}
+
+// legacyBindingID is the ID rotor gave a binding before IDs named the
+// account: "codepipeline:<region>:<pipeline>/<stage>/<action>". Runs stored
+// by those versions still use it.
+func legacyBindingID(region, pipeline, stage, action string) string {
 	return Type + ":" + region + ":" + pipeline + "/" + stage + "/" + action
+}
+
+// PipelineARN is the ARN of a pipeline, the binding's Resource.
+func PipelineARN(account, region, pipeline string) string {
+	return "arn:aws:codepipeline:" + region + ":" + account + ":" + pipeline
 }
 
 // Attribute keys of a binding.
@@ -217,32 +306,97 @@ const (
 	AttrStack    = "stack"
 	AttrAccount  = "account"
 	AttrRegion   = "region"
+	// AttrStackProven marks a stack-managed binding that Vet proved safe:
+	// the stack reads the token from a secret or parameter this credential
+	// rotates first.
+	AttrStackProven = "stack_proven"
 )
 
-// where locates a binding: from its attributes, or failing that its ID.
-type where struct{ pipeline, stage, action string }
+// where locates a binding.
+type where struct{ account, pipeline, stage, action string }
 
 func (w where) String() string { return w.pipeline + "/" + w.stage + "/" + w.action }
 
+// locate finds a binding's pipeline, stage and action from its ID, in the
+// current form or the legacy one, and checks that it is this target's:
+// its region, and its account once the target knows its own.
 func (t *Target) locate(b rotation.Binding) (where, error) {
 	if b.Target != "" && b.Target != Type {
 		return where{}, fmt.Errorf("binding %s: %w (target %q)", b.ID, ErrForeignBinding, b.Target)
 	}
-	w := where{b.Attrs[AttrPipeline], b.Attrs[AttrStage], b.Attrs[AttrAction]}
-	prefix := Type + ":" + t.region + ":"
-	rest, ok := strings.CutPrefix(b.ID, prefix)
+	rest, ok := strings.CutPrefix(b.ID, Type+":")
 	if !ok {
-		return where{}, fmt.Errorf("binding %s: %w (not %s in %s)", b.ID, ErrForeignBinding, Type, t.region)
+		return where{}, fmt.Errorf("binding %s: %w (not a %s binding)", b.ID, ErrForeignBinding, Type)
 	}
-	if w.pipeline == "" || w.stage == "" || w.action == "" {
-		parts := strings.Split(rest, "/")
-		if len(parts) != 3 {
-			return where{}, fmt.Errorf("binding %s: %w (malformed id)", b.ID, ErrForeignBinding)
+	var w where
+	parts := strings.Split(rest, ":")
+	switch len(parts) {
+	case 3: // account:region:pipeline/stage/action
+		w.account, rest = parts[0], parts[2]
+		if parts[1] != t.region {
+			return where{}, fmt.Errorf("binding %s: %w (not in %s)", b.ID, ErrForeignBinding, t.region)
 		}
-		w = where{parts[0], parts[1], parts[2]}
+	case 2: // legacy: region:pipeline/stage/action
+		w.account, rest = b.Attrs[AttrAccount], parts[1]
+		if parts[0] != t.region {
+			return where{}, fmt.Errorf("binding %s: %w (not in %s)", b.ID, ErrForeignBinding, t.region)
+		}
+	default:
+		return where{}, fmt.Errorf("binding %s: %w (malformed id)", b.ID, ErrForeignBinding)
 	}
-	if BindingID(t.region, w.pipeline, w.stage, w.action) != b.ID {
-		return where{}, fmt.Errorf("binding %s: %w (attributes name %s)", b.ID, ErrForeignBinding, w)
+	names := strings.Split(rest, "/")
+	if len(names) != 3 || names[0] == "" || names[1] == "" || names[2] == "" {
+		return where{}, fmt.Errorf("binding %s: %w (malformed id)", b.ID, ErrForeignBinding)
+	}
+	w.pipeline, w.stage, w.action = names[0], names[1], names[2]
+	if own := t.ownAccount(); own != "" && w.account != "" && w.account != own {
+		return where{}, fmt.Errorf("binding %s: %w (account %s, this target works in %s)", b.ID, ErrForeignBinding, w.account, own)
 	}
 	return w, nil
+}
+
+// ownAccount is the account the target's pipelines live in, once learnt.
+func (t *Target) ownAccount() string {
+	t.accountMu.Lock()
+	defer t.accountMu.Unlock()
+	return t.account
+}
+
+func (t *Target) learnAccount(account string) {
+	if account == "" {
+		return
+	}
+	t.accountMu.Lock()
+	defer t.accountMu.Unlock()
+	if t.account == "" {
+		t.account = account
+	}
+}
+
+// policyDefaults fills and checks the in-flight and other-actions policy.
+func (c *Config) policyDefaults() error {
+	if c.InFlight == "" {
+		c.InFlight = InFlightWait
+	}
+	if c.OnExpiry == "" {
+		c.OnExpiry = OnExpiryInterrupt
+	}
+	if c.OtherActions == "" {
+		c.OtherActions = OtherActionsCarry
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.IdlePoll <= 0 {
+		c.IdlePoll = DefaultIdlePoll
+	}
+	switch {
+	case c.InFlight != InFlightWait && c.InFlight != InFlightSkip && c.InFlight != InFlightInterrupt:
+		return fmt.Errorf("%w: in_flight %q is not wait, skip or interrupt", ErrConfig, c.InFlight)
+	case c.OnExpiry != OnExpiryInterrupt && c.OnExpiry != OnExpiryWait:
+		return fmt.Errorf("%w: on_expiry %q is not interrupt or wait", ErrConfig, c.OnExpiry)
+	case c.OtherActions != OtherActionsCarry && c.OtherActions != OtherActionsRefuse:
+		return fmt.Errorf("%w: other_actions %q is not carry or refuse", ErrConfig, c.OtherActions)
+	}
+	return nil
 }

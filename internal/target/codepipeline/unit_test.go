@@ -48,21 +48,25 @@ func TestNew(t *testing.T) {
 }
 
 func TestTarget_locate(t *testing.T) {
-	tg := &Target{region: region}
+	tg := &Target{region: region, account: account}
 	tests := []struct {
 		name string
 		b    rotation.Binding
 		want where
 		err  bool
 	}{
-		{"from attrs", rotation.Binding{ID: "codepipeline:us-east-1:p/S/A", Target: Type,
-			Attrs: map[string]string{AttrPipeline: "p", AttrStage: "S", AttrAction: "A"}}, where{"p", "S", "A"}, false},
-		{"from id", rotation.Binding{ID: "codepipeline:us-east-1:p.1@x/Source/GitHub-1"}, where{"p.1@x", "Source", "GitHub-1"}, false},
-		{"other region", rotation.Binding{ID: "codepipeline:eu-west-1:p/S/A"}, where{}, true},
-		{"other target", rotation.Binding{ID: "codepipeline:us-east-1:p/S/A", Target: "file"}, where{}, true},
-		{"malformed", rotation.Binding{ID: "codepipeline:us-east-1:p/S"}, where{}, true},
-		{"attrs disagree with id", rotation.Binding{ID: "codepipeline:us-east-1:p/S/A",
-			Attrs: map[string]string{AttrPipeline: "q", AttrStage: "S", AttrAction: "A"}}, where{}, true},
+		{"current id", rotation.Binding{ID: "codepipeline:123456789012:us-east-1:p.1@x/Source/GitHub-1", Target: Type},
+			where{account, "p.1@x", "Source", "GitHub-1"}, false},
+		{"legacy id of an earlier run", rotation.Binding{ID: "codepipeline:us-east-1:p/S/A", Attrs: map[string]string{AttrAccount: account}},
+			where{account, "p", "S", "A"}, false},
+		{"legacy id without account", rotation.Binding{ID: "codepipeline:us-east-1:p/S/A"}, where{"", "p", "S", "A"}, false},
+		{"other region", rotation.Binding{ID: "codepipeline:123456789012:eu-west-1:p/S/A"}, where{}, true},
+		{"other region, legacy", rotation.Binding{ID: "codepipeline:eu-west-1:p/S/A"}, where{}, true},
+		{"other account", rotation.Binding{ID: "codepipeline:210987654321:us-east-1:p/S/A"}, where{}, true},
+		{"other account, legacy", rotation.Binding{ID: "codepipeline:us-east-1:p/S/A", Attrs: map[string]string{AttrAccount: "210987654321"}}, where{}, true},
+		{"other target", rotation.Binding{ID: "codepipeline:123456789012:us-east-1:p/S/A", Target: "file"}, where{}, true},
+		{"malformed", rotation.Binding{ID: "codepipeline:123456789012:us-east-1:p/S"}, where{}, true},
+		{"too many parts", rotation.Binding{ID: "codepipeline:x:123456789012:us-east-1:p/S/A"}, where{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,21 +170,27 @@ func TestDifferences(t *testing.T) {
 func TestGuard(t *testing.T) {
 	ta, tb := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
 	want := comparable(doc(t, masked, masked))
-	plan := map[string]token.Token{"Source/A": ta, "Source/B": tb}
+	both := map[string]token.Token{"Source/A": ta, "Source/B": tb}
+	onlyA := map[string]token.Token{"Source/A": ta}
+	asRead := map[string]string{"Source/A": masked, "Source/B": masked}
 	tests := []struct {
 		name string
+		plan map[string]token.Token
 		body string
 		ok   bool
 	}{
-		{"tokens set, nothing else changed", fmt.Sprintf(rawDecl, ta.Reveal(), tb.Reveal()), true},
-		{"a masked token sent back", fmt.Sprintf(rawDecl, ta.Reveal(), masked), false},
-		{"the wrong token", fmt.Sprintf(rawDecl, tb.Reveal(), tb.Reveal()), false},
-		{"a member changed", strings.Replace(fmt.Sprintf(rawDecl, ta.Reveal(), tb.Reveal()), `"ProjectName": "x"`, `"ProjectName": "z"`, 1), false},
-		{"not JSON", "{", false},
+		{"tokens set, nothing else changed", both, fmt.Sprintf(rawDecl, ta.Reveal(), tb.Reveal()), true},
+		{"a planned action sent the mask", both, fmt.Sprintf(rawDecl, ta.Reveal(), masked), false},
+		{"the wrong token", both, fmt.Sprintf(rawDecl, tb.Reveal(), tb.Reveal()), false},
+		{"a member changed", both, strings.Replace(fmt.Sprintf(rawDecl, ta.Reveal(), tb.Reveal()), `"ProjectName": "x"`, `"ProjectName": "z"`, 1), false},
+		{"the other action carried as read", onlyA, fmt.Sprintf(rawDecl, ta.Reveal(), masked), true},
+		{"the other action given a token", onlyA, fmt.Sprintf(rawDecl, ta.Reveal(), tb.Reveal()), false},
+		{"the other action emptied", onlyA, fmt.Sprintf(rawDecl, ta.Reveal(), ""), false},
+		{"not JSON", both, "{", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := guard([]byte(tt.body), want, plan)
+			err := guard([]byte(tt.body), want, tt.plan, asRead)
 			if (err == nil) != tt.ok {
 				t.Fatalf("guard = %v, want ok %v", err, tt.ok)
 			}

@@ -16,14 +16,15 @@ import (
 )
 
 // Verify proves each binding holds tok and, with verify: execution, that the
-// pipeline's source action succeeds with it. After an Apply in this process
+// pipeline's source action succeeds with it, and so does every GitHub
+// action the update carried through as read. After an Apply in this process
 // the read-back is the update's own response (no call); otherwise one
 // GetPipeline per pipeline, which on the real service can only show that the
 // action is still there (tokens read "****"). Read-only, except that
 // verify: execution starts the pipeline.
 func (t *Target) Verify(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
 	t.fanOut(ctx, bindings, report, func(ctx context.Context, p string, bs []bound) []error {
-		errs := t.verifyRead(ctx, tok, p, bs)
+		errs, carried := t.verifyRead(ctx, tok, p, bs)
 		if t.cfg.Verify != VerifyExecution {
 			return errs
 		}
@@ -36,7 +37,7 @@ func (t *Target) Verify(ctx context.Context, tok token.Token, bindings []rotatio
 		if len(ok) == 0 {
 			return errs
 		}
-		exec := t.execute(ctx, tok, p, ok)
+		exec := t.execute(ctx, tok, p, ok, carried)
 		for i, j := 0, 0; i < len(bs); i++ {
 			if errs[i] == nil {
 				errs[i] = exec[j]
@@ -47,20 +48,22 @@ func (t *Target) Verify(ctx context.Context, tok token.Token, bindings []rotatio
 	})
 }
 
-func (t *Target) verifyRead(ctx context.Context, tok token.Token, name string, bs []bound) []error {
+// verifyRead checks that each binding holds tok, and returns the pipeline's
+// other GitHub actions (carried through as read), for verify: execution.
+func (t *Target) verifyRead(ctx context.Context, tok token.Token, name string, bs []bound) ([]error, []where) {
 	fp := tok.Fingerprint()
 	t.mu.Lock()
 	rec := t.records[name]
 	t.mu.Unlock()
 	if rec != nil && allSent(rec, bs, fp) {
-		return same(rec.err, len(bs))
+		return same(rec.err, len(bs)), rec.carried
 	}
 
 	var get exchange
 	defer get.wipe()
 	out, err := t.client.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &name}, get.option)
 	if err != nil {
-		return same(getError(name, err), len(bs))
+		return same(getError(name, err), len(bs)), nil
 	}
 	t.inv.remember(name, out, nil)
 	// Still the version this process wrote, and that was not tok: the
@@ -88,7 +91,22 @@ func (t *Target) verifyRead(ctx context.Context, tok token.Token, name string, b
 		}
 	}
 	clear(held)
-	return errs
+	return errs, carriedActions(out.Pipeline, bs)
+}
+
+// carriedActions are the GitHub actions of d that bs do not bind.
+func carriedActions(d *types.PipelineDeclaration, bs []bound) []where {
+	bound := map[string]bool{}
+	for _, x := range bs {
+		bound[x.w.stage+"/"+x.w.action] = true
+	}
+	var out []where
+	for _, a := range githubActions(d) {
+		if !bound[a.key()] {
+			out = append(out, where{account: bs[0].w.account, pipeline: bs[0].w.pipeline, stage: a.stage, action: a.action})
+		}
+	}
+	return out
 }
 
 // changedRepo reports an action that now reads another repository than the
@@ -121,9 +139,10 @@ func tokensOf(d *types.PipelineDeclaration) map[string]string {
 }
 
 // execute starts the pipeline and waits, at most ExecutionTimeout, until each
-// bound source action has succeeded or failed in that execution (or in the
-// one that superseded it).
-func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs []bound) []error {
+// bound source action, and each carried one, has succeeded or failed in that
+// execution (or in the one that superseded it). A carried action that fails
+// fails every binding: the update went through the whole pipeline.
+func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs []bound, carried []where) []error {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.ExecutionTimeout)
 	defer cancel()
 	start, err := t.client.StartPipelineExecution(ctx, &codepipeline.StartPipelineExecutionInput{Name: &name})
@@ -133,10 +152,27 @@ func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs [
 	id := deref(start.PipelineExecutionId)
 	t.log.DebugContext(ctx, "verifying by execution", "pipeline", name, "execution", id)
 
+	// Watch the bound actions (0 … len(bs)-1) and the carried ones after.
+	watched := make([]where, 0, len(bs)+len(carried))
+	for _, x := range bs {
+		watched = append(watched, x.w)
+	}
+	watched = append(watched, carried...)
 	errs := make([]error, len(bs))
-	pending := make(map[int]bool, len(bs))
-	for i := range bs {
+	pending := make(map[int]bool, len(watched))
+	for i := range watched {
 		pending[i] = true
+	}
+	setErr := func(i int, err error) {
+		if i < len(bs) {
+			errs[i] = err
+			return
+		}
+		for k := range errs { // a carried action failed: every binding did
+			if errs[k] == nil {
+				errs[k] = err
+			}
+		}
 	}
 	tick := time.NewTicker(t.cfg.PollInterval)
 	defer tick.Stop()
@@ -144,7 +180,7 @@ func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs [
 		select {
 		case <-ctx.Done():
 			for i := range pending {
-				errs[i] = fmt.Errorf("pipeline %s: action %s: execution %s: %w (%v)", name, bs[i].w.stage+"/"+bs[i].w.action, id, ErrExecutionTimeout, t.cfg.ExecutionTimeout)
+				setErr(i, fmt.Errorf("pipeline %s: action %s: execution %s: %w (%v)", name, watched[i], id, ErrExecutionTimeout, t.cfg.ExecutionTimeout))
 			}
 			return errs
 		case <-tick.C:
@@ -154,18 +190,22 @@ func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs [
 			if ctx.Err() != nil {
 				continue
 			}
-			return fill(errs, pending, fmt.Errorf("pipeline %s: state: %w", name, awsx.Sanitize(err, tok)))
+			return fill(setErr, errs, pending, fmt.Errorf("pipeline %s: state: %w", name, awsx.Sanitize(err, tok)))
 		}
 		elsewhere := false
 		for i := range pending {
-			status, msg, ours := actionIn(state, id, bs[i].w)
+			status, msg, ours := actionIn(state, id, watched[i])
 			switch {
 			case !ours:
 				elsewhere = true
 			case status == types.ActionExecutionStatusSucceeded:
 				delete(pending, i)
 			case status == types.ActionExecutionStatusFailed || status == types.ActionExecutionStatusAbandoned:
-				errs[i] = fmt.Errorf("pipeline %s: action %s: execution %s: %w: %s", name, bs[i].w.stage+"/"+bs[i].w.action, id, ErrSourceFailed, clean(msg, tok))
+				what := "action"
+				if i >= len(bs) {
+					what = "carried action (not rotated, sent back as read)"
+				}
+				setErr(i, fmt.Errorf("pipeline %s: %s %s: execution %s: %w: %s", name, what, watched[i], id, ErrSourceFailed, clean(msg, tok)))
 				delete(pending, i)
 			}
 		}
@@ -179,7 +219,7 @@ func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs [
 			if ctx.Err() != nil {
 				continue
 			}
-			return fill(errs, pending, fmt.Errorf("pipeline %s: execution %s: %w", name, id, awsx.Sanitize(err, tok)))
+			return fill(setErr, errs, pending, fmt.Errorf("pipeline %s: execution %s: %w", name, id, awsx.Sanitize(err, tok)))
 		}
 		switch st := ex.PipelineExecution.Status; st {
 		case types.PipelineExecutionStatusSuperseded:
@@ -187,7 +227,7 @@ func (t *Target) execute(ctx context.Context, tok token.Token, name string, bs [
 				id = next
 			}
 		case types.PipelineExecutionStatusStopped, types.PipelineExecutionStatusCancelled, types.PipelineExecutionStatusFailed, types.PipelineExecutionStatusSucceeded:
-			return fill(errs, pending, fmt.Errorf("pipeline %s: execution %s: %w (%s before its source action reported)", name, id, ErrSourceFailed, st))
+			return fill(setErr, errs, pending, fmt.Errorf("pipeline %s: execution %s: %w (%s before its source action reported)", name, id, ErrSourceFailed, st))
 		}
 	}
 	return errs
@@ -230,9 +270,10 @@ func latestIn(state *codepipeline.GetPipelineStateOutput, bs []bound) string {
 	return ""
 }
 
-func fill(errs []error, pending map[int]bool, err error) []error {
+// fill gives err to every action still pending.
+func fill(set func(int, error), errs []error, pending map[int]bool, err error) []error {
 	for i := range pending {
-		errs[i] = err
+		set(i, err)
 	}
 	return errs
 }

@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/rotation/targettest"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -56,36 +56,82 @@ func requireNoSecret(t *testing.T, err error, toks ...token.Token) {
 	}
 }
 
+// known is a Known over a fixed set of tokens.
+func known(toks ...token.Token) Known {
+	return func(_ context.Context, fp string) (bool, error) {
+		for _, t := range toks {
+			if t.Fingerprint() == fp {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+func newTarget(t *testing.T, c Config) *Target {
+	t.Helper()
+	tg, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
 func TestTarget_Discover(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(filepath.Join(dir, "real"), link); err != nil {
 		t.Fatal(err)
 	}
+	tok := token.Generate(token.KindClassicPAT)
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	held := write("held", tok.Reveal()+"\n")
+	stranger := write("stranger", token.Generate(token.KindClassicPAT).Reveal())
 	tests := []struct {
-		name       string
-		path       string
-		wantSaying string
+		name        string
+		c           Config
+		wantSaying  string
+		wantWarning string
 	}{
-		{name: "new file", path: filepath.Join(dir, "token")},
-		{name: "missing directory", path: filepath.Join(dir, "nope", "token"), wantSaying: "directory"},
-		{name: "a directory", path: dir, wantSaying: "is not a regular file"},
-		{name: "a symbolic link", path: link, wantSaying: "is a symbolic link"},
+		{name: "new file, create: true", c: Config{Path: filepath.Join(dir, "token"), Create: true}},
+		{name: "new file without create", c: Config{Path: filepath.Join(dir, "token")}, wantSaying: "create: true"},
+		{name: "a known token", c: Config{Path: held, Known: known(tok)}},
+		{name: "a token rotor does not know", c: Config{Path: stranger, Known: known(tok)}, wantWarning: "rotor adopt"},
+		{name: "something else", c: Config{Path: write("passwd", "root:x:0:0:root:/root:/bin/bash\n"), Known: known(tok)}, wantSaying: "something other than one GitHub token"},
+		{name: "two tokens", c: Config{Path: write("two", tok.Reveal()+"\n"+tok.Reveal()+"\n"), Known: known(tok)}, wantSaying: "something other than one GitHub token"},
+		{name: "an empty file", c: Config{Path: write("empty", ""), Known: known(tok)}, wantSaying: "something other than one GitHub token"},
+		{name: "missing directory", c: Config{Path: filepath.Join(dir, "nope", "token"), Create: true}, wantSaying: "does not exist"},
+		{name: "a directory", c: Config{Path: dir, Create: true}, wantSaying: "is not a regular file"},
+		{name: "a symbolic link", c: Config{Path: link, Create: true}, wantSaying: "is a symbolic link"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tg := New(tt.path)
+			tg := newTarget(t, tt.c)
 			bs, err := tg.Discover(context.Background())
 			if tt.wantSaying != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantSaying) || !strings.Contains(err.Error(), tt.path) {
-					t.Fatalf("Discover() = %v, want an error naming %s and saying %q", err, tt.path, tt.wantSaying)
+				if err == nil || !strings.Contains(err.Error(), tt.wantSaying) || !strings.Contains(err.Error(), tg.Path()) {
+					t.Fatalf("Discover() = %v, want an error naming %s and saying %q", err, tg.Path(), tt.wantSaying)
 				}
+				requireNoSecret(t, err, tok)
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []rotation.Binding{{ID: "file:" + tt.path, Target: Type, Resource: tt.path}}
+			var warnings []string
+			if tt.wantWarning != "" {
+				if len(bs) != 1 || len(bs[0].Warnings) != 1 || !strings.Contains(bs[0].Warnings[0], tt.wantWarning) {
+					t.Fatalf("Discover() = %+v, want one warning saying %q", bs, tt.wantWarning)
+				}
+				warnings = bs[0].Warnings
+			}
+			want := []rotation.Binding{{ID: "file:" + tg.Path(), Target: Type, Resource: tg.Path(), Warnings: warnings}}
 			if diff := cmp.Diff(want, bs); diff != "" {
 				t.Errorf("Discover() (-want +got):\n%s", diff)
 			}
@@ -95,19 +141,21 @@ func TestTarget_Discover(t *testing.T) {
 
 func TestNew_relative(t *testing.T) {
 	wd, _ := os.Getwd()
-	if got := New("x/token").Path(); got != filepath.Join(wd, "x/token") {
+	if got := newTarget(t, Config{Path: "x/token"}).Path(); got != filepath.Join(wd, "x/token") {
 		t.Errorf("Path() = %q", got)
 	}
 }
 
 func TestTarget_ApplyVerify(t *testing.T) {
+	old := token.Generate(token.KindClassicPAT)
 	tests := []struct {
-		name  string
-		setup func(t *testing.T, path string) // the file before Apply
+		name   string
+		create bool
+		setup  func(t *testing.T, path string) // the file before Apply
 	}{
-		{name: "no file yet", setup: func(*testing.T, string) {}},
-		{name: "an old token, world-readable", setup: func(t *testing.T, path string) {
-			if err := os.WriteFile(path, []byte(token.Generate(token.KindClassicPAT).Reveal()+"\n"), 0o644); err != nil {
+		{name: "no file yet, create: true", create: true, setup: func(*testing.T, string) {}},
+		{name: "the adopted token, world-readable", setup: func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte(old.Reveal()+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -117,9 +165,9 @@ func TestTarget_ApplyVerify(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "github-token")
 			tt.setup(t, path)
-			tg := New(path)
-			bs := discover(t, tg)
 			tok := token.Generate(token.KindClassicPAT)
+			tg := newTarget(t, Config{Path: path, Create: tt.create, Known: known(old, tok)})
+			bs := discover(t, tg)
 			ctx := context.Background()
 			for i := range 2 { // the second Apply is a no-op
 				if err := run(t, tg.Apply, ctx, tok, bs)[tg.BindingID()]; err != nil {
@@ -157,7 +205,7 @@ func TestTarget_Verify_trailingNewline(t *testing.T) {
 	if err := os.WriteFile(path, []byte(tok.Reveal()+"\r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tg := New(path)
+	tg := newTarget(t, Config{Path: path})
 	if err := run(t, tg.Verify, context.Background(), tok, discover(t, tg))[tg.BindingID()]; err != nil {
 		t.Errorf("Verify(token written with a newline) = %v", err)
 	}
@@ -174,7 +222,7 @@ func readOnlyDir(t *testing.T, dir string) {
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
 	} else {
 		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
-			t.Skipf("cannot make a directory read-only as root here (chattr: %v: %s)", err, out)
+			t.Skipf("SKIP: cannot make a directory read-only as root here (chattr: %v: %s)", err, out)
 		}
 		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
 	}
@@ -182,7 +230,7 @@ func readOnlyDir(t *testing.T, dir string) {
 	if f, err := os.Create(probe); err == nil {
 		f.Close()
 		os.Remove(probe)
-		t.Skip("the directory is still writable")
+		t.Skip("SKIP: the directory is still writable")
 	}
 }
 
@@ -196,10 +244,10 @@ func TestTarget_Apply_readOnlyDirectory(t *testing.T) {
 	if err := os.WriteFile(path, []byte(old.Reveal()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tg := New(path)
+	tok := token.Generate(token.KindClassicPAT)
+	tg := newTarget(t, Config{Path: path, Known: known(old, tok)})
 	bs := discover(t, tg)
 	readOnlyDir(t, dir)
-	tok := token.Generate(token.KindClassicPAT)
 	err := run(t, tg.Apply, context.Background(), tok, bs)[tg.BindingID()]
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Apply into a read-only directory = %v, want an error naming %s", err, path)
@@ -213,31 +261,9 @@ func TestTarget_Apply_readOnlyDirectory(t *testing.T) {
 	}
 }
 
-func TestTarget_Apply_keepsOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("only root can give a file to another user")
-	}
-	path := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(path, 65534, 65534); err != nil {
-		t.Skipf("chown: %v", err)
-	}
-	tg := New(path)
-	if err := run(t, tg.Apply, context.Background(), token.Generate(token.KindClassicPAT), discover(t, tg))[tg.BindingID()]; err != nil {
-		t.Fatal(err)
-	}
-	fi, _ := os.Stat(path)
-	st := fi.Sys().(*syscall.Stat_t)
-	if st.Uid != 65534 || st.Gid != 65534 {
-		t.Errorf("owner %d:%d, want 65534:65534", st.Uid, st.Gid)
-	}
-}
-
 func TestTarget_errors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token")
-	tg := New(path)
+	tg := newTarget(t, Config{Path: path, Create: true})
 	bs := discover(t, tg)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -264,4 +290,27 @@ func TestTarget_errors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestContract: the contract every target passes, on a temporary directory.
+func TestContract(t *testing.T) {
+	targettest.Run(t, targettest.Harness{
+		New: func(t *testing.T, prev token.Token) rotation.Target {
+			path := filepath.Join(t.TempDir(), "github-token")
+			if err := os.WriteFile(path, []byte(prev.Reveal()+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// The store knows every token the contract writes as a
+			// version of the credential, as during a real run.
+			everyToken := func(context.Context, string) (bool, error) { return true, nil }
+			return newTarget(t, Config{Path: path, Mode: 0o600, Known: everyToken})
+		},
+		Holds: func(t *testing.T, b rotation.Binding) string {
+			data, err := os.ReadFile(b.Resource)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return token.Fingerprint(strings.TrimSpace(string(data)))
+		},
+	})
 }

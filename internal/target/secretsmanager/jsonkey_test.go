@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rotor-ci/rotor/internal/target/awsone"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -120,7 +121,7 @@ func TestSameKMSKey(t *testing.T) {
 		{"alias/rotor", "arn:aws:kms:us-east-1:123456789012:alias/other-rotor", false},
 	}
 	for _, tt := range tests {
-		if got := sameKMSKey(tt.want, tt.have); got != tt.same {
+		if got := awsone.SameKMSKey(tt.want, tt.have, defaultKey); got != tt.same {
 			t.Errorf("sameKMSKey(%q, %q) = %v, want %v", tt.want, tt.have, got, tt.same)
 		}
 	}

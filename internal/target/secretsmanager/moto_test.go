@@ -25,6 +25,8 @@ func TestAgainstMoto(t *testing.T) {
 		{"Target_Rollback", testTarget_Rollback},
 		{"Target_ApplyResumes", testTarget_ApplyResumes},
 		{"Target_RoleARN", testTarget_RoleARN},
+		{"Target_ReadBack", testTarget_ReadBack},
+		{"Contract", testContract},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, ep) })
 	}

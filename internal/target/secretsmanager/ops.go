@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -155,7 +154,7 @@ func (t *Target) applyVersion(ctx context.Context, tok token.Token, vid string) 
 		if _, err := t.api.UpdateSecretVersionStage(ctx, in); err != nil {
 			return fmt.Errorf("move AWSCURRENT to version %s: %w", vid, awsx.Sanitize(err, tok))
 		}
-		t.log.InfoContext(ctx, "secret version is AWSCURRENT", "version", vid, "previous", cur, "fingerprint", tok.Fingerprint())
+		t.Log.InfoContext(ctx, "secret version is AWSCURRENT", "version", vid, "previous", cur, "fingerprint", tok.Fingerprint())
 	}
 	if pending {
 		// A managed rotation leaves no AWSPENDING behind; a stale one makes
@@ -206,7 +205,7 @@ func (t *Target) stage(ctx context.Context, tok token.Token, vid, cur string) (p
 	if err != nil && !awsx.IsCode(err, "ResourceExistsException") {
 		return false, fmt.Errorf("put version %s: %w", vid, awsx.Sanitize(err, tok))
 	}
-	t.log.InfoContext(ctx, "secret version staged", "version", vid, "stage", stagePending, "fingerprint", tok.Fingerprint())
+	t.Log.InfoContext(ctx, "secret version staged", "version", vid, "stage", stagePending, "fingerprint", tok.Fingerprint())
 	return true, nil
 }
 
@@ -258,10 +257,10 @@ func (t *Target) rollback(ctx context.Context, prev token.Token) error {
 		if _, err := t.api.UpdateSecretVersionStage(ctx, in); err != nil {
 			return fmt.Errorf("move AWSCURRENT back to version %s: %w", id, awsx.Sanitize(err, prev))
 		}
-		t.log.InfoContext(ctx, "secret rolled back: AWSCURRENT moved back", "version", id, "from", cur, "fingerprint", prev.Fingerprint())
+		t.Log.InfoContext(ctx, "secret rolled back: AWSCURRENT moved back", "version", id, "from", cur, "fingerprint", prev.Fingerprint())
 		return t.clearPending(ctx, prev)
 	}
-	t.log.InfoContext(ctx, "secret rollback: no version to move back to; writing the previous token again", "version", vid, "fingerprint", prev.Fingerprint())
+	t.Log.InfoContext(ctx, "secret rollback: no version to move back to; writing the previous token again", "version", vid, "fingerprint", prev.Fingerprint())
 	if err := t.applyVersion(ctx, prev, vid); err != nil {
 		return err
 	}
@@ -315,21 +314,4 @@ func (t *Target) clearPending(ctx context.Context, tok token.Token) error {
 		return fmt.Errorf("remove AWSPENDING from version %s: %w", p, awsx.Sanitize(err, tok))
 	}
 	return nil
-}
-
-// sameKMSKey reports whether the configured key want names the key the
-// secret reports (have; empty for the default aws/secretsmanager key).
-// Either may be a key id, a key ARN, an alias or an alias ARN; an alias
-// and a key id cannot be matched without KMS and count as different.
-func sameKMSKey(want, have string) bool {
-	if have == "" {
-		have = "alias/aws/secretsmanager"
-	}
-	if want == have {
-		return true
-	}
-	suffix := func(arn, short string) bool {
-		return strings.HasPrefix(arn, "arn:") && (strings.HasSuffix(arn, ":"+short) || strings.HasSuffix(arn, ":key/"+short))
-	}
-	return suffix(have, want) || suffix(want, have)
 }

@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
+	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/target/awsone"
 	"github.com/rotor-ci/rotor/internal/token"
 )
+
+// defaultKey is the service's own key, which a resource without a key of
+// its own uses.
+const defaultKey = "alias/aws/secretsmanager"
 
 // Type is the target's name in the config.
 const Type = "secretsmanager"
@@ -66,41 +71,31 @@ var _ api = (*sm.Client)(nil)
 // Target keeps a token in one secret. Safe for concurrent use; it holds no
 // state between calls.
 type Target struct {
-	api    api
-	region string
-	c      Config
-	log    *slog.Logger
+	awsone.Base
+	api api
+	c   Config
 }
 
 var (
 	_ rotation.Target     = (*Target)(nil)
 	_ rotation.Rollbacker = (*Target)(nil)
+	_ rotation.ReadBacker = (*Target)(nil)
 )
 
 // New builds the target. It calls no AWS API; Discover does.
 func New(ctx context.Context, c Config) (*Target, error) {
-	if c.SecretID == "" {
-		return nil, errors.New("secretsmanager: secret_id is required")
-	}
-	cfg, err := awsx.Load(ctx, c.AWS)
+	cfg, err := awsone.Load(ctx, c.AWS, Type, "secret_id", c.SecretID)
 	if err != nil {
-		return nil, fmt.Errorf("secretsmanager %s: %w", c.SecretID, err)
+		return nil, err
 	}
 	return newTarget(c, sm.NewFromConfig(cfg), cfg.Region), nil
 }
 
 func newTarget(c Config, a api, region string) *Target {
-	log := c.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Target{api: a, region: region, c: c, log: log.With("target", Type, "secret", c.SecretID)}
+	return &Target{Base: awsone.NewBase(Type, region, "secret", c.SecretID, c.Log), api: a, c: c}
 }
 
 func (t *Target) Type() string { return Type }
-
-// BindingID is "secretsmanager:<region>:<secret id>".
-func (t *Target) BindingID() string { return Type + ":" + t.region + ":" + t.c.SecretID }
 
 // Discover checks that the secret exists, is rotor's to write, is encrypted
 // with the configured key and (with a JSON key) holds a JSON object, and
@@ -108,21 +103,21 @@ func (t *Target) BindingID() string { return Type + ":" + t.region + ":" + t.c.S
 func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	d, err := t.describe(ctx)
 	if err != nil {
-		return nil, t.wrap(err)
+		return nil, t.Wrap(err)
 	}
 	if o := aws.ToString(d.OwningService); o != "" {
-		return nil, t.wrap(fmt.Errorf("%w (%s): rotate it through that service", ErrManaged, o))
+		return nil, t.Wrap(fmt.Errorf("%w (%s): rotate it through that service", ErrManaged, o))
 	}
 	have := aws.ToString(d.KmsKeyId)
-	if t.c.KMSKeyID != "" && !sameKMSKey(t.c.KMSKeyID, have) {
-		return nil, t.wrap(fmt.Errorf("%w: the secret uses %s, the config says %s; rotor never re-encrypts a secret: fix kms_key_id or the secret", ErrKMSKeyMismatch, orDefaultKey(have), t.c.KMSKeyID))
+	if t.c.KMSKeyID != "" && !awsone.SameKMSKey(t.c.KMSKeyID, have, defaultKey) {
+		return nil, t.Wrap(fmt.Errorf("%w: the secret uses %s, the config says %s; rotor never re-encrypts a secret: fix kms_key_id or the secret", ErrKMSKeyMismatch, awsone.OrDefaultKey(have, defaultKey), t.c.KMSKeyID))
 	}
 	b := rotation.Binding{
 		ID:       t.BindingID(),
 		Target:   Type,
 		Resource: aws.ToString(d.ARN),
 		Attrs: map[string]string{
-			AttrRegion: t.region, AttrARN: aws.ToString(d.ARN), AttrName: aws.ToString(d.Name),
+			AttrRegion: t.Region, AttrARN: aws.ToString(d.ARN), AttrName: aws.ToString(d.Name),
 			AttrJSONKey: t.c.JSONKey, AttrKMSKey: have,
 		},
 	}
@@ -136,7 +131,7 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	} else if err != nil {
 		// Reading now (read-only) finds a binary secret or a string that is
 		// not JSON before any credential is touched.
-		return nil, t.wrap(err)
+		return nil, t.Wrap(err)
 	}
 	return []rotation.Binding{b}, nil
 }
@@ -146,22 +141,28 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 // call finds the version it wrote.
 func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
 	for _, b := range bindings {
-		report(rotation.Result{BindingID: b.ID, Err: t.result(t.apply(ctx, tok), tok)})
+		report(rotation.Result{BindingID: b.ID, Err: t.Result(t.apply(ctx, tok), tok)})
 	}
 }
 
 // Verify reads AWSCURRENT back and compares fingerprints. Read-only.
 func (t *Target) Verify(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
 	for _, b := range bindings {
-		report(rotation.Result{BindingID: b.ID, Err: t.result(t.verify(ctx, tok), tok)})
+		report(rotation.Result{BindingID: b.ID, Err: t.Result(t.verify(ctx, tok), tok)})
 	}
+}
+
+// ReadBack implements rotation.ReadBacker (rotor adopt): Verify is a
+// read-back already.
+func (t *Target) ReadBack(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
+	t.Verify(ctx, tok, bindings, report)
 }
 
 // Rollback moves AWSCURRENT back to the version holding prev (found by
 // fingerprint); when no version holds it any more, it writes prev again.
 func (t *Target) Rollback(ctx context.Context, prev token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
 	for _, b := range bindings {
-		report(rotation.Result{BindingID: b.ID, Err: t.result(t.rollback(ctx, prev), prev)})
+		report(rotation.Result{BindingID: b.ID, Err: t.Result(t.rollback(ctx, prev), prev)})
 	}
 }
 
@@ -179,30 +180,13 @@ func (t *Target) verify(ctx context.Context, tok token.Token) error {
 	return nil
 }
 
-func (t *Target) wrap(err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", t.BindingID(), err)
-}
+var _ cfnref.Holder = (*Target)(nil)
 
-// result names the binding, and withholds an error whose text would
-// hold the token: AWS errors are sanitised with it already, so this is a
-// last guard, not the mechanism.
-func (t *Target) result(err error, tok token.Token) error {
-	if err == nil {
-		return nil
+// Held says which secret binding b holds the token in, for a stack
+// template that reads it ({{resolve:secretsmanager:…}}).
+func (*Target) Held(b rotation.Binding) (cfnref.Held, bool) {
+	if b.Target != Type {
+		return cfnref.Held{}, false
 	}
-	err = t.wrap(err)
-	if !tok.IsZero() && strings.Contains(err.Error(), tok.Reveal()) {
-		return t.wrap(errors.New("error withheld: its text held the token"))
-	}
-	return err
-}
-
-func orDefaultKey(k string) string {
-	if k == "" {
-		return "the default key aws/secretsmanager"
-	}
-	return k
+	return cfnref.Held{Kind: cfnref.KindSecretsManager, Region: b.Attrs[AttrRegion], ARN: b.Attrs[AttrARN], Name: b.Attrs[AttrName], JSONKey: b.Attrs[AttrJSONKey]}, true
 }

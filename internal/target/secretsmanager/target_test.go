@@ -17,6 +17,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/rotation/targettest"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -459,4 +460,18 @@ func TestNew_RequiresSecretID(t *testing.T) {
 	if _, err := New(context.Background(), Config{AWS: awsx.Config{Region: region}}); err == nil {
 		t.Fatal("New without a secret id succeeded")
 	}
+}
+
+// testContract: the contract every target passes.
+func testContract(t *testing.T, ep string) {
+	c := client(t, ep)
+	targettest.Run(t, targettest.Harness{
+		New: func(t *testing.T, prev token.Token) rotation.Target {
+			return newTestTarget(t, ep, Config{SecretID: createSecret(t, c, prev.Reveal(), "")})
+		},
+		Holds: func(t *testing.T, b rotation.Binding) string {
+			_, v := currentString(t, c, b.Attrs[AttrName])
+			return token.Fingerprint(v)
+		},
+	})
 }

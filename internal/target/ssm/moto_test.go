@@ -19,7 +19,9 @@ func TestAgainstMoto(t *testing.T) {
 		{"Target_DiscoverRefuses", testTarget_DiscoverRefuses},
 		{"Target_Apply", testTarget_Apply},
 		{"Target_RoleARN", testTarget_RoleARN},
+		{"Target_ReadBack", testTarget_ReadBack},
 		{"Canary", testCanary},
+		{"Contract", testContract},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, ep) })
 	}

@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
+	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/target/awsone"
 	"github.com/rotor-ci/rotor/internal/token"
 )
+
+// defaultKey is the service's own key, which a resource without a key of
+// its own uses.
+const defaultKey = "alias/aws/ssm"
 
 // Type is the target's name in the config.
 const Type = "ssm"
@@ -58,51 +63,43 @@ var _ api = (*ssm.Client)(nil)
 // Target keeps a token in one SecureString parameter. Safe for concurrent
 // use; it holds no state between calls.
 type Target struct {
-	api    api
-	region string
-	c      Config
-	log    *slog.Logger
+	awsone.Base
+	api api
+	c   Config
 }
 
-var _ rotation.Target = (*Target)(nil)
+var (
+	_ rotation.Target     = (*Target)(nil)
+	_ rotation.ReadBacker = (*Target)(nil)
+)
 
 // New builds the target. It calls no AWS API; Discover does.
 func New(ctx context.Context, c Config) (*Target, error) {
-	if c.Name == "" {
-		return nil, errors.New("ssm: name is required")
-	}
-	cfg, err := awsx.Load(ctx, c.AWS)
+	cfg, err := awsone.Load(ctx, c.AWS, Type, "name", c.Name)
 	if err != nil {
-		return nil, fmt.Errorf("ssm %s: %w", c.Name, err)
+		return nil, err
 	}
 	return newTarget(c, ssm.NewFromConfig(cfg), cfg.Region), nil
 }
 
 func newTarget(c Config, a api, region string) *Target {
-	log := c.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Target{api: a, region: region, c: c, log: log.With("target", Type, "parameter", c.Name)}
+	return &Target{Base: awsone.NewBase(Type, region, "parameter", c.Name, c.Log), api: a, c: c}
 }
 
 func (t *Target) Type() string { return Type }
-
-// BindingID is "ssm:<region>:<name>".
-func (t *Target) BindingID() string { return Type + ":" + t.region + ":" + t.c.Name }
 
 // Discover checks that the parameter exists, is a SecureString rotor can
 // decrypt, and returns its one binding. Read-only.
 func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	m, err := t.describe(ctx)
 	if err != nil {
-		return nil, t.wrap(err)
+		return nil, t.Wrap(err)
 	}
 	// Reading with decryption now proves the KMS grant before any
 	// credential is touched.
 	p, err := t.read(ctx)
 	if err != nil {
-		return nil, t.wrap(err)
+		return nil, t.Wrap(err)
 	}
 	arn := aws.ToString(p.ARN)
 	if arn == "" {
@@ -113,10 +110,10 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 		ID:       t.BindingID(),
 		Target:   Type,
 		Resource: arn,
-		Attrs:    map[string]string{AttrRegion: t.region, AttrName: t.c.Name, AttrARN: arn, AttrKMSKey: t.key(m)},
+		Attrs:    map[string]string{AttrRegion: t.Region, AttrName: t.c.Name, AttrARN: arn, AttrKMSKey: t.key(m)},
 	}
-	if t.c.KMSKeyID != "" && !sameKMSKey(t.c.KMSKeyID, have) {
-		b.Warnings = append(b.Warnings, fmt.Sprintf("parameter %s is encrypted with %s; rotor will write it with %s as configured", t.c.Name, orDefaultKey(have), t.c.KMSKeyID))
+	if t.c.KMSKeyID != "" && !awsone.SameKMSKey(t.c.KMSKeyID, have, defaultKey) {
+		b.Warnings = append(b.Warnings, fmt.Sprintf("parameter %s is encrypted with %s; rotor will write it with %s as configured", t.c.Name, awsone.OrDefaultKey(have, defaultKey), t.c.KMSKeyID))
 	}
 	return []rotation.Binding{b}, nil
 }
@@ -125,7 +122,7 @@ func (t *Target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 // holds it. Idempotent.
 func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
 	for _, b := range bindings {
-		report(rotation.Result{BindingID: b.ID, Err: t.result(t.apply(ctx, tok), tok)})
+		report(rotation.Result{BindingID: b.ID, Err: t.Result(t.apply(ctx, tok), tok)})
 	}
 }
 
@@ -133,8 +130,14 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation
 // fingerprints. Read-only.
 func (t *Target) Verify(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
 	for _, b := range bindings {
-		report(rotation.Result{BindingID: b.ID, Err: t.result(t.verify(ctx, tok), tok)})
+		report(rotation.Result{BindingID: b.ID, Err: t.Result(t.verify(ctx, tok), tok)})
 	}
+}
+
+// ReadBack implements rotation.ReadBacker (rotor adopt): Verify is a
+// read-back already.
+func (t *Target) ReadBack(ctx context.Context, tok token.Token, bindings []rotation.Binding, report func(rotation.Result)) {
+	t.Verify(ctx, tok, bindings, report)
 }
 
 func (t *Target) describe(ctx context.Context) (types.ParameterMetadata, error) {
@@ -218,7 +221,7 @@ func (t *Target) apply(ctx context.Context, tok token.Token) error {
 	if err != nil {
 		return fmt.Errorf("put: %w", awsx.Sanitize(err, tok))
 	}
-	t.log.InfoContext(ctx, "parameter written", "version", out.Version, "previous", p.Version, "fingerprint", tok.Fingerprint())
+	t.Log.InfoContext(ctx, "parameter written", "version", out.Version, "previous", p.Version, "fingerprint", tok.Fingerprint())
 	return nil
 }
 
@@ -233,46 +236,13 @@ func (t *Target) verify(ctx context.Context, tok token.Token) error {
 	return nil
 }
 
-func (t *Target) wrap(err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", t.BindingID(), err)
-}
+var _ cfnref.Holder = (*Target)(nil)
 
-// result names the binding, and withholds an error whose text would hold
-// the token: AWS errors are sanitised with it already, so this is a last
-// guard, not the mechanism.
-func (t *Target) result(err error, tok token.Token) error {
-	if err == nil {
-		return nil
+// Held says which parameter binding b holds the token in, for a stack
+// template that reads it ({{resolve:ssm-secure:…}}).
+func (*Target) Held(b rotation.Binding) (cfnref.Held, bool) {
+	if b.Target != Type {
+		return cfnref.Held{}, false
 	}
-	err = t.wrap(err)
-	if !tok.IsZero() && strings.Contains(err.Error(), tok.Reveal()) {
-		return t.wrap(errors.New("error withheld: its text held the token"))
-	}
-	return err
-}
-
-// sameKMSKey reports whether want names the key have (empty: aws/ssm).
-// Either may be a key id, a key ARN, an alias or an alias ARN; an alias
-// and a key id cannot be matched without KMS and count as different.
-func sameKMSKey(want, have string) bool {
-	if have == "" {
-		have = "alias/aws/ssm"
-	}
-	if want == have {
-		return true
-	}
-	suffix := func(arn, short string) bool {
-		return strings.HasPrefix(arn, "arn:") && (strings.HasSuffix(arn, ":"+short) || strings.HasSuffix(arn, ":key/"+short))
-	}
-	return suffix(have, want) || suffix(want, have)
-}
-
-func orDefaultKey(k string) string {
-	if k == "" {
-		return "the default key aws/ssm"
-	}
-	return k
+	return cfnref.Held{Kind: cfnref.KindSSM, Region: b.Attrs[AttrRegion], ARN: b.Attrs[AttrARN], Name: b.Attrs[AttrName]}, true
 }

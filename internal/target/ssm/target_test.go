@@ -18,6 +18,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/rotation/targettest"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -297,4 +298,15 @@ type refusing struct{ api }
 
 func (r *refusing) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
 	return nil, &types.ParameterPatternMismatchException{Message: aws.String("value " + aws.ToString(in.Value) + " does not match")}
+}
+
+// testContract: the contract every target passes.
+func testContract(t *testing.T, ep string) {
+	c := client(t, ep)
+	targettest.Run(t, targettest.Harness{
+		New: func(t *testing.T, prev token.Token) rotation.Target {
+			return newTestTarget(t, ep, Config{Name: createParam(t, c, param{typ: types.ParameterTypeSecureString, value: prev.Reveal()})})
+		},
+		Holds: func(t *testing.T, b rotation.Binding) string { return read(t, c, b.Attrs[AttrName]).Value },
+	})
 }

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/plan"
+)
+
+// TestCLI_GitHubActionsSecret drives a github-actions-secret target
+// through the CLI against the GitHub emulator: plan shows the secret, a
+// rotation writes it and a workflow proves the token works from Actions,
+// status counts it healthy, a rotation whose token dies before the
+// workflow runs is rolled back to the previous token, and scan --github
+// matches the secret to rotor's write by updated_at. No output holds a
+// token.
+func TestCLI_GitHubActionsSecret(t *testing.T) {
+	e := newE2E(t, "10m")
+	const owner = "MyGitHubUserName"
+	if err := e.sb.GitHub.CreateRepo(ghemu.RepoSpec{Owner: owner, Name: "deploy", Private: true, Workflows: []ghemu.WorkflowSpec{{
+		File: "check.yml", Job: ghemu.JobSpec{Secret: "GH_TOKEN", Reads: owner + "/test-repo"},
+		QueueTime: ghemu.Duration{Duration: 500 * time.Millisecond},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	writer := e.newToken(owner, "repo")
+	// In ci/, where the canary expects tokens (it is one).
+	writerFile := filepath.Join(e.dir, "ci", "gh-writer")
+	if err := os.WriteFile(writerFile, []byte(writer.Reveal()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := e.tokens[0]
+	gh, err := github.New(e.sb.GitHubURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	place := github.SecretPlace{Level: github.LevelRepo, Owner: owner, Repo: "deploy", Name: "GH_TOKEN"}
+	if err := gh.WriteSecret(context.Background(), writer, place, old, nil); err != nil {
+		t.Fatal(err)
+	}
+	secretHolds := func() string {
+		for _, s := range e.sb.GitHub.Secrets() {
+			if s.Repo == "deploy" && s.Name == "GH_TOKEN" {
+				return s.Fingerprint
+			}
+		}
+		return ""
+	}
+	cfg := fmt.Sprintf(`store: sqlite:rotor.db
+key: file:rotor.key
+github: {api_url: %s}
+credentials:
+  - name: actions-token
+    source: {type: personal-token, scopes: [repo]}
+    rotate: {every: 30d, renew_before: 7d, grace: 10m}
+    targets:
+      - type: github-actions-secret
+        name: GH_TOKEN
+        repositories: [%s/deploy]
+        token_file: ci/gh-writer
+        verify: workflow
+        workflow: {file: check.yml, ref: main, timeout: 1m}
+`, e.sb.GitHubURL, owner)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.rotor("", "validate"); code != 0 {
+		t.Fatalf("validate: %d %s", code, out)
+	}
+	code, out := e.rotor("", "plan", "-o", "json")
+	var r plan.Report
+	if code != 0 || json.Unmarshal([]byte(strings.SplitN(out, "\n\n", 2)[0]), &r) != nil {
+		t.Fatalf("plan: %d %s", code, out)
+	}
+	if len(r.Credentials) != 1 || len(r.Credentials[0].Bindings) != 1 || !strings.HasSuffix(r.Credentials[0].Bindings[0].ID, "/repos/"+owner+"/deploy/actions/secrets/GH_TOKEN") {
+		t.Fatalf("plan bindings: %+v", r.Credentials)
+	}
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "actions-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
+		t.Fatalf("adopt: %d %s", code, out)
+	}
+
+	first := e.newToken(owner, "repo")
+	if code, out := e.rotor(first.Reveal()+"\n", "rotate", "actions-token", "--token-stdin"); code != 0 {
+		t.Fatalf("rotate: %d %s", code, out)
+	}
+	if got := secretHolds(); got != first.Fingerprint() {
+		t.Fatalf("secret holds %s, want %s", got, first.Fingerprint())
+	}
+	if runs := e.sb.GitHub.Runs(); len(runs) != 1 || runs[0].Conclusion != "success" {
+		t.Fatalf("verify runs: %+v", runs)
+	}
+	if code, out := e.rotor("", "status"); code != 0 || !strings.Contains(out, "actions-token") || !strings.Contains(out, "1/1 healthy") {
+		t.Fatalf("status: %d %s", code, out)
+	}
+
+	// The next token dies while its verify run is queued: the run fails,
+	// the rotation rolls back, and the secret holds the first token again.
+	second := e.newToken(owner, "repo")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			for _, run := range e.sb.GitHub.Runs() {
+				if run.Status == "queued" {
+					for _, ti := range e.sb.GitHub.Tokens() {
+						if ti.Fingerprint == second.Fingerprint() && ti.State == ghemu.StateActive {
+							_ = e.sb.GitHub.DeleteToken(ti.ID)
+						}
+					}
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	code, out = e.rotor(second.Reveal()+"\n", "rotate", "actions-token", "--token-stdin")
+	cancel()
+	if code != ExitRolledBack || !strings.Contains(out, "check.yml") {
+		t.Fatalf("rotate with a token that dies: exit %d, want %d naming the workflow\n%s", code, ExitRolledBack, out)
+	}
+	if got := secretHolds(); got != first.Fingerprint() {
+		t.Fatalf("after rollback the secret holds %s, want %s", got, first.Fingerprint())
+	}
+
+	code, out = e.rotor("", "scan", "--github", owner, "--github-token-file", writerFile)
+	if code != 0 || !strings.Contains(out, "repos/"+owner+"/deploy/actions/secrets/GH_TOKEN") || !strings.Contains(out, "never shows a secret's value") ||
+		!strings.Contains(out, "actions-token v") || !strings.Contains(out, first.Fingerprint()) {
+		t.Fatalf("scan --github: %d %s", code, out)
+	}
+	e.canary()
+}

@@ -1,0 +1,17 @@
+// Package revoke revokes tokens by the route each kind needs, and confirms
+// every revocation.
+//
+// Personal tokens (ghp_, github_pat_) and OAuth and GitHub App user tokens
+// (gho_, ghu_) go through GitHub's credential revocation API, POST
+// /credentials/revoke: unauthenticated, up to 1,000 tokens a call, but only
+// 60 calls an hour. So they are queued in the store, shared by every run and
+// every replica, and sent in batches as the hourly budget (also kept in the
+// store) allows. After a call each token is tried with GET /user: GitHub
+// must refuse it (401). One it still accepts is reported (an alert), and so
+// is the case where GitHub accepted the revocation but the token lives on.
+// A token that GitHub already refuses when its turn comes needs no call.
+//
+// Installation tokens (ghs_) revoke themselves (DELETE /installation/token,
+// in source/githubapp); fine-grained tokens' access to an organisation is
+// revoked through the organisation's API (orgpat.go).
+package revoke
