@@ -263,7 +263,7 @@ func Check(r Records) Findings {
 		st, isVersion := recorded[fp]
 		_, isMinted := minted[fp]
 		switch {
-		case isMinted && !isVersion && !reached[fp] && minted[fp].PID != 0 && r.KilledPIDs[minted[fp].PID].After(minted[fp].Asked):
+		case isMinted && !isVersion && !reached[fp] && r.askerKilled(minted[fp]):
 			// The rotor process that asked was killed while it waited for
 			// GitHub's answer or before it could record the token: its value existed only in
 			// that process's memory (the leak search finds no copy), and
@@ -622,4 +622,21 @@ func jsonDiff(a, b []byte) []string {
 		out = []string{"(equal as values, different as bytes)"}
 	}
 	return out
+}
+
+// askerKilled reports whether the rotor process that asked for m was
+// killed after it asked. When its socket was gone before the proxy could
+// name it (PID 0), the asker was one of the processes running then, and
+// it can only have vanished by being killed: any of them killed after the
+// request arrived counts.
+func (r Records) askerKilled(m Mint) bool {
+	if m.PID != 0 {
+		return r.KilledPIDs[m.PID].After(m.Asked)
+	}
+	for _, pid := range m.Running {
+		if r.KilledPIDs[pid].After(m.Asked) {
+			return true
+		}
+	}
+	return false
 }

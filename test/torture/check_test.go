@@ -281,6 +281,28 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			name: "a minted token whose asker could not be named, and one of the processes running then was killed, is lost",
+			plant: func(r *Records) {
+				r.Mints = []Mint{{Time: at(4000), Asked: at(3990), Fingerprint: fpC, ExpiresAt: at(3_600_000), Running: []int{7, 42}}}
+				r.Live[fpC] = true
+				r.KilledPIDs = map[int]time.Time{42: at(3992)}
+			},
+			check: func(t *testing.T, f Findings) {
+				if f.LostMints != 1 || f.OrphanLiveTokens != 0 {
+					t.Errorf("LostMints = %d, OrphanLiveTokens = %d, want 1 and 0", f.LostMints, f.OrphanLiveTokens)
+				}
+			},
+		},
+		{
+			name: "I3 a minted token whose asker could not be named, and none of the processes running then was killed",
+			plant: func(r *Records) {
+				r.Mints = []Mint{{Time: at(4000), Asked: at(3990), Fingerprint: fpC, ExpiresAt: at(3_600_000), Running: []int{7, 42}}}
+				r.Live[fpC] = true
+				r.KilledPIDs = map[int]time.Time{9: at(3992), 42: at(3000)}
+			},
+			want: []string{"I3"},
+		},
+		{
 			name:  "I3 a previous version left after the grace period",
 			plant: func(r *Records) { r.Creds[0].Versions[fpC] = "previous" },
 			want:  []string{"I3"},

@@ -41,6 +41,10 @@ type Mint struct {
 	ExpiresAt   time.Time
 	PID         int       // the rotor process that asked, 0 when unknown
 	Asked       time.Time // when the request arrived (the answer came at Time)
+	// Running lists the rotor processes running as the request arrived,
+	// when PID is unknown: the asker's socket was gone already, because
+	// it was killed between sending and the lookup.
+	Running []int
 }
 
 // Revoke is a revocation GitHub accepted.
@@ -185,8 +189,9 @@ var reMint = regexp.MustCompile(`^(/api/v3)?/app/installations/[0-9]+/access_tok
 // while it waited), its socket with it, and the token would look minted for
 // nobody.
 type asker struct {
-	pid int
-	at  time.Time
+	pid     int
+	running []int // when pid is unknown
+	at      time.Time
 }
 
 type askerKey struct{}
@@ -198,7 +203,10 @@ func (w *Wire) arrive(r *http.Request) *http.Request {
 	}
 	a := asker{at: time.Now()}
 	if w.pids != nil {
-		a.pid = clientPID(r.RemoteAddr, w.pids())
+		running := w.pids()
+		if a.pid = clientPID(r.RemoteAddr, running); a.pid == 0 {
+			a.running = running
+		}
 	}
 	return r.WithContext(context.WithValue(r.Context(), askerKey{}, a))
 }
@@ -232,7 +240,7 @@ func (w *Wire) github(r *http.Request, body []byte, rec *httptest.ResponseRecord
 				a.at = now
 			}
 			w.mu.Lock()
-			w.mints = append(w.mints, Mint{Time: now, Asked: a.at, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt, PID: a.pid})
+			w.mints = append(w.mints, Mint{Time: now, Asked: a.at, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt, PID: a.pid, Running: a.running})
 			w.mu.Unlock()
 		}
 	case r.Method == http.MethodDelete && path == "/installation/token" && rec.Code == http.StatusNoContent:
