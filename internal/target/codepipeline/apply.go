@@ -50,7 +50,12 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation
 // restores the pipeline.
 func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string, bs []bound, interrupt bool) (stopped []string, err error) {
 	inDoubt := false
+	var readVersion int32 // the version GetPipeline showed, once read
 	defer func() {
+		if err != nil && inDoubt && readVersion != 0 && !t.updatedSince(ctx, name, readVersion) {
+			// Read back: no update reached AWS after all.
+			inDoubt = false
+		}
 		if err != nil && !inDoubt {
 			err = &unchangedError{err}
 		}
@@ -102,6 +107,9 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 		}
 	}
 	decl := out.Pipeline
+	if decl != nil && decl.Version != nil {
+		readVersion = *decl.Version
+	}
 	plan, err := t.plan(name, decl, bs, tok)
 	if err != nil {
 		return nil, err
@@ -174,6 +182,21 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	t.mu.Unlock()
 	t.log.DebugContext(ctx, "pipeline updated", "pipeline", name, "version", rec.version, "actions", len(plan), "token", tok.Fingerprint(), "interrupted", len(gate.stopped))
 	return gate.stopped, nil
+}
+
+// updatedSince settles an update left in doubt (a lost answer, a retry
+// that failed): every UpdatePipeline that reaches AWS adds one to the
+// pipeline's version, so a pipeline still at the version read before the
+// update was not changed by it. Without that, a doubt that a later write
+// refused (a 4xx on every attempt) would send rollback to undo a write that
+// never happened, and fail the same way for ever. Any doubt left (the read
+// fails, the version moved) answers true: rollback restores the pipeline.
+func (t *Target) updatedSince(ctx context.Context, name string, version int32) bool {
+	out, err := t.client.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &name})
+	if err != nil || out.Pipeline == nil || out.Pipeline.Version == nil {
+		return true
+	}
+	return *out.Pipeline.Version != version
 }
 
 // refuseStack reads the pipeline's tags and refuses a pipeline that a

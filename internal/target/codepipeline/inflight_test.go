@@ -428,3 +428,53 @@ func TestApply_RetriedUpdateIsInDoubt(t *testing.T) {
 		t.Errorf("result %+v: want an error in doubt (not unchanged, not waiting): the pipeline holds the new token", res)
 	}
 }
+
+// TestApply_RetriedUpdateThatNeverLandedIsUnchanged: the first attempt
+// fails with a 5xx before reaching the pipeline and the retry is refused
+// (a 4xx). Read back, the pipeline's version has not moved: nothing to roll
+// back, so the result is unchanged, not in doubt. In doubt, rollback would
+// try to undo a write that never happened and, refused the same way, keep
+// the run open for ever (seen in the torture run under a forced apply
+// failure).
+func TestApply_RetriedUpdateThatNeverLandedIsUnchanged(t *testing.T) {
+	isolate(t)
+	var calls atomic.Int32
+	be, gh := emulatorBackend(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdatePipeline") {
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				if calls.Add(1) == 1 {
+					w.WriteHeader(http.StatusInternalServerError) // never reached the pipeline
+					_, _ = io.WriteString(w, `{"__type":"InternalFailure","message":"try again"}`)
+					return
+				}
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"__type":"ValidationException","message":"refused"}`)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	old, fresh := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
+	gh.allow(old, true)
+	gh.allow(fresh, true)
+	create(t, be, testDecl("p", ghSpec{"GitHub", "acme", "deploy", old}))
+	for be.emu.Busy("p") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	tg := newTarget(t, be, Config{Match: &Match{Repo: "deploy"}, InFlight: InFlightSkip})
+	bs, err := tg.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := applyResults(tg, fresh, bs, rotation.WaitBounds{})[id("p", "Source", "GitHub")]
+	if calls.Load() < 2 {
+		t.Fatalf("UpdatePipeline sent %d times: the SDK did not retry, the test shows nothing", calls.Load())
+	}
+	if got := be.stored(t, "p", "GitHub"); !got.Equal(old) {
+		t.Fatalf("the pipeline holds %v, want the old token", got)
+	}
+	if res.Err == nil || !res.Unchanged {
+		t.Errorf("result %+v: want an error marked unchanged (the version never moved)", res)
+	}
+}
