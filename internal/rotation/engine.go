@@ -16,9 +16,12 @@ type Credential struct {
 	Source      Source
 	Targets     []Target // applied in this order (a secret before the pipeline that reads it)
 	// Scopes every token must have beyond what the bindings ask for.
-	Scopes              []string
-	MinValidity         time.Duration // a new token must live at least this long
-	Grace               time.Duration // how long the previous token stays valid after promotion
+	Scopes      []string
+	MinValidity time.Duration // a new token must live at least this long
+	Grace       time.Duration // how long the previous token stays valid after promotion
+	// RollbackDrain is how long the new token stays valid after a rollback
+	// wrote the previous one back, before it is revoked (see drain).
+	RollbackDrain       time.Duration
 	AllowIdentityChange bool
 }
 

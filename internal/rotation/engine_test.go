@@ -401,3 +401,24 @@ func TestEngine_MintedButNotRecorded(t *testing.T) {
 	}
 	h.invariants(fp(h.versions()[rotation.VersionCurrent]))
 }
+
+// TestEngine_RollbackDrainsBeforeRevoking: after a rollback wrote the
+// previous token back, the new one stays valid RollbackDrain longer before
+// it is revoked: a service may have read it just before the write (the
+// torture run saw a CodePipeline poll fetch with it right after).
+func TestEngine_RollbackDrainsBeforeRevoking(t *testing.T) {
+	h := newHarness(t, true, 2)
+	h.tgts[0].failApply = map[int]bool{1: true}
+	h.cred.RollbackDrain = 150 * time.Millisecond
+	run, err := h.engine().Rotate(context.Background(), h.cred, rotation.Options{})
+	if err == nil || run.Status != rotation.RunRolledBack {
+		t.Fatalf("Rotate = %v, %v: want a rolled-back run", run.Status, err)
+	}
+	if len(h.w.afterWrite) != 1 {
+		t.Fatalf("%d revocations, want 1 (the new token)", len(h.w.afterWrite))
+	}
+	if d := h.w.afterWrite[0]; d < h.cred.RollbackDrain {
+		t.Errorf("the new token was revoked %v after the rollback's write, want at least %v", d, h.cred.RollbackDrain)
+	}
+	h.invariants(fp(h.versions()[rotation.VersionCurrent]))
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/token"
@@ -21,6 +22,8 @@ type world struct {
 	holds      map[string]string // binding ID → fingerprint
 	violations []string
 	revokes    int
+	lastWrite  time.Time       // when a target last wrote a token
+	afterWrite []time.Duration // per revocation: how long after that write
 }
 
 func newWorld() *world {
@@ -132,6 +135,7 @@ func (s *fakeSource) Revoke(ctx context.Context, t token.Token) error {
 	}
 	s.w.live[t.Fingerprint()] = false
 	s.w.revokes++
+	s.w.afterWrite = append(s.w.afterWrite, time.Since(s.w.lastWrite))
 	s.w.checkI1("revoke " + t.Fingerprint())
 	return nil
 }
@@ -180,6 +184,7 @@ func (t *fakeTarget) Apply(ctx context.Context, tok token.Token, bs []rotation.B
 		fail := t.failApply[i]
 		if !fail {
 			t.w.holds[b.ID] = tok.Fingerprint()
+			t.w.lastWrite = time.Now()
 			t.w.checkI1("apply " + b.ID)
 			t.applies++
 		}

@@ -124,6 +124,11 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 		v.State, v.Note = VersionRejected, run.Error
 		return s.finishWith(ctx, run, RunFailed, v, map[string]any{"fingerprint": v.Fingerprint, "revoked": false})
 	}
+	if touched {
+		if err := s.drain(ctx); err != nil {
+			return run, err
+		}
+	}
 	if err := leaseOK(ctx); err != nil {
 		return run, err
 	}
@@ -143,6 +148,27 @@ func (s *session) rollback(ctx context.Context, run Run) (Run, error) {
 	}
 	s.e.observe(run, "revoke", true, fmt.Sprintf("version %d %s revoked", v.Seq, v.Fingerprint))
 	return s.finishWith(ctx, run, status, v, map[string]any{"fingerprint": v.Fingerprint, "revoked": v.Note == ""})
+}
+
+// drain keeps the new token valid a moment after the rollback wrote the
+// previous one back: a service may have read the new token just before
+// (CodePipeline's poll of a GitHub source reads the token it stores, then
+// fetches) and still be using it. The previous token gets the grace after a
+// switch for the same reason; the new one gets RollbackDrain, short, so a
+// failed rotation ends soon. A cancelled context returns its cause: the run
+// stays open and a resume revokes.
+func (s *session) drain(ctx context.Context) error {
+	if s.c.RollbackDrain <= 0 {
+		return nil
+	}
+	t := time.NewTimer(s.c.RollbackDrain)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // mayHoldNew are the statuses of a binding that may hold the new version,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/cfnref"
@@ -70,9 +71,14 @@ func (e *Env) Credential(ctx context.Context, cc *config.Credential, opts Creden
 		Scopes:              cc.Source.Scopes,
 		MinValidity:         cc.Rotate.RenewBefore.D(),
 		Grace:               cc.Rotate.Grace.D(),
+		RollbackDrain:       min(cc.Rotate.Grace.D(), rollbackDrain),
 		AllowIdentityChange: opts.AllowIdentityChange || cc.Source.AllowIdentityChange,
 	}, nil
 }
+
+// rollbackDrain bounds how long a rolled-back token stays valid (a
+// poll's read-then-fetch takes well under it); grace: 0 means none.
+const rollbackDrain = 2 * time.Second
 
 // known reports whether fingerprint is one of credential's versions, in
 // any state: the tokens a file target may replace.
