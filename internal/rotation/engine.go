@@ -20,6 +20,10 @@ type Credential struct {
 	MinValidity         time.Duration // a new token must live at least this long
 	Grace               time.Duration // how long the previous token stays valid after promotion
 	AllowIdentityChange bool
+	// MaxLifetime, when set, is an organisation's maximum lifetime of a
+	// token: a new token must expire within it, or the organisation
+	// blocks it on its resources.
+	MaxLifetime time.Duration
 }
 
 // Options change one Rotate call.
