@@ -60,11 +60,11 @@ files too); binary files, special files, files over --max-size and
 symbolic links found in the tree are skipped and counted.
 
 --github OWNER lists the Actions and Dependabot secrets of OWNER (the
-organisation's, and those of every repository the token can see) and says
-which may hold a token rotor knows. GitHub never shows a secret's value, so
-secrets are matched to rotor's records by the time GitHub says they were
-written (updated_at) against the times rotor wrote each version, not by
-content. The token comes from --github-token-file (0600) or $GITHUB_TOKEN.
+organisation's, those of every repository the token can see, and those of
+each repository's environments) and says which may hold a token rotor
+knows. GitHub never shows a secret's value, so secrets are matched to
+rotor's records by the time GitHub says they were written (updated_at)
+against the times rotor wrote each version, not by content. The token comes from --github-token-file (0600) or $GITHUB_TOKEN.
 
 Exit codes: 0 when no finding is at or above --fail-on, 1 when some are,
 2 for a usage or config error.

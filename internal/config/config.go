@@ -122,6 +122,13 @@ type Source struct {
 	// personal-token
 	Scopes              []string `yaml:"scopes"` // default: what the targets need
 	AllowIdentityChange bool     `yaml:"allow_identity_change"`
+	// MaxLifetime is the maximum lifetime that the organisation owning the
+	// credential's repositories allows a personal access token (its
+	// "personal access token policy"; GitHub has no API to read it). A
+	// token whose lifetime, creation to expiry, is longer is blocked on
+	// the organisation's resources (not revoked): rotor refuses such a new
+	// token, and plan and status warn about a current one. 0: no policy.
+	MaxLifetime Duration `yaml:"max_lifetime"`
 
 	// github-app
 	AppID          int64             `yaml:"app_id"`

@@ -336,6 +336,31 @@ func TestParse_Errors(t *testing.T) {
 			},
 		},
 		{
+			name: "max_lifetime zero",
+			in:   strings.Replace(base, "      type: personal-token\n", "      type: personal-token\n      max_lifetime: 0\n", 1),
+			want: []string{`rotor.yaml:5: credentials[0].source.max_lifetime: 0: must be longer than 0: the organisation's maximum lifetime of a personal access token, like 90d (leave it out if there is none)`},
+		},
+		{
+			name: "max_lifetime negative",
+			in:   strings.Replace(base, "      type: personal-token\n", "      type: personal-token\n      max_lifetime: -30d\n", 1),
+			want: []string{`rotor.yaml:5: credentials[0].source.max_lifetime: -30d: must be longer than 0: the organisation's maximum lifetime of a personal access token, like 90d (leave it out if there is none)`},
+		},
+		{
+			name: "max_lifetime not a duration",
+			in:   strings.Replace(base, "      type: personal-token\n", "      type: personal-token\n      max_lifetime: 90 days\n", 1),
+			want: []string{`rotor.yaml:5: credentials[0].source.max_lifetime: "90 days": want a duration like 30d or 12h`},
+		},
+		{
+			name: "max_lifetime within renew_before",
+			in:   strings.Replace(base, "      type: personal-token\n", "      type: personal-token\n      max_lifetime: 7d\n", 1),
+			want: []string{`rotor.yaml:5: credentials[0].source.max_lifetime: 7d is not longer than rotate.renew_before (7d): a new token must still be valid renew_before from now, and one that lives longer than max_lifetime is blocked; shorten renew_before`},
+		},
+		{
+			name: "max_lifetime of an app",
+			in:   "credentials:\n  - name: app\n    source: {type: github-app, app_id: 1, installation_id: 1, private_key_file: k.pem, max_lifetime: 90d}\n    targets: [{type: file, path: /x}]\n",
+			want: []string{`rotor.yaml:3: credentials[0].source.max_lifetime: not a field of github-app sources`},
+		},
+		{
 			name: "urls, store, key, listen, alerts",
 			in:   "store: mysql://x\nkey: vault:x\ngithub: {api_url: \"ftp://x\"}\naws: {endpoint_url: \"http://u:p@h\"}\nserver:\n  listen: localhost\n  alerts: [{type: email}]\n",
 			want: []string{
@@ -534,5 +559,15 @@ func TestParse_githubAppUser(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v; want it to say %q", err, want)
 		}
+	}
+}
+
+func TestParse_MaxLifetime(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(base, "      type: personal-token\n", "      type: personal-token\n      max_lifetime: 90d\n", 1)), "rotor.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Credentials[0].Source.MaxLifetime.D(); got != 90*24*time.Hour {
+		t.Errorf("max_lifetime = %s, want 90d", got)
 	}
 }

@@ -47,6 +47,7 @@ credentials:
       # target to it, verifies them, and only then revokes the old one.
       type: personal-token
       scopes: [repo, admin:repo_hook]    # what the CodePipeline GitHub action needs
+      # max_lifetime: 90d   # the organisation's maximum token lifetime, if it sets one
     rotate:
       every: 30d            # rotate this often
       renew_before: 7d      # or this long before the token expires, if sooner

@@ -41,11 +41,11 @@ var targetFields = map[string][]string{
 var secretNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 var (
-	personalOnly = []string{"scopes", "allow_identity_change"}
+	personalOnly = []string{"scopes", "allow_identity_change", "max_lifetime"}
 	appOnly      = []string{"app_id", "client_id", "installation_id", "private_key_file", "repositories", "permissions"}
 	appUserOnly  = []string{"client_secret_file"}
 	// appUserNot are the fields a github-app-user source does not take.
-	appUserNot = []string{"scopes", "allow_identity_change", "app_id", "installation_id", "private_key_file", "repositories", "permissions"}
+	appUserNot = []string{"scopes", "allow_identity_change", "max_lifetime", "app_id", "installation_id", "private_key_file", "repositories", "permissions"}
 )
 
 func credPath(i int) string { return fmt.Sprintf("credentials[%d]", i) }
@@ -196,6 +196,16 @@ func (p *parser) validateSource(cr *Credential, cp string, at atFunc) {
 			if scope == "" || strings.ContainsAny(scope, " ,\t") {
 				at(fmt.Sprintf("%s.scopes[%d]", sp, k), "%s: want one scope per list item, like [repo, admin:repo_hook]", quote(scope))
 			}
+		}
+		switch {
+		case !p.present[sp+".max_lifetime"]:
+		case s.MaxLifetime <= 0:
+			at(sp+".max_lifetime", "%s: must be longer than 0: the organisation's maximum lifetime of a personal access token, like 90d (leave it out if there is none)", s.MaxLifetime)
+		case s.MaxLifetime <= cr.Rotate.RenewBefore:
+			// A new token must outlive renew_before (the check step) and
+			// live at most max_lifetime (the policy): none could do both.
+			at(sp+".max_lifetime", "%s is not longer than rotate.renew_before (%s): a new token must still be valid renew_before from now, "+
+				"and one that lives longer than max_lifetime is blocked; shorten renew_before", s.MaxLifetime, cr.Rotate.RenewBefore)
 		}
 	case SourceGitHubAppUser:
 		notFor(appUserNot, s.Type)

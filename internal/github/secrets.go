@@ -395,6 +395,32 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
+// Environments lists the names of owner/repo's deployment environments
+// (GET /repos/{owner}/{repo}/environments), each of which holds Actions
+// secrets of its own. A repository the token cannot see is ErrNotFound,
+// one whose environments it may not list ErrNoPermission.
+func (c *Client) Environments(ctx context.Context, auth token.Token, owner, repo string) ([]string, error) {
+	if auth.IsZero() {
+		return nil, errEmptyToken
+	}
+	api := c.api(auth.Reveal())
+	opts := &gh.EnvironmentListOptions{ListOptions: gh.ListOptions{PerPage: 100}}
+	var names []string
+	for {
+		list, resp, err := api.Repositories.ListEnvironments(ctx, owner, repo, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list the environments of %s/%s: %w", owner, repo, secretError(err))
+		}
+		for _, e := range list.Environments {
+			names = append(names, e.GetName())
+		}
+		if resp.NextPage == 0 {
+			return names, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
 // ListSecrets lists the secrets at p's level, service, owner and
 // repository (p.Name is ignored): names and times, never values. A place
 // the token cannot see is ErrNotFound, one it may not read ErrNoPermission.

@@ -2,7 +2,8 @@
 // anything: every binding each credential's targets find, and the warnings a
 // careful person would want first (a token shared between applications, an
 // action bound by two credentials, GitHub actions rotor does not hold,
-// CloudFormation-managed pipelines, tokens about to expire).
+// CloudFormation-managed pipelines, tokens about to expire or blocked by an
+// organisation's maximum lifetime).
 package plan
 
 import (
@@ -42,7 +43,8 @@ type Warning struct {
 	// Shared, DoubleBound, SharedPipeline, Unmanaged (a GitHub action no
 	// credential rotates), InventoryIncomplete (the actions could not all
 	// be listed, so Unmanaged may miss some), CloudFormation, Expiring,
-	// SameToken, Source, Migration, Binding.
+	// SameToken, Source, MaxLifetime (an organisation's maximum lifetime
+	// blocks the current token), Migration, Binding.
 	Kind       string `json:"kind"`
 	Credential string `json:"credential,omitempty"`
 	Binding    string `json:"binding,omitempty"`
@@ -98,8 +100,13 @@ func Build(ctx context.Context, st status.Reader, in []Input, now time.Time, o O
 		cp := Credential{Name: c.Config.Name, Application: c.Config.Application, Source: c.Config.Source.Type, Bindings: []rotation.Binding{}}
 		s, err := status.One(ctx, c.Config, st, now)
 		if err == nil {
+			blocked := status.LifetimeWarning(c.Config, s.Current)
 			for _, msg := range s.Warnings {
-				r.warn(Warning{Kind: "Source", Credential: cp.Name, Message: msg})
+				kind := "Source"
+				if msg == blocked {
+					kind = "MaxLifetime"
+				}
+				r.warn(Warning{Kind: kind, Credential: cp.Name, Message: msg})
 			}
 		}
 		if err == nil && s.Current != nil {

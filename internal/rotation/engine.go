@@ -23,6 +23,10 @@ type Credential struct {
 	// wrote the previous one back, before it is revoked (see drain).
 	RollbackDrain       time.Duration
 	AllowIdentityChange bool
+	// MaxLifetime, when set, is an organisation's maximum lifetime of a
+	// token: a new token must expire within it, or the organisation
+	// blocks it on its resources.
+	MaxLifetime time.Duration
 }
 
 // Options change one Rotate call.

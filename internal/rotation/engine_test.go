@@ -187,6 +187,10 @@ func TestEngine_Failures(t *testing.T) {
 		{"apply fails on binding 3 of 5", false, func(h *harness) { h.tgts[0].failApply = map[int]bool{3: true} }, rotation.RunRolledBack, "ApplyFailed", rotation.ErrRolledBack, rotation.VersionRetired},
 		{"apply fails on second target", true, func(h *harness) { h.tgts[1].failApply = map[int]bool{0: true} }, rotation.RunRolledBack, "ApplyFailed", rotation.ErrRolledBack, rotation.VersionRetired},
 		{"verify fails", true, func(h *harness) { h.tgts[0].failVerify = map[int]bool{1: true} }, rotation.RunRolledBack, "VerifyFailed", rotation.ErrRolledBack, rotation.VersionRetired},
+		{"token over the organisation's maximum lifetime", false, func(h *harness) {
+			h.cred.MaxLifetime, h.src.expires = 30*24*time.Hour, h.now.Add(90*24*time.Hour)
+		}, rotation.RunFailed, "CheckFailed", rotation.ErrRunFailed, rotation.VersionRejected},
+		{"token without expiry under a maximum lifetime", false, func(h *harness) { h.cred.MaxLifetime = 366 * 24 * time.Hour }, rotation.RunFailed, "CheckFailed", rotation.ErrRunFailed, rotation.VersionRejected},
 		{"no token given", false, func(h *harness) { h.src.next = nil }, rotation.RunFailed, "MintFailed", rotation.ErrRunFailed, ""},
 	}
 	for _, tt := range tests {
@@ -221,6 +225,29 @@ func TestEngine_Failures(t *testing.T) {
 				t.Fatalf("run left open: %v", err)
 			}
 		})
+	}
+}
+
+// TestEngine_MaxLifetime: a token that expires within the organisation's
+// maximum lifetime from now passes the check; the refusal of one that
+// does not says why and what to create.
+func TestEngine_MaxLifetime(t *testing.T) {
+	day := 24 * time.Hour
+	h := newHarness(t, false, 2)
+	h.personal(2)
+	h.cred.MaxLifetime, h.src.expires = 30*day, h.now.Add(30*day+time.Second)
+	_, err := h.engine().Rotate(context.Background(), h.cred, rotation.Options{})
+	var re *rotation.RunError
+	if !errors.As(err, &re) || !strings.Contains(re.Error(), "maximum lifetime (30d)") || !strings.Contains(re.Error(), "expires within 30d") {
+		t.Fatalf("over by a second: err = %v, want a refusal naming the maximum lifetime", err)
+	}
+	h.src.expires = h.now.Add(30 * day)
+	run, err := h.engine().Rotate(context.Background(), h.cred, rotation.Options{})
+	if err != nil || run.Status != rotation.RunSucceeded {
+		t.Fatalf("a token at the maximum lifetime: %v, %+v", err, run)
+	}
+	if v := h.versions()[rotation.VersionCurrent]; len(v) != 1 || !v[0].ExpiresAt.Equal(h.src.expires) {
+		t.Fatalf("current version %+v, want it to expire at %s", v, h.src.expires)
 	}
 }
 

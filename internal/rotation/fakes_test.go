@@ -73,6 +73,8 @@ type fakeSource struct {
 	login    string
 	mintErr  error
 	checkErr error
+	// expires is what Check says of every token's expiry (zero: none).
+	expires time.Time
 	// revokeFails makes the next n Revoke calls fail.
 	revokeFails int
 	manual      bool // Revoke answers ErrManualRevocation
@@ -120,7 +122,7 @@ func (s *fakeSource) Check(ctx context.Context, t token.Token, _ rotation.Requir
 	if !s.w.live[t.Fingerprint()] {
 		return rotation.Identity{}, fmt.Errorf("%w: bad credentials", rotation.ErrRejected)
 	}
-	return rotation.Identity{Login: s.login}, nil
+	return rotation.Identity{Login: s.login, ExpiresAt: s.expires}, nil
 }
 
 func (s *fakeSource) Revoke(ctx context.Context, t token.Token) error {

@@ -13,6 +13,7 @@ type Requirements struct {
 	Scopes       []string      // classic scopes, e.g. repo, admin:repo_hook
 	Repositories []string      // "owner/repo" every binding reads
 	MinValidity  time.Duration // the token must not expire sooner than this
+	MaxLifetime  time.Duration // nor later than this from now (0: no limit)
 }
 
 // Minted is a new token fresh from a source.

@@ -74,7 +74,7 @@ func (s *session) requirements(ctx context.Context, run Run) (Requirements, erro
 
 // RequirementsOf is what a token must satisfy to serve every binding.
 func RequirementsOf(c Credential, bindings []Binding) Requirements {
-	req := Requirements{Scopes: slices.Clone(c.Scopes), MinValidity: c.MinValidity}
+	req := Requirements{Scopes: slices.Clone(c.Scopes), MinValidity: c.MinValidity, MaxLifetime: c.MaxLifetime}
 	for _, b := range bindings {
 		req.Scopes = append(req.Scopes, b.Scopes...)
 		req.Repositories = append(req.Repositories, b.Repositories...)
@@ -189,6 +189,9 @@ func (s *session) check(ctx context.Context, run Run) (Run, error) {
 	if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(s.e.now().Add(s.c.MinValidity)) {
 		return s.fail(ctx, run, "CheckFailed", fmt.Errorf("check: %w: the token expires at %s, sooner than the required %s from now", ErrRejected, id.ExpiresAt.Format(time.RFC3339), s.c.MinValidity))
 	}
+	if err := withinLifetime(id.ExpiresAt, s.e.now(), s.c.MaxLifetime); err != nil {
+		return s.fail(ctx, run, "CheckFailed", fmt.Errorf("check: %w", err))
+	}
 	if run.PrevSeq != 0 && !s.c.AllowIdentityChange {
 		_, prev, err := s.token(ctx, run.PrevSeq)
 		if err != nil {
@@ -206,6 +209,34 @@ func (s *session) check(ctx context.Context, run Run) (Run, error) {
 	return s.advance(ctx, run, StepChecked, func(tx Tx, _ *Run) error {
 		return tx.UpdateVersion(v)
 	}, "checked", map[string]any{"fingerprint": v.Fingerprint, "identity": id.Login, "scopes": id.Scopes, "expires_at": id.ExpiresAt})
+}
+
+// withinLifetime refuses a token that an organisation's maximum lifetime
+// (0: none) would block: GitHub blocks a token whose lifetime, creation to
+// expiry, is longer, and one without an expiry. The token was created
+// before now, so one that expires later than maxLife from now is surely
+// over.
+func withinLifetime(expires, now time.Time, maxLife time.Duration) error {
+	switch {
+	case maxLife <= 0:
+		return nil
+	case expires.IsZero():
+		return fmt.Errorf("%w: the token has no expiration, and the organisation's maximum lifetime (%s) blocks a token without one: create one that expires within %s",
+			ErrRejected, inDays(maxLife), inDays(maxLife))
+	case expires.After(now.Add(maxLife)):
+		return fmt.Errorf("%w: the token expires at %s, more than the organisation's maximum lifetime (%s) from now, so the organisation would block it: create one that expires within %s",
+			ErrRejected, expires.UTC().Format(time.RFC3339), inDays(maxLife), inDays(maxLife))
+	}
+	return nil
+}
+
+// inDays writes a lifetime as the config and GitHub's policy page do:
+// whole days as 90d.
+func inDays(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // apply writes the new version to every binding that does not hold it yet,

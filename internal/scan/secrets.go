@@ -22,6 +22,7 @@ import (
 // SecretsAPI is what the secret scan asks GitHub (internal/github.Client).
 type SecretsAPI interface {
 	OwnerRepositories(ctx context.Context, auth token.Token, owner string) ([]string, error)
+	Environments(ctx context.Context, auth token.Token, owner, repo string) ([]string, error)
 	ListSecrets(ctx context.Context, auth token.Token, p github.SecretPlace) ([]github.SecretInfo, error)
 }
 
@@ -78,8 +79,8 @@ type SecretReport struct {
 const SecretNote = "GitHub never shows a secret's value: secrets are matched to rotor's records by the time GitHub says they were written (updated_at), not by content; a match says what a secret may hold, not what it holds"
 
 // ScanSecrets lists the Actions and Dependabot secrets of owner (the
-// organisation's, and those of each repository the token can see) and
-// matches each against rotor's writes.
+// organisation's, and those of each repository the token can see and of
+// each of its environments) and matches each against rotor's writes.
 func ScanSecrets(ctx context.Context, api SecretsAPI, auth token.Token, owner string, writes []Write) (SecretReport, error) {
 	r := SecretReport{Owner: owner, Note: SecretNote}
 	repos, err := api.OwnerRepositories(ctx, auth, owner)
@@ -91,6 +92,21 @@ func ScanSecrets(ctx context.Context, api SecretsAPI, auth token.Token, owner st
 		places = append(places, github.SecretPlace{Service: svc, Level: github.LevelOrg, Owner: owner})
 		for _, repo := range repos {
 			places = append(places, github.SecretPlace{Service: svc, Level: github.LevelRepo, Owner: owner, Repo: repo})
+		}
+	}
+	// Environments hold Actions secrets only.
+	for _, repo := range repos {
+		envs, err := api.Environments(ctx, auth, owner, repo)
+		switch {
+		case err == nil:
+		case errors.Is(err, github.ErrNotFound), errors.Is(err, github.ErrNoPermission):
+			r.Unreadable = append(r.Unreadable, fmt.Sprintf("environments of %s/%s", owner, repo))
+			continue
+		default:
+			return r, err
+		}
+		for _, env := range envs {
+			places = append(places, github.SecretPlace{Service: github.SecretsActions, Level: github.LevelEnvironment, Owner: owner, Repo: repo, Environment: env})
 		}
 	}
 	for _, p := range places {

@@ -13,6 +13,9 @@ type Policy struct {
 	Every       time.Duration // rotate when the current token is this old
 	RenewBefore time.Duration // rotate this long before the token expires
 	Jitter      time.Duration // spread due times by up to this much
+	// MaxLifetime is an organisation's maximum lifetime of a token (0:
+	// none): one that lives longer is blocked on its resources.
+	MaxLifetime time.Duration
 	// BackoffBase and BackoffMax bound retries after failed runs
 	// (defaults 1m and 6h).
 	BackoffBase time.Duration
@@ -43,6 +46,9 @@ const (
 	ReasonExpiring   = "Expiring"
 	ReasonAge        = "Age"
 	ReasonBackingOff = "BackingOff"
+	// ReasonMaxLifetime: the current token lives longer than the
+	// organisation's maximum lifetime, which blocks it.
+	ReasonMaxLifetime = "MaxLifetime"
 )
 
 // Decision says when a credential is next due, and why.
@@ -59,8 +65,9 @@ func (d Decision) Due(now time.Time) bool {
 }
 
 // Next is the earliest moment the credential is due. Rules in order: a
-// manual request or a broken token is due at once; otherwise the earlier of
-// age and expiry (with jitter); failures push it back exponentially.
+// manual request, a broken token or one an organisation's maximum lifetime
+// blocks is due at once; otherwise the earlier of age and expiry (with
+// jitter); failures push it back exponentially.
 func Next(p Policy, s State, now time.Time) Decision {
 	d := firstDue(p, s, now)
 	if nb := backoff(p, s); nb.After(d.At) {
@@ -80,6 +87,8 @@ func firstDue(p Policy, s State, now time.Time) Decision {
 		return Decision{At: now, Reason: ReasonBroken}
 	case !s.HasCurrent:
 		return Decision{At: now, Reason: ReasonNoCurrent}
+	case OverLifetime(p, s):
+		return Decision{At: now, Reason: ReasonMaxLifetime}
 	}
 	d := Decision{At: farFuture, Reason: ""}
 	if p.Every > 0 {
@@ -91,6 +100,34 @@ func firstDue(p Policy, s State, now time.Time) Decision {
 		}
 	}
 	return d
+}
+
+// OverLifetime reports whether the organisation's maximum lifetime blocks
+// the current token: GitHub measures a token's lifetime from its creation
+// to its expiry, fixed when it is created, and counts a token without an
+// expiry as longer than any. rotor knows when it first recorded the token,
+// not when GitHub created it, so Lifetime is a lower bound and a token
+// reported over is surely over.
+//
+// A token within the maximum needs no deadline of its own: it expires no
+// later than the maximum after its creation, and the expiry rule rotates
+// it renew_before that.
+func OverLifetime(p Policy, s State) bool {
+	if p.MaxLifetime <= 0 || !s.HasCurrent {
+		return false
+	}
+	life, bounded := Lifetime(s)
+	return !bounded || life > p.MaxLifetime
+}
+
+// Lifetime is the current token's lifetime as far as rotor knows it, from
+// when rotor recorded it to its expiry; bounded is false when it does not
+// expire.
+func Lifetime(s State) (life time.Duration, bounded bool) {
+	if s.CurrentExpires.IsZero() {
+		return 0, false
+	}
+	return s.CurrentExpires.Sub(s.CurrentCreated), true
 }
 
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

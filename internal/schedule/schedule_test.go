@@ -27,6 +27,12 @@ func TestNext(t *testing.T) {
 		{"no current", p, State{}, now, ReasonNoCurrent, true, time.Time{}},
 		{"no schedule", Policy{}, State{HasCurrent: true, CurrentCreated: now}, farFuture, "", false, time.Time{}},
 		{"backoff after 3 failures", p, State{HasCurrent: true, CurrentCreated: now.Add(-40 * day), Failures: 3, LastFailure: now.Add(-time.Minute)}, now.Add(-10 * day), ReasonAge + "," + ReasonBackingOff, false, now.Add(3 * time.Minute)},
+		{"within max lifetime: expiry rules", Policy{Every: 30 * day, RenewBefore: 7 * day, MaxLifetime: 30 * day}, State{HasCurrent: true, CurrentCreated: now.Add(-day), CurrentExpires: now.Add(20 * day)}, now.Add(13 * day), ReasonExpiring, false, time.Time{}},
+		{"at max lifetime exactly", Policy{Every: 90 * day, RenewBefore: 7 * day, MaxLifetime: 30 * day}, State{HasCurrent: true, CurrentCreated: now.Add(-day), CurrentExpires: now.Add(29 * day)}, now.Add(22 * day), ReasonExpiring, false, time.Time{}},
+		{"over max lifetime", Policy{Every: 30 * day, RenewBefore: 7 * day, MaxLifetime: 30 * day}, State{HasCurrent: true, CurrentCreated: now.Add(-day), CurrentExpires: now.Add(89 * day)}, now, ReasonMaxLifetime, true, time.Time{}},
+		{"no expiry under a max lifetime", Policy{Every: 30 * day, RenewBefore: 7 * day, MaxLifetime: 366 * day}, State{HasCurrent: true, CurrentCreated: now.Add(-day)}, now, ReasonMaxLifetime, true, time.Time{}},
+		{"no expiry, no max lifetime", p, State{HasCurrent: true, CurrentCreated: now.Add(-day)}, now.Add(29 * day), ReasonAge, false, time.Time{}},
+		{"over max lifetime, backing off", Policy{Every: 30 * day, MaxLifetime: 30 * day}, State{HasCurrent: true, CurrentCreated: now.Add(-day), Failures: 1, LastFailure: now}, now, ReasonMaxLifetime + "," + ReasonBackingOff, false, now.Add(time.Minute)},
 		{"backoff capped", Policy{Every: day, BackoffMax: time.Hour}, State{HasCurrent: true, CurrentCreated: now.Add(-2 * day), Failures: 30, LastFailure: now.Add(-2 * time.Hour)}, now.Add(-day), ReasonAge, true, time.Time{}},
 	}
 	for _, tt := range tests {

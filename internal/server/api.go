@@ -83,6 +83,9 @@ type CredentialView struct {
 	LastErrorAt *time.Time   `json:"last_error_at,omitempty"`
 	Watch       *WatchResult `json:"watch,omitempty"`
 	Labels      Labels       `json:"labels"`
+	// Warnings are status's: what a person should know or do (a lost
+	// grant, a token an organisation's maximum lifetime blocks).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Labels are the human forms `rotor status` prints.
@@ -104,7 +107,7 @@ func (s *Server) view(cc config.Credential, v status.Credential) CredentialView 
 		Name: v.Name, Application: v.Application, Source: v.Source, CanMint: canMint(v.Source),
 		Current: v.Current, Previous: v.Previous, LastRun: v.LastRun, OpenRun: v.OpenRun,
 		Bindings: v.Bindings, Verified: v.Healthy, Failures: v.Failures, Stragglers: v.Stragglers, Interrupted: v.Interrupted,
-		InFlight: cs.InFlight, RunID: cs.RunID, Waiting: cs.Remind, Watch: cs.Watch,
+		InFlight: cs.InFlight, RunID: cs.RunID, Waiting: cs.Remind, Watch: cs.Watch, Warnings: v.Warnings,
 		Labels: Labels{Current: v.CurrentLabel(), Age: v.AgeLabel(), Expires: v.ExpiresLabel(), Due: v.DueLabel(), LastRun: v.LastRunLabel(), Bindings: v.BindingsLabel()},
 	}
 	if v.Current != nil {

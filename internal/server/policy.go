@@ -214,6 +214,9 @@ func reminder(cc config.Credential, v status.Credential, a action) alert.Alert {
 	switch {
 	case strings.HasPrefix(why, schedule.ReasonBroken):
 		out.Severity, why = alert.Critical, "the current token stopped working"
+	case strings.HasPrefix(why, schedule.ReasonMaxLifetime):
+		// GitHub refuses the token on the organisation's resources now.
+		out.Severity, why = alert.Critical, "the organisation's maximum token lifetime ("+cc.Source.MaxLifetime.String()+") blocks the current token"
 	case strings.HasPrefix(why, schedule.ReasonExpiring):
 		out.Severity, why = alert.Warning, "the current token expires in "+status.Human(v.Current.ExpiresAt.Sub(v.Now))
 	case strings.HasPrefix(why, schedule.ReasonAge):
@@ -242,6 +245,10 @@ func createInstructions(cc config.Credential, v status.Credential) string {
 	if len(cc.Source.Scopes) > 0 {
 		scopes = "scopes " + strings.Join(cc.Source.Scopes, ", ")
 	}
-	return fmt.Sprintf("In GitHub%s, open Settings → Developer settings → Personal access tokens and generate a NEW token with %s "+
-		"(do not use Regenerate on the current one: that kills it before the pipelines have the new one).", who, scopes)
+	expiry := ""
+	if cc.Source.MaxLifetime > 0 {
+		expiry = fmt.Sprintf(" that expires in more than %s and at most %s (the organisation's maximum lifetime)", cc.Rotate.RenewBefore, cc.Source.MaxLifetime)
+	}
+	return fmt.Sprintf("In GitHub%s, open Settings → Developer settings → Personal access tokens and generate a NEW token with %s%s "+
+		"(do not use Regenerate on the current one: that kills it before the pipelines have the new one).", who, scopes, expiry)
 }

@@ -176,11 +176,13 @@ func TestReminder(t *testing.T) {
 	v := status.Credential{Name: "ci", Source: config.SourcePersonalToken, Now: now,
 		Current: &rotation.Version{Seq: 4, Fingerprint: "sha256:0123456789ab", Identity: "octocat", CreatedAt: now.Add(-31 * 24 * time.Hour)}}
 	tests := []struct {
-		name      string
-		v         status.Credential
-		a         action
-		wantEvent string
-		want      []string
+		name         string
+		maxLifetime  time.Duration
+		v            status.Credential
+		a            action
+		wantEvent    string
+		wantSeverity alert.Severity
+		want         []string
 	}{
 		{name: "due by age", v: v, a: action{Remind: ReasonPersonalTokenDue, Reason: schedule.ReasonAge}, wantEvent: alert.EventPersonalTokenDue,
 			want: []string{"ci is due", "31d0h old", "version 4, sha256:0123456789ab", "signed in as octocat", "scopes repo, admin:repo_hook", "NEW token", "Regenerate", "`rotor rotate ci`", "--token-stdin", "10m grace"}},
@@ -189,10 +191,18 @@ func TestReminder(t *testing.T) {
 			want: []string{"run 12", "`rotor rotate ci --resume`"}},
 		{name: "needs adoption", v: status.Credential{Name: "ci"}, a: action{Remind: ReasonNeedsAdoption}, wantEvent: alert.EventNeedsAdoption,
 			want: []string{"`rotor adopt ci --token-stdin`", "--bootstrap"}},
+		{name: "blocked by the organisation's maximum lifetime", maxLifetime: 30 * 24 * time.Hour, v: v,
+			a: action{Remind: ReasonPersonalTokenDue, Reason: schedule.ReasonMaxLifetime}, wantEvent: alert.EventPersonalTokenDue, wantSeverity: alert.Critical,
+			want: []string{"maximum token lifetime (30d) blocks the current token", "expires in more than 10m and at most 30d", "`rotor rotate ci`"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			cc := cc
+			cc.Source.MaxLifetime = config.Duration(tt.maxLifetime)
 			a := reminder(cc, tt.v, tt.a)
+			if tt.wantSeverity != "" && a.Severity != tt.wantSeverity {
+				t.Errorf("severity %q, want %q", a.Severity, tt.wantSeverity)
+			}
 			if a.Event != tt.wantEvent || a.Credential != "ci" {
 				t.Errorf("event %q credential %q", a.Event, a.Credential)
 			}

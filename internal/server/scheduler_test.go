@@ -106,6 +106,34 @@ func TestServer_tick_personalTokenDue(t *testing.T) {
 	}
 }
 
+// TestServer_tick_maxLifetime: a personal token the organisation's maximum
+// lifetime blocks (the fake's tokens have no expiry) is due at once: the
+// daemon asks a person, critically, to create one within the maximum, and
+// the API and dashboard carry status's warning.
+func TestServer_tick_maxLifetime(t *testing.T) {
+	cc := cred("pat", config.SourcePersonalToken)
+	cc.Rotate.Every = config.Duration(30 * 24 * time.Hour)
+	cc.Source.MaxLifetime = config.Duration(90 * 24 * time.Hour)
+	h := newHarness(t, cc)
+	h.adopt("pat")
+	s := h.server(Options{})
+	h.deliverAlerts(s)
+	s.tick(context.Background())
+	s.jobs.Wait()
+	a := h.alerts.wait(t, alert.EventPersonalTokenDue)
+	if a.Severity != alert.Critical || !strings.Contains(a.Message, "maximum token lifetime (90d) blocks") || !strings.Contains(a.Message, "at most 90d") {
+		t.Errorf("reminder = %s: %s", a.Severity, a.Message)
+	}
+	v, err := status.One(context.Background(), h.cfg.Credentials[0], h.st, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := s.view(h.cfg.Credentials[0], v)
+	if view.DueReason != "MaxLifetime" || len(view.Warnings) != 1 || !strings.Contains(view.Warnings[0], "no expiration") || view.Health.State != StateNeedsPerson {
+		t.Errorf("view: due %q, warnings %q, health %s", view.DueReason, view.Warnings, view.Health.State)
+	}
+}
+
 // A run a crash left open is resumed by the next daemon, at start.
 func TestServer_Run_resumesOpenRun(t *testing.T) {
 	h := newHarness(t, cred("app", config.SourceGitHubApp))

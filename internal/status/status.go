@@ -85,7 +85,7 @@ type Straggler struct {
 
 // Policy turns a credential's config into its schedule policy.
 func Policy(c config.Credential) schedule.Policy {
-	return schedule.Policy{Every: c.Rotate.Every.D(), RenewBefore: c.Rotate.RenewBefore.D(), Jitter: c.Rotate.Jitter.D()}
+	return schedule.Policy{Every: c.Rotate.Every.D(), RenewBefore: c.Rotate.RenewBefore.D(), Jitter: c.Rotate.Jitter.D(), MaxLifetime: c.Source.MaxLifetime.D()}
 }
 
 // Collect reads every configured credential's state at now.
@@ -173,6 +173,9 @@ func One(ctx context.Context, cc config.Credential, st Reader, now time.Time) (C
 		return c, err
 	}
 	c.Warnings = append(c.Warnings, warn...)
+	if w := LifetimeWarning(cc, c.Current); w != "" {
+		c.Warnings = append(c.Warnings, w)
+	}
 	state := schedule.State{Name: cc.Name, Failures: c.Failures, LastFailure: lastFailure}
 	if c.Current != nil {
 		state.HasCurrent, state.CurrentCreated, state.CurrentExpires = true, c.Current.CreatedAt, c.Current.ExpiresAt

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/schedule"
 )
@@ -60,5 +61,42 @@ func TestCredential_StragglerLabel(t *testing.T) {
 	}
 	if c.Waiting() != 2 || c.LongestWait() != 4*time.Minute {
 		t.Errorf("Waiting %d, LongestWait %v", c.Waiting(), c.LongestWait())
+	}
+}
+
+func TestLifetimeWarning(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	cc := config.Credential{Name: "deploy", Source: config.Source{Type: config.SourcePersonalToken, MaxLifetime: config.Duration(30 * day)}}
+	version := func(life time.Duration) *rotation.Version {
+		v := &rotation.Version{Seq: 4, Fingerprint: "sha256:abcdefabcdef", CreatedAt: now.Add(-day)}
+		if life > 0 {
+			v.ExpiresAt = v.CreatedAt.Add(life)
+		}
+		return v
+	}
+	for _, tt := range []struct {
+		name string
+		cc   config.Credential
+		v    *rotation.Version
+		want []string // "" for no warning
+	}{
+		{"within", cc, version(30 * day), nil},
+		{"over", cc, version(90 * day), []string{"max_lifetime 30d", "v4 sha256:abcdefabcdef", "at least 90d0h", "expires 2027-02-25", "expires within 30d", "rotor rotate deploy"}},
+		{"no expiry", cc, version(0), []string{"no expiration", "rotor rotate deploy"}},
+		{"no policy", config.Credential{Name: "deploy"}, version(0), nil},
+		{"no current version", cc, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := LifetimeWarning(tt.cc, tt.v)
+			if (got == "") != (tt.want == nil) {
+				t.Fatalf("LifetimeWarning = %q, want a warning: %v", got, tt.want != nil)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("LifetimeWarning = %q, want it to say %q", got, w)
+				}
+			}
+		})
 	}
 }

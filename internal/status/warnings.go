@@ -9,6 +9,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/grant"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/schedule"
 )
 
 // Grant is what status shows of a github-app-user credential's refresh
@@ -53,4 +54,25 @@ func (c Credential) GrantLabel() string {
 		s += fmt.Sprintf(", expires %s", c.Grant.ExpiresAt.UTC().Format(time.DateOnly))
 	}
 	return s
+}
+
+// LifetimeWarning says, when the organisation's maximum lifetime
+// (source.max_lifetime) blocks the current token cur, why and what to do;
+// "" otherwise. GitHub does not revoke such a token: it refuses it on the
+// organisation's resources, so everything that uses it there fails.
+func LifetimeWarning(cc config.Credential, cur *rotation.Version) string {
+	if cur == nil {
+		return ""
+	}
+	st := schedule.State{HasCurrent: true, CurrentCreated: cur.CreatedAt, CurrentExpires: cur.ExpiresAt}
+	if !schedule.OverLifetime(Policy(cc), st) {
+		return ""
+	}
+	why := "it has no expiration, which GitHub counts as longer than any maximum"
+	if life, bounded := schedule.Lifetime(st); bounded {
+		why = fmt.Sprintf("it lives at least %s (rotor recorded it %s; it expires %s)", Human(life),
+			cur.CreatedAt.UTC().Format(time.DateOnly), cur.ExpiresAt.UTC().Format(time.DateOnly))
+	}
+	return fmt.Sprintf("the organisation's maximum token lifetime (source.max_lifetime %s) blocks the current token v%d %s: %s, so GitHub refuses it on the organisation's resources. "+
+		"Create a token that expires within %s and run 'rotor rotate %s' now", cc.Source.MaxLifetime, cur.Seq, cur.Fingerprint, why, cc.Source.MaxLifetime, cc.Name)
 }

@@ -70,6 +70,7 @@ func (e *Env) Credential(ctx context.Context, cc *config.Credential, opts Creden
 		Targets:             targets,
 		Scopes:              cc.Source.Scopes,
 		MinValidity:         cc.Rotate.RenewBefore.D(),
+		MaxLifetime:         cc.Source.MaxLifetime.D(),
 		Grace:               cc.Rotate.Grace.D(),
 		RollbackDrain:       min(cc.Rotate.Grace.D(), rollbackDrain),
 		AllowIdentityChange: opts.AllowIdentityChange || cc.Source.AllowIdentityChange,

@@ -123,6 +123,7 @@
 //	…/orgs/{org}/S/secrets…                            the same, plus visibility and selected repositories:
 //	GET|PUT /orgs/{org}/S/secrets/{name}/repositories, PUT|DELETE …/repositories/{repository_id}
 //	…/repos/{owner}/{repo}/environments/{env}/secrets… Actions only
+//	GET    /repos/{owner}/{repo}/environments          {total_count, environments}: the declared ones (paginated)
 //	GET    /repos/{owner}/{repo}/actions/organization-secrets   the organisation's secrets the repository may use
 //	POST   /repos/{owner}/{repo}/actions/workflows/{id or file}/dispatches  {ref, inputs, return_run_details}
 //	                                                   → 204 (200 {workflow_run_id, run_url, html_url} when asked)

@@ -36,6 +36,7 @@ func (s *Server) routes() {
 	s.handle("POST /app/installations/{id}/access_tokens", route{mode: authJWT}, s.createInstallationToken)
 	s.secretRoutes()
 	s.workflowRoutes()
+	s.environmentRoutes()
 	s.orgPATRoutes()
 	s.oauthRoutes()
 	s.adminRoutes()

@@ -108,6 +108,13 @@ function stragglers(c) {
   return el("div", { class: "warn detail", "data-stragglers": String((c.stragglers || []).length) }, el("span", { class: "pre" }, lines.join("\n")));
 }
 
+// warnings are status's sentences for a person (a token an organisation's
+// maximum lifetime blocks, a lost grant), under the health badge.
+function warnings(c) {
+  if (!c.warnings || !c.warnings.length) return null;
+  return el("div", { class: "warn detail", "data-warnings": String(c.warnings.length) }, el("span", { class: "pre" }, c.warnings.join("\n")));
+}
+
 function renderCredentials(list) {
   const tbody = $("creds").tBodies[0];
   tbody.replaceChildren();
@@ -122,7 +129,7 @@ function renderCredentials(list) {
     const last = c.last_run ? el("span", { class: c.last_run.status === "succeeded" ? "ok" : "bad" }, c.labels.last_run) : "-";
     tbody.append(el("tr", { "data-credential": c.name },
       el("th", { scope: "row" }, el("a", { href: "#credential=" + encodeURIComponent(c.name) }, c.name), c.application ? el("div", { class: "muted" }, c.application) : null),
-      el("td", { "data-label": "Health" }, health(c)),
+      el("td", { "data-label": "Health" }, health(c), warnings(c)),
       el("td", { "data-label": "Source" }, c.source),
       el("td", { "data-label": "Current" }, fp),
       el("td", { "data-label": "Age" }, c.labels.age),

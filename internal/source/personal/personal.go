@@ -67,6 +67,7 @@ func (s *Source) Mint(ctx context.Context, req rotation.Requirements) (rotation.
 		Scopes:       s.scopes(req),
 		Repositories: req.Repositories,
 		MinValidity:  req.MinValidity,
+		MaxLifetime:  req.MaxLifetime,
 	})
 	raw, err := s.read(ctx)
 	if err != nil {

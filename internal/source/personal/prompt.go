@@ -22,6 +22,7 @@ type Need struct {
 	Scopes       []string
 	Repositories []string // owner/repo
 	MinValidity  time.Duration
+	MaxLifetime  time.Duration // the organisation's maximum lifetime (0: none)
 }
 
 type needKey struct{}
@@ -144,7 +145,12 @@ func Explain(n Need) string {
 	if len(n.Repositories) > 0 {
 		fmt.Fprintf(&b, "  Repositories:  %s (it must be able to read these)\n", strings.Join(n.Repositories, ", "))
 	}
-	if n.MinValidity > 0 {
+	switch {
+	case n.MaxLifetime > 0:
+		// GitHub blocks a token that lives longer on the organisation's
+		// resources, and rotor refuses it.
+		fmt.Fprintf(&b, "  Expiration:    more than %s and at most %s from now (the organisation's maximum lifetime)\n", days(n.MinValidity), days(n.MaxLifetime))
+	case n.MinValidity > 0:
 		fmt.Fprintf(&b, "  Expiration:    more than %s from now\n", days(n.MinValidity))
 	}
 	b.WriteString("\n")

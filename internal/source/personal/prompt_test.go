@@ -67,3 +67,21 @@ func TestPromptReader_canceled(t *testing.T) {
 		t.Errorf("read = %v, want context.Canceled", err)
 	}
 }
+
+func TestExplain_Expiration(t *testing.T) {
+	day := 24 * time.Hour
+	for _, tt := range []struct {
+		name string
+		need Need
+		want string
+	}{
+		{"renew_before only", Need{MinValidity: 7 * day}, "Expiration:    more than 7 days from now\n"},
+		{"with a maximum lifetime", Need{MinValidity: 7 * day, MaxLifetime: 90 * day}, "Expiration:    more than 7 days and at most 90 days from now (the organisation's maximum lifetime)\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Explain(tt.need); !strings.Contains(got, tt.want) {
+				t.Errorf("Explain = %q, want it to hold %q", got, tt.want)
+			}
+		})
+	}
+}
