@@ -139,8 +139,8 @@ type sealedValue struct {
 	what   string // names it in messages, by fingerprint
 	sc     rotation.SealContext
 	sealed []byte
-	// write replaces sealed with new in tx (only if it is still sealed).
-	write func(tx wiring.ResealTx, new []byte) error
+	// write replaces sealed with fresh in tx (only if it is still sealed).
+	write func(tx wiring.ResealTx, fresh []byte) error
 }
 
 // resealed is one sealed token's new blob, made and checked, not yet
@@ -366,8 +366,8 @@ func sealedValues(ctx context.Context, st wiring.Store, names []string, rep *mig
 				continue // nothing sealed to move (not written by rotor today, kept for old stores)
 			}
 			out = append(out, sealedValue{kind: sealedVersion, cred: ci, what: fmt.Sprintf("version %d of %s (%s)", v.Seq, v.Credential, v.Fingerprint),
-				sc: v.SealContext(), sealed: v.Sealed, write: func(tx wiring.ResealTx, new []byte) error {
-					return tx.ResealVersion(v.Credential, v.Seq, v.Sealed, new)
+				sc: v.SealContext(), sealed: v.Sealed, write: func(tx wiring.ResealTx, fresh []byte) error {
+					return tx.ResealVersion(v.Credential, v.Seq, v.Sealed, fresh)
 				}})
 		}
 	}
@@ -378,11 +378,11 @@ func sealedValues(ctx context.Context, st wiring.Store, names []string, rep *mig
 	for _, g := range grants {
 		out = append(out, sealedValue{kind: sealedGrant, what: fmt.Sprintf("the refresh token of %s's App user grant (%s)", g.Credential, g.Fingerprint),
 			sc: rotation.SealContext{Credential: g.Credential, Fingerprint: g.Fingerprint}, sealed: g.Sealed,
-			write: func(tx wiring.ResealTx, new []byte) error { return tx.ResealGrant(g.Credential, g.Sealed, new) }})
+			write: func(tx wiring.ResealTx, fresh []byte) error { return tx.ResealGrant(g.Credential, g.Sealed, fresh) }})
 		if len(g.Stash) > 0 {
 			out = append(out, sealedValue{kind: sealedGrant, what: fmt.Sprintf("the stashed user token of %s's App user grant (%s)", g.Credential, g.PairFingerprint),
 				sc: rotation.SealContext{Credential: g.Credential, Fingerprint: g.PairFingerprint}, sealed: g.Stash,
-				write: func(tx wiring.ResealTx, new []byte) error { return tx.ResealStash(g.Credential, g.Stash, new) }})
+				write: func(tx wiring.ResealTx, fresh []byte) error { return tx.ResealStash(g.Credential, g.Stash, fresh) }})
 		}
 	}
 	items, err := st.Revocations(ctx, 0)
@@ -395,7 +395,7 @@ func sealedValues(ctx context.Context, st wiring.Store, names []string, rep *mig
 		}
 		out = append(out, sealedValue{kind: sealedRevocation, what: fmt.Sprintf("the token of %s queued for revocation (%s)", it.Credential, it.Fingerprint),
 			sc: rotation.SealContext{Credential: it.Credential, Fingerprint: it.Fingerprint}, sealed: it.Sealed,
-			write: func(tx wiring.ResealTx, new []byte) error { return tx.ResealRevocation(it.ID, it.Sealed, new) }})
+			write: func(tx wiring.ResealTx, fresh []byte) error { return tx.ResealRevocation(it.ID, it.Sealed, fresh) }})
 	}
 	return out, nil
 }
