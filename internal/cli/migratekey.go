@@ -37,13 +37,25 @@ type migrateKeyReport struct {
 	// CreatedKey is the --to key file migrate-key created (file: only).
 	CreatedKey  string                 `json:"created_key,omitempty"`
 	Credentials []migrateKeyCredential `json:"credentials"`
-	Resealed    int                    `json:"resealed"` // would be, in a dry run
+	Resealed    int                    `json:"resealed"` // versions; would be, in a dry run
 	Already     int                    `json:"already"`  // sealed with --to before; opened and checked
-	// Verified: every version, read back from the store after the commit,
-	// opens with --to and holds the token its fingerprint names.
+	// Grants (App user grants' refresh tokens and stashed user tokens) and
+	// Revocations (tokens queued for revocation) are the store's other
+	// sealed tokens, resealed in the same transaction.
+	Grants      migrateKeyCount `json:"grants"`
+	Revocations migrateKeyCount `json:"revocations"`
+	// Verified: every sealed token, read back from the store after the
+	// commit, opens with --to and holds the token its fingerprint names.
 	Verified bool   `json:"verified"`
 	AuditSeq int64  `json:"audit_seq,omitempty"`
 	Next     string `json:"next"`
+}
+
+// migrateKeyCount counts one kind of sealed token.
+type migrateKeyCount struct {
+	Total    int `json:"total"`
+	Resealed int `json:"resealed"`
+	Already  int `json:"already"`
 }
 
 type migrateKeyCredential struct {
@@ -69,11 +81,14 @@ func newMigrateKeyCmd(app *App) *cobra.Command {
 	var f migrateKeyFlags
 	cmd := &cobra.Command{
 		Use:   "migrate-key --from KEY --to KEY [--dry-run]",
-		Short: "Reseal every stored token version with another key (age key file ⇄ AWS KMS)",
-		Long: `Reseal every token version in the store with another key: from the age key
+		Short: "Reseal every stored token with another key (age key file ⇄ AWS KMS)",
+		Long: `Reseal every sealed token in the store with another key: from the age key
 file to AWS KMS, back, or between two keys of one kind. Keys are written as
 in rotor.yaml: file:PATH (relative to rotor.yaml's directory) or
 awskms:ARN (a KMS key ARN; AWS settings from rotor.yaml's aws: section).
+Sealed are the token versions, the refresh tokens (and stashed user tokens)
+of GitHub App user grants, and tokens queued for revocation; "version"
+below means any of them.
 
 Each version is opened with --from (or, if --to sealed it already, only
 checked), sealed with --to and opened again with --to before anything is
@@ -108,11 +123,31 @@ A --to key file that does not exist is created (mode 0600).`,
 	return cmd
 }
 
-// resealed is one version's new blob, made and checked, not yet written.
+// sealedKind tells the store's sealed tokens apart in the report.
+type sealedKind int
+
+const (
+	sealedVersion sealedKind = iota
+	sealedGrant              // a grant's refresh token or stashed user token
+	sealedRevocation
+)
+
+// sealedValue is one sealed token in the store, as read.
+type sealedValue struct {
+	kind   sealedKind
+	cred   int    // versions: index into the report's Credentials
+	what   string // names it in messages, by fingerprint
+	sc     rotation.SealContext
+	sealed []byte
+	// write replaces sealed with fresh in tx (only if it is still sealed).
+	write func(tx wiring.ResealTx, fresh []byte) error
+}
+
+// resealed is one sealed token's new blob, made and checked, not yet
+// written.
 type resealed struct {
-	credential string
-	seq        int64
-	old, new   []byte
+	sealedValue
+	new []byte
 }
 
 func runMigrateKey(ctx context.Context, app *App, f migrateKeyFlags) error {
@@ -162,7 +197,7 @@ func runMigrateKey(ctx context.Context, app *App, f migrateKeyFlags) error {
 	}
 	migrateKeyAt("resealed")
 	if f.dryRun {
-		rep.Next = fmt.Sprintf("dry run: nothing was written. Run again without --dry-run to reseal %d versions with %s.", rep.Resealed, rep.To)
+		rep.Next = fmt.Sprintf("dry run: nothing was written. Run again without --dry-run to reseal %d sealed tokens with %s.", len(work), rep.To)
 		return emitMigrateKey(app, rep)
 	}
 
@@ -174,7 +209,7 @@ func runMigrateKey(ctx context.Context, app *App, f migrateKeyFlags) error {
 	migrateKeyAt("committed")
 
 	if err := verifyResealed(ctx, st, names, to); err != nil {
-		return fmt.Errorf("the resealed versions were written but do not all open with %s: %w", rep.To, err)
+		return fmt.Errorf("the resealed tokens were written but do not all open with %s (one queued for revocation meanwhile by a rotor still on the old key? run migrate-key again): %w", rep.To, err)
 	}
 	rep.Verified = true
 	rep.Next = nextAfterMigrateKey(cfg, rep.To)
@@ -182,7 +217,9 @@ func runMigrateKey(ctx context.Context, app *App, f migrateKeyFlags) error {
 }
 
 // writeResealed writes every new blob and the audit record in one
-// transaction: all of them or, after a failure or a crash, none.
+// transaction: all of them or, after a failure or a crash, none. A sealed
+// token changed meanwhile by another process (a grant refreshed, a queued
+// revocation confirmed) fails it: nothing is written.
 func writeResealed(ctx context.Context, st rotation.Store, work []resealed, holder string, rep *migrateKeyReport) error {
 	if err := lease.Check(ctx); err != nil {
 		return err
@@ -199,11 +236,12 @@ func writeResealed(ctx context.Context, st rotation.Store, work []resealed, hold
 			if i == len(work)/2 {
 				migrateKeyAt("writing")
 			}
-			if err := rtx.ResealVersion(w.credential, w.seq, w.old, w.new); err != nil {
+			if err := w.write(rtx, w.new); err != nil {
 				return err
 			}
 		}
-		detail, _ := json.Marshal(map[string]any{"from": rep.From, "to": rep.To, "resealed": rep.Resealed, "already": rep.Already})
+		detail, _ := json.Marshal(map[string]any{"from": rep.From, "to": rep.To, "resealed": rep.Resealed, "already": rep.Already,
+			"grants": rep.Grants, "revocations": rep.Revocations})
 		rec, err := tx.AppendAudit(audit.Record{Time: time.Now(), Event: "key.migrated", Actor: holder, Detail: string(detail)})
 		rep.AuditSeq = rec.Seq
 		return err
@@ -307,54 +345,102 @@ func holdLeases(ctx context.Context, st rotation.Store, holder string, names []s
 	return lctx, func() { _ = held.Release() }, nil
 }
 
-// planReseal opens every version and makes its new blob, checked by opening
-// it with to. Nothing is written. Every version that fails is reported, not
-// only the first.
-func planReseal(ctx context.Context, st rotation.Store, names []string, from, to wiring.Key, rep *migrateKeyReport) ([]resealed, error) {
-	type job struct {
-		i int // index into rep.Credentials
-		v rotation.Version
-	}
-	var jobs []job
+// sealedValues reads every sealed token in the store: the versions of the
+// named credentials (adding each to rep.Credentials), every App user
+// grant's refresh token and stashed user token, and every queued
+// revocation that still holds its token.
+func sealedValues(ctx context.Context, st wiring.Store, names []string, rep *migrateKeyReport) ([]sealedValue, error) {
+	var out []sealedValue
 	for _, n := range names {
 		vs, err := st.Versions(ctx, n)
 		if err != nil {
 			return nil, err
 		}
-		rep.Credentials = append(rep.Credentials, migrateKeyCredential{Name: n})
+		ci := -1
+		if rep != nil {
+			rep.Credentials = append(rep.Credentials, migrateKeyCredential{Name: n})
+			ci = len(rep.Credentials) - 1
+		}
 		for _, v := range vs {
 			if len(v.Sealed) == 0 {
 				continue // nothing sealed to move (not written by rotor today, kept for old stores)
 			}
-			rep.Credentials[len(rep.Credentials)-1].Versions++
-			jobs = append(jobs, job{len(rep.Credentials) - 1, v})
+			out = append(out, sealedValue{kind: sealedVersion, cred: ci, what: fmt.Sprintf("version %d of %s (%s)", v.Seq, v.Credential, v.Fingerprint),
+				sc: v.SealContext(), sealed: v.Sealed, write: func(tx wiring.ResealTx, fresh []byte) error {
+					return tx.ResealVersion(v.Credential, v.Seq, v.Sealed, fresh)
+				}})
+		}
+	}
+	grants, err := st.ListGrants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range grants {
+		out = append(out, sealedValue{kind: sealedGrant, what: fmt.Sprintf("the refresh token of %s's App user grant (%s)", g.Credential, g.Fingerprint),
+			sc: rotation.SealContext{Credential: g.Credential, Fingerprint: g.Fingerprint}, sealed: g.Sealed,
+			write: func(tx wiring.ResealTx, fresh []byte) error { return tx.ResealGrant(g.Credential, g.Sealed, fresh) }})
+		if len(g.Stash) > 0 {
+			out = append(out, sealedValue{kind: sealedGrant, what: fmt.Sprintf("the stashed user token of %s's App user grant (%s)", g.Credential, g.PairFingerprint),
+				sc: rotation.SealContext{Credential: g.Credential, Fingerprint: g.PairFingerprint}, sealed: g.Stash,
+				write: func(tx wiring.ResealTx, fresh []byte) error { return tx.ResealStash(g.Credential, g.Stash, fresh) }})
+		}
+	}
+	items, err := st.Revocations(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if len(it.Sealed) == 0 {
+			continue // confirmed: the token is dead and was forgotten
+		}
+		out = append(out, sealedValue{kind: sealedRevocation, what: fmt.Sprintf("the token of %s queued for revocation (%s)", it.Credential, it.Fingerprint),
+			sc: rotation.SealContext{Credential: it.Credential, Fingerprint: it.Fingerprint}, sealed: it.Sealed,
+			write: func(tx wiring.ResealTx, fresh []byte) error { return tx.ResealRevocation(it.ID, it.Sealed, fresh) }})
+	}
+	return out, nil
+}
+
+// planReseal opens every sealed token and makes its new blob, checked by
+// opening it with to. Nothing is written. Every one that fails is
+// reported, not only the first.
+func planReseal(ctx context.Context, st wiring.Store, names []string, from, to wiring.Key, rep *migrateKeyReport) ([]resealed, error) {
+	jobs, err := sealedValues(ctx, st, names, rep)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		switch j.kind {
+		case sealedVersion:
+			rep.Credentials[j.cred].Versions++
+		case sealedGrant:
+			rep.Grants.Total++
+		case sealedRevocation:
+			rep.Revocations.Total++
 		}
 	}
 
-	// A few at a time: with KMS each version is two or three calls.
+	// A few at a time: with KMS each one is two or three calls.
 	const workers = 4
 	var (
 		mu    sync.Mutex
 		work  []resealed
 		fails []string
 		wg    sync.WaitGroup
-		next  = make(chan job)
+		next  = make(chan sealedValue)
 	)
 	for range workers {
 		wg.Go(func() {
 			for j := range next {
-				w, already, err := resealOne(ctx, j.v, from, to)
+				w, already, err := resealOne(ctx, j, from, to)
 				mu.Lock()
 				switch {
 				case err != nil:
-					fails = append(fails, fmt.Sprintf("version %d of %s (%s): %v", j.v.Seq, j.v.Credential, j.v.Fingerprint, err))
-				case already:
-					rep.Already++
-					rep.Credentials[j.i].Already++
+					fails = append(fails, fmt.Sprintf("%s: %v", j.what, err))
 				default:
-					rep.Resealed++
-					rep.Credentials[j.i].Resealed++
-					work = append(work, w)
+					rep.count(j, already)
+					if !already {
+						work = append(work, w)
+					}
 				}
 				mu.Unlock()
 			}
@@ -367,58 +453,79 @@ func planReseal(ctx context.Context, st rotation.Store, names []string, from, to
 	wg.Wait()
 	if len(fails) > 0 {
 		slices.Sort(fails)
-		return nil, fmt.Errorf("nothing was changed: %d of %d versions cannot be resealed:\n  %s", len(fails), len(jobs), strings.Join(fails, "\n  "))
+		return nil, fmt.Errorf("nothing was changed: %d of %d sealed tokens cannot be resealed:\n  %s", len(fails), len(jobs), strings.Join(fails, "\n  "))
 	}
 	slices.SortFunc(work, func(a, b resealed) int {
-		return cmp.Or(strings.Compare(a.credential, b.credential), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(a.what, b.what))
 	})
 	return work, nil
 }
 
+// count adds j to the report, as resealed or already: a version to the
+// totals and its credential's row, the others to their kind's count.
+func (rep *migrateKeyReport) count(j sealedValue, already bool) {
+	var c *migrateKeyCount
+	switch j.kind {
+	case sealedVersion:
+		cr := &rep.Credentials[j.cred]
+		if already {
+			rep.Already++
+			cr.Already++
+		} else {
+			rep.Resealed++
+			cr.Resealed++
+		}
+		return
+	case sealedGrant:
+		c = &rep.Grants
+	case sealedRevocation:
+		c = &rep.Revocations
+	}
+	if already {
+		c.Already++
+	} else {
+		c.Resealed++
+	}
+}
+
 // resealOne makes v's blob under to. already: to sealed it before (it
 // opened with to and holds its fingerprint's token): nothing to write.
-func resealOne(ctx context.Context, v rotation.Version, from, to wiring.Key) (resealed, bool, error) {
-	sc := v.SealContext()
-	if _, err := to.Open(ctx, sc, v.Sealed); err == nil {
+func resealOne(ctx context.Context, v sealedValue, from, to wiring.Key) (resealed, bool, error) {
+	if _, err := to.Open(ctx, v.sc, v.sealed); err == nil {
 		return resealed{}, true, nil
 	} else if !errors.Is(err, wiring.ErrWrongKey) {
 		return resealed{}, false, fmt.Errorf("open with --to: %w", err)
 	}
-	tok, err := from.Open(ctx, sc, v.Sealed)
+	tok, err := from.Open(ctx, v.sc, v.sealed)
 	if errors.Is(err, wiring.ErrWrongKey) {
 		return resealed{}, false, errors.New("sealed with neither --from nor --to")
 	} else if err != nil {
 		return resealed{}, false, fmt.Errorf("open with --from: %w", err)
 	}
-	blob, err := to.Seal(ctx, sc, tok)
+	blob, err := to.Seal(ctx, v.sc, tok)
 	if err != nil {
 		return resealed{}, false, fmt.Errorf("seal with --to: %w", err)
 	}
-	back, err := to.Open(ctx, sc, blob)
+	back, err := to.Open(ctx, v.sc, blob)
 	if err != nil {
 		return resealed{}, false, fmt.Errorf("open the new blob with --to: %w", err)
 	}
 	if !back.Equal(tok) {
 		return resealed{}, false, errors.New("the new blob opens to another token")
 	}
-	return resealed{credential: v.Credential, seq: v.Seq, old: v.Sealed, new: blob}, false, nil
+	return resealed{sealedValue: v, new: blob}, false, nil
 }
 
-// verifyResealed reads every version back and opens it with to; the
+// verifyResealed reads every sealed token back and opens it with to; the
 // fingerprint check is the key's own (seal.ErrContext on a mismatch).
-func verifyResealed(ctx context.Context, st rotation.Store, names []string, to wiring.Key) error {
-	for _, n := range names {
-		vs, err := st.Versions(ctx, n)
-		if err != nil {
-			return err
-		}
-		for _, v := range vs {
-			if len(v.Sealed) == 0 {
-				continue
-			}
-			if _, err := to.Open(ctx, v.SealContext(), v.Sealed); err != nil {
-				return fmt.Errorf("version %d of %s: %w", v.Seq, n, err)
-			}
+func verifyResealed(ctx context.Context, st wiring.Store, names []string, to wiring.Key) error {
+	all, err := sealedValues(ctx, st, names, nil)
+	if err != nil {
+		return err
+	}
+	for _, v := range all {
+		if _, err := to.Open(ctx, v.sc, v.sealed); err != nil {
+			return fmt.Errorf("%s: %w", v.what, err)
 		}
 	}
 	return nil
@@ -443,6 +550,14 @@ func emitMigrateKey(app *App, rep migrateKeyReport) error {
 			verb = "would reseal"
 		}
 		fmt.Fprintf(w, "%s %d of %d token versions (%d sealed with the new key already)\n", verb, rep.Resealed, rep.Resealed+rep.Already, rep.Already)
+		for _, o := range []struct {
+			what string
+			c    migrateKeyCount
+		}{{"refresh and stashed user tokens of GitHub App user grants", rep.Grants}, {"tokens queued for revocation", rep.Revocations}} {
+			if o.c.Total > 0 {
+				fmt.Fprintf(w, "%s %d of %d %s (%d sealed with the new key already)\n", verb, o.c.Resealed, o.c.Total, o.what, o.c.Already)
+			}
+		}
 		fmt.Fprintf(w, "    from %s\n      to %s\n", rep.From, rep.To)
 		if rep.CreatedKey != "" {
 			if rep.DryRun {
@@ -456,7 +571,7 @@ func emitMigrateKey(app *App, rep migrateKeyReport) error {
 			fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", c.Name, c.Versions, c.Resealed, c.Already)
 		}
 		if rep.Verified {
-			fmt.Fprintf(w, "verified: every version, read back from the store, opens with the new key and matches its fingerprint\n")
+			fmt.Fprintf(w, "verified: every sealed token, read back from the store, opens with the new key and matches its fingerprint\n")
 		}
 		if rep.AuditSeq != 0 {
 			fmt.Fprintf(w, "audit record %d: key.migrated\n", rep.AuditSeq)

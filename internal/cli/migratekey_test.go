@@ -18,6 +18,8 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/emulator/motoserver"
+	"github.com/rotor-ci/rotor/internal/grant"
+	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/seal"
 	"github.com/rotor-ci/rotor/internal/store"
@@ -184,7 +186,7 @@ func TestCLI_MigrateKeyEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code, out := e.rotor("", "migrate-key", "--from", "file:wrong.key", "--to", kmsSpec); code != ExitFailure ||
-		!strings.Contains(out, "nothing was changed: 3 of 3 versions") || !strings.Contains(out, "sealed with neither --from nor --to") {
+		!strings.Contains(out, "nothing was changed: 3 of 3 sealed tokens") || !strings.Contains(out, "sealed with neither --from nor --to") {
 		t.Fatalf("migrate-key with the wrong --from: exit %d\n%s", code, out)
 	}
 
@@ -197,7 +199,7 @@ func TestCLI_MigrateKeyEndToEnd(t *testing.T) {
 	}
 
 	out = mustRun("", "migrate-key", "--from", "file:rotor.key", "--to", kmsSpec)
-	for _, want := range []string{"resealed 3 of 3 token versions", "verified: every version", "key.migrated",
+	for _, want := range []string{"resealed 3 of 3 token versions", "verified: every sealed token", "key.migrated",
 		"now change rotor.yaml: key: " + kmsSpec, "it still says key: " + ageSpec} {
 		if !strings.Contains(out, want) {
 			t.Errorf("migrate-key output lacks %q:\n%s", want, out)
@@ -479,4 +481,94 @@ func checkVersions(t *testing.T, e *e2e, tokens map[string]token.Token, k seal.K
 	if seen != len(tokens) {
 		t.Fatalf("%d versions in the store, want %d", seen, len(tokens))
 	}
+}
+
+// migrate-key reseals every sealed token, not only versions: an App user
+// grant's refresh token and stashed user token and a token queued for
+// revocation open with the new key alone once the old one has left
+// rotor.yaml (previous_keys); a confirmed revocation, which keeps no
+// token, is left alone.
+func TestCLI_MigrateKeyResealsGrantsAndRevocations(t *testing.T) {
+	e := newOffline(t)
+	targets := t.TempDir()
+	e.writeKMSConfig("file:rotor.key", "", "http://127.0.0.1:9", targets)
+	old, err := seal.Open("file:rotor.key", e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := seedVersions(t, e, old, 2)
+	ctx := context.Background()
+	gen := func(k token.Kind) token.Token {
+		tok := token.Generate(k)
+		e.tokens = append(e.tokens, tok)
+		return tok
+	}
+	sealT := func(cred string, tok token.Token) []byte {
+		b, err := old.Seal(ctx, rotation.SealContext{Credential: cred, Fingerprint: tok.Fingerprint()}, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	refresh, stash, queued, done := gen(token.KindAppRefresh), gen(token.KindAppUser), gen(token.KindClassicPAT), gen(token.KindClassicPAT)
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(e.dir, "rotor.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.ReplaceGrant(ctx, grant.Grant{Credential: "app", Fingerprint: refresh.Fingerprint(), Sealed: sealT("app", refresh),
+		PairFingerprint: stash.Fingerprint(), Stash: sealT("app", stash), State: grant.GrantReady}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []token.Token{queued, done} {
+		if err := st.EnqueueRevocation(ctx, revoke.Item{Credential: "other", Fingerprint: tok.Fingerprint(), Sealed: sealT("other", tok)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, _ := st.Revocations(ctx, 0)
+	items[1].State = revoke.ItemConfirmed
+	if err := st.UpdateRevocation(ctx, items[1]); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out := e.rotor("", "migrate-key", "--from", "file:rotor.key", "--to", "file:new.key")
+	for _, want := range []string{"resealed 2 of 2 token versions", "resealed 2 of 2 refresh and stashed user tokens of GitHub App user grants", "resealed 1 of 1 tokens queued for revocation", "verified: every sealed token"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("migrate-key: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	// The old key leaves rotor.yaml: only the new one opens anything now.
+	e.writeKMSConfig("file:new.key", "", "http://127.0.0.1:9", targets)
+	newKey, err := seal.Open("file:new.key", e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVersions(t, e, tokens, newKey)
+	open := func(what, cred string, sealed []byte, want token.Token) {
+		t.Helper()
+		got, err := newKey.Open(ctx, rotation.SealContext{Credential: cred, Fingerprint: want.Fingerprint()}, sealed)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%s does not open with the new key alone: %v", what, err)
+		}
+	}
+	g, err := st.Grant(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open("the grant's refresh token", "app", g.Sealed, refresh)
+	open("the grant's stashed user token", "app", g.Stash, stash)
+	items, _ = st.Revocations(ctx, 0)
+	if len(items) != 2 || items[1].Sealed != nil {
+		t.Fatalf("revocations after migrate-key: %+v", items)
+	}
+	open("the queued revocation", "other", items[0].Sealed, queued)
+	// Again: everything is sealed with the new key already.
+	if code, out := e.rotor("", "migrate-key", "--from", "file:rotor.key", "--to", "file:new.key"); code != 0 ||
+		!strings.Contains(out, "resealed 0 of 2 refresh and stashed user tokens of GitHub App user grants (2 sealed with the new key already)") || strings.Contains(out, "audit record") {
+		t.Errorf("second migrate-key: exit %d\n%s", code, out)
+	}
+	if code, out := e.rotor("", "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify: %d %s", code, out)
+	}
+	e.canary()
 }

@@ -141,7 +141,27 @@ type Source struct {
 	// github-app-user (and client_id above): a GitHub App user token that
 	// rotor refreshes; the first one comes from 'rotor authorize NAME'.
 	ClientSecretFile string `yaml:"client_secret_file"` // optional for device-flow grants
+
+	// personal-token: OrgRevoke also ends an old fine-grained token's
+	// access to an organisation through the organisation's API, as a GitHub
+	// App installed there (docs/github-app-user.md, "Revocation").
+	OrgRevoke OrgRevoke `yaml:"org_revoke"`
 }
+
+// OrgRevoke names an organisation and a GitHub App installed on it with
+// the organisation permission "Personal access tokens" (write): rotor
+// lists the organisation's fine-grained token grants and revokes the one
+// of a token it retires, in addition to revoking the token itself.
+type OrgRevoke struct {
+	Org            string `yaml:"org"`
+	AppID          int64  `yaml:"app_id"`
+	ClientID       string `yaml:"client_id"`
+	InstallationID int64  `yaml:"installation_id"`
+	PrivateKeyFile string `yaml:"private_key_file"` // PEM, mode 0600
+}
+
+// Configured reports whether the source has an org_revoke section.
+func (o OrgRevoke) Configured() bool { return o.Org != "" }
 
 // Rotate is a credential's schedule.
 type Rotate struct {

@@ -571,3 +571,35 @@ func TestParse_MaxLifetime(t *testing.T) {
 		t.Errorf("max_lifetime = %s, want 90d", got)
 	}
 }
+
+func TestParse_OrgRevoke(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(base, "      type: personal-token\n",
+		"      type: personal-token\n      org_revoke: {org: acme, app_id: 7, installation_id: 9, private_key_file: pat-admin.pem}\n", 1)), "/etc/rotor/rotor.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Credentials[0].Source.OrgRevoke
+	if !o.Configured() || o.Org != "acme" || o.AppID != 7 || o.InstallationID != 9 || o.PrivateKeyFile != "/etc/rotor/pat-admin.pem" {
+		t.Errorf("org_revoke = %+v", o)
+	}
+	if c, err := Parse([]byte(base), "rotor.yaml"); err != nil || c.Credentials[0].Source.OrgRevoke.Configured() {
+		t.Errorf("without org_revoke: %+v, %v", c.Credentials[0].Source.OrgRevoke, err)
+	}
+	for _, tt := range []struct{ in, want string }{
+		{"      org_revoke: {}\n", "rotor.yaml:5: credentials[0].source.org_revoke.org: required"},
+		{"      org_revoke: {org: acme}\n", "credentials[0].source.org_revoke: needs app_id or client_id"},
+		{"      org_revoke: {org: acme}\n", "credentials[0].source.org_revoke.installation_id: required"},
+		{"      org_revoke: {org: acme}\n", "credentials[0].source.org_revoke.private_key_file: required"},
+		{"      org_revoke: {org: acme/x, client_id: Iv1, installation_id: 1, private_key_file: k}\n", `credentials[0].source.org_revoke.org: "acme/x": not an organisation login`},
+		{"      org_revoke: {org: acme, app: 1}\n", "credentials[0].source.org_revoke.app: unknown field"},
+	} {
+		_, err := Parse([]byte(strings.Replace(base, "      type: personal-token\n", "      type: personal-token\n"+tt.in, 1)), "rotor.yaml")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v; want it to say %q", tt.in, err, tt.want)
+		}
+	}
+	_, err = Parse([]byte("credentials:\n  - name: app\n    source: {type: github-app, app_id: 1, installation_id: 1, private_key_file: k.pem, org_revoke: {org: acme}}\n    targets: [{type: file, path: /x}]\n"), "rotor.yaml")
+	if err == nil || !strings.Contains(err.Error(), "credentials[0].source.org_revoke: not a field of github-app sources") {
+		t.Errorf("org_revoke on a github-app source: %v", err)
+	}
+}

@@ -144,6 +144,7 @@ func (c *Config) resolvePaths() {
 		cr := &c.Credentials[i]
 		cr.Source.PrivateKeyFile = c.ResolvePath(cr.Source.PrivateKeyFile)
 		cr.Source.ClientSecretFile = c.ResolvePath(cr.Source.ClientSecretFile)
+		cr.Source.OrgRevoke.PrivateKeyFile = c.ResolvePath(cr.Source.OrgRevoke.PrivateKeyFile)
 		for j := range cr.Targets {
 			if t := &cr.Targets[j]; t.Type == TargetFile {
 				t.Path = c.ResolvePath(t.Path)

@@ -45,7 +45,7 @@ var (
 	appOnly      = []string{"app_id", "client_id", "installation_id", "private_key_file", "repositories", "permissions"}
 	appUserOnly  = []string{"client_secret_file"}
 	// appUserNot are the fields a github-app-user source does not take.
-	appUserNot = []string{"scopes", "allow_identity_change", "max_lifetime", "app_id", "installation_id", "private_key_file", "repositories", "permissions"}
+	appUserNot = []string{"scopes", "allow_identity_change", "max_lifetime", "app_id", "installation_id", "private_key_file", "repositories", "permissions", "org_revoke"}
 )
 
 func credPath(i int) string { return fmt.Sprintf("credentials[%d]", i) }
@@ -207,6 +207,9 @@ func (p *parser) validateSource(cr *Credential, cp string, at atFunc) {
 			at(sp+".max_lifetime", "%s is not longer than rotate.renew_before (%s): a new token must still be valid renew_before from now, "+
 				"and one that lives longer than max_lifetime is blocked; shorten renew_before", s.MaxLifetime, cr.Rotate.RenewBefore)
 		}
+		if p.present[sp+".org_revoke"] {
+			validateOrgRevoke(s.OrgRevoke, sp+".org_revoke", at)
+		}
 	case SourceGitHubAppUser:
 		notFor(appUserNot, s.Type)
 		if s.ClientID == "" {
@@ -215,6 +218,7 @@ func (p *parser) validateSource(cr *Credential, cp string, at atFunc) {
 	case SourceGitHubApp:
 		notFor(personalOnly, s.Type)
 		notFor(appUserOnly, s.Type)
+		notFor([]string{"org_revoke"}, s.Type)
 		if s.AppID < 0 {
 			at(sp+".app_id", "must be a positive number")
 		}
@@ -251,6 +255,30 @@ func (p *parser) validateSource(cr *Credential, cp string, at atFunc) {
 		at(sp+".type", "required: personal-token, github-app or github-app-user")
 	default:
 		at(sp+".type", "%s: want personal-token, github-app or github-app-user", quote(s.Type))
+	}
+}
+
+// validateOrgRevoke checks a personal-token source's org_revoke: the
+// organisation and the app installed on it, as a github-app source names
+// its app.
+func validateOrgRevoke(o OrgRevoke, op string, at atFunc) {
+	switch {
+	case o.Org == "":
+		at(op+".org", "required: the organisation (login) whose fine-grained token grants rotor revokes")
+	case !ownerRE.MatchString(o.Org):
+		at(op+".org", "%s: not an organisation login", quote(o.Org))
+	}
+	if o.AppID < 0 {
+		at(op+".app_id", "must be a positive number")
+	}
+	if o.AppID == 0 && o.ClientID == "" {
+		at(op, "needs app_id or client_id: the GitHub App with the organisation permission \"Personal access tokens\" (write)")
+	}
+	if o.InstallationID <= 0 {
+		at(op+".installation_id", "required: the app's installation on the organisation (its number, from the organisation's Settings → GitHub Apps → Configure)")
+	}
+	if o.PrivateKeyFile == "" {
+		at(op+".private_key_file", "required: the app's private key (PEM file, mode 0600)")
 	}
 }
 

@@ -12,6 +12,8 @@
 // A token that GitHub already refuses when its turn comes needs no call.
 //
 // Installation tokens (ghs_) revoke themselves (DELETE /installation/token,
-// in source/githubapp); fine-grained tokens' access to an organisation is
-// revoked through the organisation's API (orgpat.go).
+// in source/githubapp). A fine-grained token's access to an organisation is
+// also revoked, first, through the organisation's API when its credential
+// names an app for it (Org, orgpat.go), and confirmed by the grant's
+// absence from the organisation's list.
 package revoke

@@ -32,6 +32,10 @@ type Deps struct {
 	// Revoke, if set, revokes personal and user tokens through the shared
 	// revocation queue (package revoke); nil: one direct call each.
 	Revoke func(ctx context.Context, credential string, tok token.Token) error
+	// OrgRevoke, if set, also ends a personal-token credential's old
+	// fine-grained tokens' access to an organisation through its API
+	// (revoke.Org, from the source's org_revoke).
+	OrgRevoke func(ctx context.Context, credential string, tok token.Token) error
 }
 
 // revoker is d.Revoke for d's credential, or nil.
@@ -52,8 +56,12 @@ func New(cfg config.Source, d Deps) (rotation.Source, error) {
 				return token.Token{}, fmt.Errorf("%w: a personal token must be given by a person: run 'rotor rotate %s'", rotation.ErrNoToken, d.Credential)
 			}
 		}
+		var org func(context.Context, token.Token) error
+		if d.OrgRevoke != nil {
+			org = func(ctx context.Context, t token.Token) error { return d.OrgRevoke(ctx, d.Credential, t) }
+		}
 		// The engine compares identities across versions itself.
-		return personal.New(personal.Config{Credential: d.Credential, Scopes: cfg.Scopes, Revoke: d.revoker()}, d.GitHub, read), nil
+		return personal.New(personal.Config{Credential: d.Credential, Scopes: cfg.Scopes, Revoke: d.revoker(), OrgRevoke: org}, d.GitHub, read), nil
 	case appuser.Type:
 		if d.Grants == nil || d.Sealer == nil {
 			return nil, errors.New("github-app-user: no store to keep its refresh token in")

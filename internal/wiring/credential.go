@@ -41,6 +41,13 @@ func (e *Env) Credential(ctx context.Context, cc *config.Credential, opts Creden
 	if q := e.Revocations(); q != nil {
 		deps.Revoke = q.Revoke
 	}
+	if o := cc.Source.OrgRevoke; o.Configured() && cc.Source.Type == config.SourcePersonalToken {
+		org, err := e.orgRevoker(o)
+		if err != nil {
+			return rotation.Credential{}, fmt.Errorf("%s: source.org_revoke: %w", cc.Name, err)
+		}
+		deps.OrgRevoke = org.Revoke
+	}
 	src, err := source.New(cc.Source, deps)
 	if err != nil {
 		return rotation.Credential{}, fmt.Errorf("%s: source: %w", cc.Name, err)

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/grant"
+	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/scan"
 	"github.com/rotor-ci/rotor/internal/status"
@@ -25,10 +27,14 @@ type Store interface {
 	// VersionByFingerprint finds the version whose token has fingerprint
 	// fp (rotor scan); rotation.ErrNotFound when none has.
 	VersionByFingerprint(ctx context.Context, fp string) (rotation.Version, error)
+	// ListGrants and Revocations hold the other sealed tokens: App user
+	// grants and the revocation queue (migrate-key reseals them too).
+	ListGrants(ctx context.Context) ([]grant.Grant, error)
+	Revocations(ctx context.Context, limit int, states ...revoke.ItemState) ([]revoke.Item, error)
 }
 
-// ResealTx is the write only migrate-key makes: assert the Tx a Store
-// passes to its Tx function to it.
+// ResealTx is the write only migrate-key makes (versions, grants, queued
+// revocations): assert the Tx a Store passes to its Tx function to it.
 type ResealTx = store.ResealTx
 
 // OpenStore opens (and, for SQLite, creates) the store dsn names: sqlite:

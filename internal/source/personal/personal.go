@@ -32,6 +32,11 @@ type Config struct {
 	// Revoke, if set, revokes through the shared revocation queue
 	// (package revoke); nil: one call to the revocation API.
 	Revoke func(ctx context.Context, tok token.Token) error
+	// OrgRevoke, if set, ends a fine-grained token's access to an
+	// organisation through the organisation's API first (the token must
+	// still be alive for GitHub to say whose it is); the token itself is
+	// revoked as ever after it, whatever came of it.
+	OrgRevoke func(ctx context.Context, tok token.Token) error
 }
 
 // Source reads personal tokens that a person created. Safe for concurrent
@@ -158,13 +163,27 @@ func (s *Source) Check(ctx context.Context, tok token.Token, req rotation.Requir
 	return rotation.Identity{Login: id.Login, Scopes: id.Scopes, ExpiresAt: id.ExpiresAt}, nil
 }
 
-// Revoke asks GitHub to revoke tok. GitHub answers the same for a live and
-// a dead token, so this is idempotent. Where GitHub has no revocation API
-// the error wraps rotation.ErrManualRevocation and says what to delete.
+// Revoke asks GitHub to revoke tok (and, with OrgRevoke, a fine-grained
+// token's access to the organisation before). GitHub answers the same for
+// a live and a dead token, so this is idempotent. Where GitHub has no
+// revocation API the error wraps rotation.ErrManualRevocation and says
+// what to delete.
 func (s *Source) Revoke(ctx context.Context, tok token.Token) error {
 	if tok.IsZero() {
 		return nil
 	}
+	var orgErr error
+	if s.cfg.OrgRevoke != nil && token.KindOf(tok.Reveal()) == token.KindFineGrained {
+		orgErr = s.cfg.OrgRevoke(ctx, tok)
+	}
+	// The token is revoked (or queued) whatever became of its grant: its
+	// revocation ends the grant too. The caller hears of the
+	// organisation's failure all the same and tries again, until GitHub
+	// refuses the token and the organisation has nothing left to revoke.
+	return errors.Join(s.revoke(ctx, tok), orgErr)
+}
+
+func (s *Source) revoke(ctx context.Context, tok token.Token) error {
 	var err error
 	if s.cfg.Revoke != nil {
 		err = s.cfg.Revoke(ctx, tok)
