@@ -362,3 +362,50 @@ func TestCLI_MigrateOnePipelineAtATimeWaitsForDeployments(t *testing.T) {
 	}
 	e.canary()
 }
+
+// TestCLI_MigrateHonoursInFlightSkip: under in_flight: skip a busy pipeline
+// is not waited for: its action stays on version 1 ("waiting") at once,
+// the deployment runs on, and the token stays in use.
+func TestCLI_MigrateHonoursInFlightSkip(t *testing.T) {
+	e := newMigrateE2E(t)
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "verify: execution}", "verify: execution, in_flight: skip}", 1)
+	if cfg == string(b) {
+		t.Fatal("the config has no codepipeline target to change")
+	}
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conn := e.connection(true)
+	e.sb.CodePipeline.SetRunTime(emulator.SeedPipeline, "Build", time.Hour) // a deployment that outlasts the test
+	client, _ := e.pipelines()
+	if _, err := client.StartPipelineExecution(context.Background(), &cp.StartPipelineExecutionInput{Name: aws.String(emulator.SeedPipeline)}); err != nil {
+		t.Fatal(err)
+	}
+	for !e.sb.CodePipeline.Busy(emulator.SeedPipeline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	code, out := e.rotor("", "migrate", "pipeline-token", "--connection", conn)
+	if code != 0 || strings.Contains(out, "is migrated") || !strings.Contains(out, "waiting: the pipeline has an execution in progress") {
+		t.Fatalf("migrate with the only pipeline busy under in_flight: skip: %d\n%s", code, out)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("migrate took %s: it waited for the busy pipeline", took)
+	}
+	if got := e.declarations(emulator.SeedPipeline)[emulator.SeedPipeline]; isV2(got.Stages[0].Actions[0], conn) {
+		t.Error("the busy pipeline moved")
+	}
+	for _, x := range e.sb.CodePipeline.Executions() {
+		if x.StoppedBy != "" {
+			t.Errorf("execution %s of %s stopped (%s)", x.ID, x.Pipeline, x.StoppedBy)
+		}
+	}
+	if st := e.state(e.tokens[0].Fingerprint()); st == ghemu.StateRevoked {
+		t.Error("the token was revoked with an action still on version 1")
+	}
+	e.canary()
+}

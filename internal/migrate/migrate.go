@@ -69,8 +69,9 @@ type Migrator struct {
 	Now         func() time.Time
 	// Concurrency bounds how many pipelines move at once (default 8).
 	Concurrency int
-	// MaxWait bounds the wait for a busy pipeline (default 30 min); one
-	// still busy then stays on version 1 ("waiting") for the next try.
+	// MaxWait bounds the wait for a busy pipeline on the way back to
+	// version 1 after a failure (default 30 min). The way forward waits as
+	// the target says (Pipelines.MoveWait).
 	MaxWait time.Duration
 	// IdlePoll is the longest pause between two looks at a busy pipeline
 	// (default 10 s).
@@ -394,7 +395,7 @@ func (s *session) move(ctx context.Context, st rotation.BindingState) rotation.B
 			}
 			st = s.put(ctx, st, rotation.BindingApplying, nil, "migrate.applying")
 		case rotation.BindingApplying:
-			err := s.waitIdle(ctx, func() error { return p.ToConnection(ctx, b, b.Attrs[AttrConnection], b.Attrs[AttrDetect] == "true") })
+			err := s.waitIdle(ctx, p.MoveWait(), func() error { return p.ToConnection(ctx, b, b.Attrs[AttrConnection], b.Attrs[AttrDetect] == "true") })
 			switch {
 			case errors.Is(err, ErrBusy):
 				s.reregister(ctx, p, hooks)
@@ -420,7 +421,7 @@ func (s *session) move(ctx context.Context, st rotation.BindingState) rotation.B
 			st = s.put(ctx, st, rotation.BindingVerified, nil, "migrate.verified")
 		case rotation.BindingFailed:
 			why := st.Error
-			err := s.waitIdle(ctx, func() error { return p.ToV1(ctx, b, v1, s.tok) })
+			err := s.waitIdle(ctx, cmp.Or(s.m.MaxWait, 30*time.Minute), func() error { return p.ToV1(ctx, b, v1, s.tok) })
 			if err != nil {
 				// Left failed: a resumed run tries the way back again.
 				s.m.log().Error("roll back to version 1", "binding", b.ID, "err", s.scrub(err.Error()))
@@ -452,10 +453,10 @@ func splitList(s string) []string {
 }
 
 // waitIdle calls write until it is not refused as busy, pausing a second,
-// then twice as long each time up to IdlePoll, for at most MaxWait: no
+// then twice as long each time up to IdlePoll, for at most maxWait: no
 // execution is ever stopped.
-func (s *session) waitIdle(ctx context.Context, write func() error) error {
-	until := time.Now().Add(cmp.Or(s.m.MaxWait, 30*time.Minute))
+func (s *session) waitIdle(ctx context.Context, maxWait time.Duration, write func() error) error {
+	until := time.Now().Add(maxWait)
 	delay := min(time.Second, cmp.Or(s.m.IdlePoll, 10*time.Second))
 	for {
 		err := write()

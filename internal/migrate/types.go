@@ -16,6 +16,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/token"
@@ -53,6 +54,10 @@ type Webhook struct {
 // Pipelines is one codepipeline target of the credential, as a migration
 // uses it. Binding IDs are the target's (rotation.Binding).
 type Pipelines interface {
+	// MoveWait bounds the wait for a busy pipeline before an action is
+	// left on version 1 ("waiting") for the next try: the target's
+	// in_flight and max_wait. 0: one look, no wait.
+	MoveWait() time.Duration
 	// V1Actions lists the target's GitHub (version 1) actions; a named
 	// pipeline without one any more (moved) is not an error.
 	V1Actions(ctx context.Context) ([]rotation.Binding, error)

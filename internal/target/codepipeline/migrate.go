@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
@@ -54,6 +55,18 @@ func v2Config(owner, repo, branch, connection string, detect bool) map[string]st
 
 // variableRef finds #{Namespace.Variable} references.
 var variableRef = regexp.MustCompile(`#\{([A-Za-z0-9@\-_]+)\.([A-Za-z0-9@\-_]+)\}`)
+
+// MoveWait is how long a migration waits for a busy pipeline before it
+// leaves the action on version 1 for the next try: max_wait under
+// in_flight: wait, no wait at all under skip. interrupt waits too: a
+// migration is never urgent (the token still works), so it stops no
+// deployment (migrate.Pipelines).
+func (t *Target) MoveWait() time.Duration {
+	if t.cfg.InFlight == InFlightSkip {
+		return 0
+	}
+	return t.cfg.MaxWait
+}
 
 // V1Actions is Discover without the errors of named pipelines that have no
 // GitHub (version 1) action any more: they moved (migrate.Pipelines).
