@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rotor-ci/rotor/internal/emulator"
+)
+
+// devAccount declares rotor's role in the home account and in a dev
+// account (111111111111), whose role rotor assumes with an external id.
+const devAccount = `
+aws:
+  accounts:
+    - id: "123456789012"
+      roles:
+        - name: rotor
+          trust_policy:
+            Statement:
+              - {Effect: Allow, Principal: {AWS: "arn:aws:iam::123456789012:root"}, Action: "sts:AssumeRole"}
+    - id: "111111111111"
+      name: dev
+      roles:
+        - name: rotor
+          trust_policy:
+            Statement:
+              - {Effect: Allow, Principal: {AWS: "arn:aws:iam::123456789012:root"}, Action: "sts:AssumeRole", Condition: {StringEquals: {"sts:ExternalId": rotor-ext}}}
+`
+
+// TestCLI_AccountsFleet: one codepipeline target over two accounts and
+// regions (accounts:) is adopted and rotated in one run; the result says
+// how each account × region fared, and both pipelines hold the new token.
+func TestCLI_AccountsFleet(t *testing.T) {
+	e := newE2EWorld(t, "0s", func(w *emulator.World) {
+		parsed, err := emulator.ParseWorld("dev.yaml", []byte(devAccount))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.AWS = parsed.AWS
+		dev := strings.ReplaceAll(string(emulator.GitHubPipeline("DevPipeline", emulator.SeedUser, emulator.SeedRepo, emulator.SeedBranch, emulator.SeedTokenNote)), "123456789012", "111111111111")
+		r, err := emulator.ParseWorld("regions.yaml", []byte("codepipeline:\n  regions:\n    - account: \"111111111111\"\n      region: eu-west-1\n      pipelines: ["+dev+"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.CodePipeline.Regions = r.CodePipeline.Regions
+	})
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "      - {type: codepipeline, pipelines: [MyFirstPipeline]}\n      - {type: file, path: ci/github-token}\n",
+		"      - type: codepipeline\n        match: {owner: "+emulator.SeedUser+"}\n        accounts:\n"+
+			"          - {role_arn: \"arn:aws:iam::123456789012:role/rotor\", regions: [us-east-1]}\n"+
+			"          - {role_arn: \"arn:aws:iam::111111111111:role/rotor\", external_id: rotor-ext, regions: [eu-west-1]}\n", 1)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := e.tokens[0]
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
+		t.Fatalf("adopt: %d\n%s", code, out)
+	}
+	fresh := e.newToken(emulator.SeedUser, "repo", "admin:repo_hook")
+	code, out := e.rotor(fresh.Reveal()+"\n", "rotate", "pipeline-token", "--token-stdin")
+	if code != 0 {
+		t.Fatalf("rotate: %d\n%s", code, out)
+	}
+	for _, want := range []string{`account\s+123456789012 us-east-1\s+1 verified\n`, `account\s+111111111111 eu-west-1\s+1 verified\n`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("rotate's output does not match %q:\n%s", want, out)
+		}
+	}
+	if e.pipelineToken() != fresh.Fingerprint() {
+		t.Error("MyFirstPipeline does not hold the new token")
+	}
+	var res struct {
+		Accounts []accountResult `json:"accounts"`
+	}
+	if code, out := e.rotor(e.newToken(emulator.SeedUser, "repo", "admin:repo_hook").Reveal()+"\n", "rotate", "pipeline-token", "--token-stdin", "-o", "json"); code != 0 || json.NewDecoder(strings.NewReader(out)).Decode(&res) != nil || len(res.Accounts) != 2 {
+		t.Fatalf("rotate -o json: %d, accounts %+v\n%s", code, res.Accounts, out)
+	}
+	e.canary()
+}
