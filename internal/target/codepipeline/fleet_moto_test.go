@@ -38,7 +38,7 @@ type motoFleet struct {
 func startMotoFleet(t *testing.T) *motoFleet {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("moto_server takes seconds to start")
+		t.Skip("SKIP: -short: moto_server takes seconds to start; the fleet against moto did not run")
 	}
 	isolate(t)
 	return &motoFleet{endpoint: epochProxy(t, motoserver.Start(t)), roles: map[string]bool{}, places: map[string]backend{}}
