@@ -121,11 +121,21 @@ const TrustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Pri
 // ARN. It speaks the IAM query API directly so that tests need no IAM client.
 func CreateRole(t testing.TB, endpoint, name, trustPolicy string) string {
 	t.Helper()
+	return CreateRoleAs(t, endpoint, "x", name, trustPolicy)
+}
+
+// CreateRoleAs is CreateRole signed with accessKeyID: moto keeps the role
+// in the account that key belongs to (an unknown key: the default account
+// 123456789012; a key from sts:AssumeRole: the account of the role
+// assumed), which is how a test puts roles into several accounts.
+func CreateRoleAs(t testing.TB, endpoint, accessKeyID, name, trustPolicy string) string {
+	t.Helper()
 	form := url.Values{"Action": {"CreateRole"}, "Version": {"2010-05-08"}, "RoleName": {name}, "AssumeRolePolicyDocument": {trustPolicy}}
 	req, _ := http.NewRequest(http.MethodPost, endpoint+"/", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	// moto routes by the service named in the credential scope.
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
+	// moto routes by the service named in the credential scope and finds
+	// the account by the access key.
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+accessKeyID+"/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("moto CreateRole: %v", err)

@@ -65,9 +65,9 @@ func startFleetSandbox(t *testing.T) *emulator.Sandbox {
 	return sb
 }
 
-func fleetBase(sb *emulator.Sandbox) Config {
+func fleetBase(endpoint string) Config {
 	return Config{
-		AWS:            awsx.Config{Region: "us-east-1", EndpointURL: sb.AWSURL, Credentials: static},
+		AWS:            awsx.Config{Region: "us-east-1", EndpointURL: endpoint, Credentials: static},
 		Match:          &Match{Owner: emulator.SeedUser},
 		CacheDir:       "-",
 		CloudFormation: noStacks{},
@@ -96,7 +96,7 @@ func TestFleet_Accounts(t *testing.T) {
 		mu   sync.Mutex
 		last [3]int
 	)
-	base := fleetBase(sb)
+	base := fleetBase(sb.AWSURL)
 	base.Progress = func(done, total, failed int) { mu.Lock(); last = [3]int{done, total, failed}; mu.Unlock() }
 	f, err := NewFleet(ctx, base, places, nil, nil)
 	if err != nil {
@@ -158,7 +158,7 @@ func TestFleet_WrongExternalID(t *testing.T) {
 	isolate(t)
 	sb := startFleetSandbox(t)
 	ctx := context.Background()
-	f, err := NewFleet(ctx, fleetBase(sb), []Place{
+	f, err := NewFleet(ctx, fleetBase(sb.AWSURL), []Place{
 		{RoleARN: fleetRole("111111111111"), ExternalID: "ext", Region: "us-east-1"},
 		{RoleARN: fleetRole("222222222222"), ExternalID: "wrong", Region: "us-east-1"},
 	}, nil, nil)
@@ -196,7 +196,7 @@ func TestFleet_Organization(t *testing.T) {
 	}
 	ou := aws.ToString(units.OrganizationalUnits[0].Id)
 
-	f, err := NewFleet(ctx, fleetBase(sb), nil, &Organization{OU: ou, RoleName: "rotor", ExternalID: "ext", Regions: []string{"us-east-1", "eu-west-1"}}, nil)
+	f, err := NewFleet(ctx, fleetBase(sb.AWSURL), nil, &Organization{OU: ou, RoleName: "rotor", ExternalID: "ext", Regions: []string{"us-east-1", "eu-west-1"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestFleet_Organization(t *testing.T) {
 		t.Errorf("places (-want +got):\n%s", d)
 	}
 
-	empty, err := NewFleet(ctx, fleetBase(sb), nil, &Organization{OU: ou + "x", RoleName: "rotor", Regions: []string{"us-east-1"}}, nil)
+	empty, err := NewFleet(ctx, fleetBase(sb.AWSURL), nil, &Organization{OU: ou + "x", RoleName: "rotor", Regions: []string{"us-east-1"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,22 +177,7 @@ func motoBackend(t *testing.T) backend {
 		endpoint: endpoint,
 		admin:    admin,
 		masks:    false,
-		stored: func(t *testing.T, p, a string) token.Token {
-			t.Helper()
-			out, err := admin.GetPipeline(context.Background(), &sdk.GetPipelineInput{Name: &p})
-			if err != nil {
-				t.Fatalf("moto GetPipeline %s: %v", p, awsx.Sanitize(err))
-			}
-			for _, st := range out.Pipeline.Stages {
-				for _, ac := range st.Actions {
-					if deref(ac.Name) == a {
-						return token.New(ac.Configuration[propToken])
-					}
-				}
-			}
-			t.Fatalf("moto: no action %s in %s", a, p)
-			return token.Token{}
-		},
+		stored:   motoStored(admin),
 		tagStack: func(t *testing.T, p, stack string) {
 			t.Helper()
 			arn := fmt.Sprintf("arn:aws:codepipeline:%s:%s:%s", region, account, p)
@@ -203,6 +188,27 @@ func motoBackend(t *testing.T) backend {
 				t.Skipf("moto refuses the CloudFormation system tag: %v", awsx.Sanitize(err))
 			}
 		},
+	}
+}
+
+// motoStored reads the token an action holds from moto, which shows it
+// unmasked in GetPipeline, through admin (one account and region).
+func motoStored(admin *sdk.Client) func(t *testing.T, pipeline, action string) token.Token {
+	return func(t *testing.T, p, a string) token.Token {
+		t.Helper()
+		out, err := admin.GetPipeline(context.Background(), &sdk.GetPipelineInput{Name: &p})
+		if err != nil {
+			t.Fatalf("moto GetPipeline %s: %v", p, awsx.Sanitize(err))
+		}
+		for _, st := range out.Pipeline.Stages {
+			for _, ac := range st.Actions {
+				if deref(ac.Name) == a {
+					return token.New(ac.Configuration[propToken])
+				}
+			}
+		}
+		t.Fatalf("moto: no action %s in %s", a, p)
+		return token.Token{}
 	}
 }
 
