@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/rotor-ci/rotor/internal/secretfile"
 )
 
 // SpecPrefix introduces a key file in a key spec: "file:rotor.key".
@@ -83,22 +85,14 @@ func keyPath(spec, configDir string) (string, error) {
 // readIdentity loads the one identity of a key file after checking that
 // nobody but its owner can read it.
 func readIdentity(path string) (age.Identity, age.Recipient, error) {
-	fi, err := os.Stat(path)
+	raw, err := secretfile.Read(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil, fmt.Errorf("key file %s does not exist (`rotor init` creates one)", path)
 	case err != nil:
-		return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-	case !fi.Mode().IsRegular():
-		return nil, nil, fmt.Errorf("key file %s is not a regular file", path)
-	case fi.Mode().Perm()&0o077 != 0:
-		return nil, nil, fmt.Errorf("key file %s has mode %04o: group and others must not have access; fix with: chmod 600 %s",
-			path, fi.Mode().Perm(), path)
+		return nil, nil, fmt.Errorf("key file: %w", err)
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-	}
+	defer clear(raw)
 	// age's parse errors never quote the key line.
 	ids, err := age.ParseIdentities(bytes.NewReader(raw))
 	if err != nil {

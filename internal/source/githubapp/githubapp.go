@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/github"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/secretfile"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -70,21 +70,12 @@ func loadKey(path string) (*rsa.PrivateKey, error) {
 	if path == "" {
 		return nil, errors.New("github-app: need private_key_file")
 	}
-	fi, err := os.Stat(path)
+	pem, err := secretfile.Read(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("private key file %s does not exist (download one from the app's settings: Generate a private key)", path)
 	case err != nil:
-		return nil, fmt.Errorf("private key file %s: %w", path, err)
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("private key file %s is not a regular file", path)
-	case fi.Mode().Perm()&0o077 != 0:
-		return nil, fmt.Errorf("private key file %s has mode %04o: group and others must not have access; fix with: chmod 600 %s",
-			path, fi.Mode().Perm(), path)
-	}
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("private key file %s: %w", path, err)
+		return nil, fmt.Errorf("private key file: %w", err)
 	}
 	key, err := jwt.ParseRSAPrivateKeyFromPEM(pem)
 	clear(pem)

@@ -71,7 +71,7 @@ func TestNew(t *testing.T) {
 		{name: "no installation", cfg: Config{AppID: 1, PrivateKeyFile: good}, wantSaying: "need installation_id"},
 		{name: "no key file named", cfg: Config{AppID: 1, InstallationID: 2}, wantSaying: "need private_key_file"},
 		{name: "missing key file", cfg: Config{AppID: 1, InstallationID: 2, PrivateKeyFile: "/nonexistent/app.pem"}, wantSaying: "does not exist"},
-		{name: "readable by others", cfg: Config{AppID: 1, InstallationID: 2, PrivateKeyFile: writeKey(t, pkcs1(), 0o644)}, wantSaying: "has mode 0644: group and others must not have access; fix with: chmod 600"},
+		{name: "readable by others", cfg: Config{AppID: 1, InstallationID: 2, PrivateKeyFile: writeKey(t, pkcs1(), 0o644)}, wantSaying: "has mode 0644: group or others may read it; run 'chmod 600"},
 		{name: "not a key", cfg: Config{AppID: 1, InstallationID: 2, PrivateKeyFile: writeKey(t, []byte("hello"), 0o600)}, wantSaying: "is not an RSA private key in PEM"},
 		{name: "a directory", cfg: Config{AppID: 1, InstallationID: 2, PrivateKeyFile: t.TempDir()}, wantSaying: "is not a regular file"},
 	}
