@@ -126,13 +126,14 @@ func Check(r Records) Findings {
 		if fe.OK {
 			continue
 		}
-		if fe.Status == 401 && r.supersededBy(fe.TokenFingerprint, death, fe.Time) {
+		if fe.Status == 401 && r.supersededBy(fe.TokenFingerprint, death, r.Now) {
 			// A refresh ends the user token it replaces at once: the
 			// bindings of a github-app-user credential hold a dead token
 			// from the refresh until the run writes them (or, when the
 			// answer was lost, until a person authorizes rotor again).
 			// Documented, unavoidable, counted; I3 requires every binding
-			// on the current token at rest.
+			// on the current token at rest. (A fetch's time is when it was
+			// sent: one sent just before the refresh may be refused.)
 			f.SupersededFetches++
 			continue
 		}

@@ -139,6 +139,9 @@ func (l Layout) World() (emulator.World, error) {
 		Users:                    []github.UserSpec{{Login: user}},
 		RateLimit:                100_000_000,
 		UnauthenticatedRateLimit: 100_000_000,
+		// The person approves a device code at once: rotor authorize's
+		// first poll need not wait GitHub's 5 s.
+		DeviceFlowInterval: 1,
 		Apps: []github.AppSpec{{
 			Name: appName, Owner: user,
 			Permissions:   map[string]string{"contents": "read", "metadata": "read"},
