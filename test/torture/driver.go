@@ -79,6 +79,8 @@ type worker struct {
 	typical time.Duration
 	retired time.Time
 	runs    atomic.Int64 // finished runs, from rotor's history
+	// first are plans chaos runs before its random ones.
+	first []plan
 }
 
 func (h *Harness) workers() []*worker {
@@ -375,6 +377,9 @@ func (h *Harness) Chaos(ctx context.Context, ws []*worker, until func() bool) er
 	err := h.phase(ctx, "chaos", ws, func(ctx context.Context, w *worker) error {
 		for !until() && ctx.Err() == nil {
 			p := w.chaos()
+			if len(w.first) > 0 {
+				p, w.first = w.first[0], w.first[1:]
+			}
 			if err := w.rotate(ctx, p); err != nil {
 				return fmt.Errorf("%s: %s: %w", w.c.Name, p.label, err)
 			}

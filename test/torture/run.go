@@ -130,6 +130,18 @@ func (h *Harness) phases(ctx context.Context, ws []*worker, ph Phases, checkpoin
 			return err
 		}
 	}
+	if !ph.Sweep {
+		// Without the sweep, a crash at each step of a refresh all the
+		// same, first: one of them loses GitHub's answer, and a person
+		// must be called.
+		for _, w := range ws {
+			if w.c.Source == appUser {
+				for _, e := range refreshEvents {
+					w.first = append(w.first, plan{label: "crash at " + e, crashAt: e})
+				}
+			}
+		}
+	}
 	reserve := h.opts.ServeFor + 20*time.Second
 	until := func() bool {
 		runs := 0
