@@ -79,7 +79,8 @@ type worker struct {
 	typical time.Duration
 	retired time.Time
 	runs    atomic.Int64 // finished runs, from rotor's history
-	// first are plans chaos runs before its random ones.
+	// first are plans chaos runs before its random ones, all of them
+	// even when the minimums are met sooner.
 	first []plan
 }
 
@@ -375,7 +376,7 @@ func (h *Harness) Chaos(ctx context.Context, ws []*worker, until func() bool) er
 		h.injectFaults(ctx)
 	}()
 	err := h.phase(ctx, "chaos", ws, func(ctx context.Context, w *worker) error {
-		for !until() && ctx.Err() == nil {
+		for (!until() || len(w.first) > 0) && ctx.Err() == nil {
 			p := w.chaos()
 			if len(w.first) > 0 {
 				p, w.first = w.first[0], w.first[1:]
