@@ -439,6 +439,7 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 		h.note("serve phase skipped: rotor has no serve command")
 		return nil
 	}
+	outer := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	end := time.Now().Add(d)
@@ -458,8 +459,10 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 	}
 	// The daemon refreshes the github-app-user credentials; a person
 	// authorizes one again when rotor says it needs one.
+	// The person finishes an authorization begun before the end (the
+	// phase's own context ends first: it would kill rotor authorize).
 	watched := make(chan error, 1)
-	go func() { watched <- h.watchGrants(ctx, users, end) }()
+	go func() { watched <- h.watchGrants(outer, users, end) }()
 	peopleDone := make(chan error, 1)
 	go func() {
 		peopleDone <- h.phase(ctx, "serve (people rotating personal tokens)", people, func(ctx context.Context, w *worker) error {
