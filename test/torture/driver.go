@@ -211,6 +211,13 @@ func (w *worker) rotateOnce(ctx context.Context, p plan) error {
 	if !res.Killed && res.Exit == 0 && p.crashAt == "" {
 		w.typical = (w.typical*3 + res.Took) / 4
 	}
+	if w.c.Source == appUser && !res.Killed && res.Exit != 0 && res.Took < 500*time.Millisecond {
+		// A refresh that cannot reach GitHub fails in milliseconds (the
+		// token endpoint has no retries: the grant stays refreshing and
+		// the next run asks again); a person waits a moment rather than
+		// pile up failed runs while the fault lasts.
+		time.Sleep(500 * time.Millisecond)
+	}
 	if !p.duplicate && !res.Killed && (res.Exit == 0 || res.Exit == 3 || res.Exit == 4) {
 		// The run finished: promoted (the person's token is current; with
 		// 4, some bindings wait for their pipeline), or rolled back (it
