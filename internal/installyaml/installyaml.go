@@ -57,9 +57,11 @@ type Credential struct {
 	Targets     []Target `yaml:"targets"`
 }
 
-// Source is a credential's source: personal-token or github-app.
+// Source is a credential's source: personal-token, github-app or
+// github-app-user.
 type Source struct {
 	Type           string            `yaml:"type"`
+	ClientID       string            `yaml:"client_id,omitempty"`
 	Scopes         []string          `yaml:"scopes,omitempty"`
 	AppID          int64             `yaml:"app_id,omitempty"`
 	InstallationID int64             `yaml:"installation_id,omitempty"`
@@ -78,6 +80,12 @@ func Personal() Source {
 func App(appID, installationID int64, keyFile string, repositories ...string) Source {
 	return Source{Type: "github-app", AppID: appID, InstallationID: installationID, PrivateKeyFile: keyFile,
 		Repositories: repositories, Permissions: map[string]string{"contents": "read", "metadata": "read"}}
+}
+
+// AppUser is a github-app-user source: rotor authorize NAME gives it its
+// first grant through the device flow, so it needs no client secret.
+func AppUser(clientID string) Source {
+	return Source{Type: "github-app-user", ClientID: clientID}
 }
 
 // Rotate is a credential's schedule, as rotor.yaml writes durations (30d).

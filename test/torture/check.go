@@ -23,9 +23,14 @@ type Records struct {
 
 	Fetches        []codepipeline.Fetch // every fetch a pipeline made
 	FetchesDropped int64
-	Mints          []Mint   // installation tokens GitHub issued to rotor
-	Revokes        []Revoke // revocations GitHub accepted from rotor
-	Updates        []Update // UpdatePipeline calls the emulator accepted
+	Mints          []Mint // installation and user tokens GitHub issued to rotor
+	// UserGrants is every refresh rotor sent and every device flow GitHub
+	// answered with a pair; UserCreds names the github-app-user credential
+	// of each app's client id.
+	UserGrants []UserGrant
+	UserCreds  map[string]string
+	Revokes    []Revoke // revocations GitHub accepted from rotor
+	Updates    []Update // UpdatePipeline calls the emulator accepted
 	// CPUpdates is the emulator's own record of every UpdatePipeline it
 	// applied: the executions each stopped, and when the pipeline's
 	// executions were last read before it (I8). Interrupt names the
@@ -36,6 +41,10 @@ type Records struct {
 	Tokens       map[string]known     // every token value ever issued, by fingerprint
 	Live         map[string]bool      // tokens GitHub accepts now
 	PATRevokedAt map[string]time.Time // GitHub's own revocation time of personal tokens
+	// Superseded: user tokens a refresh ended, when (GitHub's time);
+	// UserRevokedAt: user tokens revoked, when (a revocation may name the
+	// pair's refresh token instead).
+	Superseded, UserRevokedAt map[string]time.Time
 
 	Initial   map[string]pipelineStart // pipelines as the world made them
 	Pipelines map[string]pipelineNow   // and as they are now
@@ -85,6 +94,7 @@ type Findings struct {
 	Violations                             []Violation // sorted by time: the first is the first that happened
 	FailedFetches                          int
 	FailedFetchesDeadToken                 int
+	SupersededFetches                      int // with a user token its refresh had ended (excused: see I1)
 	OrphanLiveTokens                       int
 	LostMints                              int // installation tokens whose value died with a killed process
 	Leaks                                  int
@@ -116,6 +126,17 @@ func Check(r Records) Findings {
 		if fe.OK {
 			continue
 		}
+		if fe.Status == 401 && r.supersededBy(fe.TokenFingerprint, death, r.Now) {
+			// A refresh ends the user token it replaces at once: the
+			// bindings of a github-app-user credential hold a dead token
+			// from the refresh until the run writes them (or, when the
+			// answer was lost, until a person authorizes rotor again).
+			// Documented, unavoidable, counted; I3 requires every binding
+			// on the current token at rest. (A fetch's time is when it was
+			// sent: one sent just before the refresh may be refused.)
+			f.SupersededFetches++
+			continue
+		}
 		f.FailedFetches++
 		b := binding{fe.Pipeline, actionKey(fe)}
 		held := hist[b].at(fe.Time)
@@ -131,7 +152,7 @@ func Check(r Records) Findings {
 	for b, h := range hist {
 		for i, iv := range h {
 			d, dead := death[iv.fp]
-			if !dead {
+			if !dead || r.supersededBy(iv.fp, death, d) {
 				continue
 			}
 			end := r.Now
@@ -156,6 +177,11 @@ func Check(r Records) Findings {
 	for _, rv := range r.Revokes {
 		if t, ok := revokedBy[rv.Fingerprint]; !ok || rv.Time.Before(t) {
 			revokedBy[rv.Fingerprint] = rv.Time
+		}
+	}
+	for fp, t := range r.UserRevokedAt {
+		if rt, ok := revokedBy[fp]; !ok || t.Before(rt) {
+			revokedBy[fp] = t // or by its refresh token, which the proxy saw
 		}
 	}
 	for fp, t := range r.PATRevokedAt {
@@ -183,6 +209,9 @@ func Check(r Records) Findings {
 		}
 	}
 	for fp, d := range revokedBy {
+		if r.supersededBy(fp, death, d) {
+			continue // a refresh had ended it already: revoking it changes nothing
+		}
 		var lastOff time.Time
 		rollback := true
 		held := false
@@ -272,7 +301,7 @@ func Check(r Records) Findings {
 			f.LostMints++
 		case isMinted && !isVersion:
 			f.OrphanLiveTokens++
-			add("I3", minted[fp].Time, "installation token %s was minted at %s for rotor process %d, which was not killed, and is still live, but no credential ever recorded it", fp, stamp(minted[fp].Time), minted[fp].PID)
+			add("I3", minted[fp].Time, "%s %s was minted at %s for rotor process %d, which was not killed, and is still live, but no credential ever recorded it", kindOf(minted[fp]), fp, stamp(minted[fp].Time), minted[fp].PID)
 		case reached[fp] || isMinted || (isVersion && !strings.HasSuffix(st, "rejected")):
 			f.OrphanLiveTokens++
 			add("I3", r.Now, "%s (%s; rotor: %s) is live but no credential's current token", fp, r.origin(fp), cmp.Or(st, "-"))
@@ -284,6 +313,10 @@ func Check(r Records) Findings {
 			add("I3", r.Now, "boot token %s is live but no credential's current token", fp)
 		}
 	}
+
+	// I3 for refresh answers: one lost by a crash must end in "person
+	// needed", never silently.
+	f.checkRefreshes(r, recorded, revokedBy, add)
 
 	// I4: a declaration changes only in its tokens, and its version by one
 	// per update.
@@ -531,6 +564,12 @@ func deaths(r Records) map[string]time.Time {
 	for fp, k := range r.Tokens {
 		set(fp, k.DeletedAt)
 	}
+	for fp, t := range r.Superseded {
+		set(fp, t)
+	}
+	for fp, t := range r.UserRevokedAt {
+		set(fp, t)
+	}
 	for _, m := range r.Mints {
 		set(m.Fingerprint, m.ExpiresAt)
 	}
@@ -622,6 +661,76 @@ func jsonDiff(a, b []byte) []string {
 		out = []string{"(equal as values, different as bytes)"}
 	}
 	return out
+}
+
+func kindOf(m Mint) string {
+	if m.Kind == "user" {
+		return "user token"
+	}
+	return "installation token"
+}
+
+// supersededBy reports whether fp died by a refresh (its first death) at
+// or before t.
+func (r Records) supersededBy(fp string, death map[string]time.Time, t time.Time) bool {
+	s, ok := r.Superseded[fp]
+	return ok && !s.After(t) && !death[fp].Before(s)
+}
+
+// checkRefreshes: the answer to a refresh holds the only copy of the next
+// refresh token. An answer rotor recorded shows later: its user token
+// became a version, its refresh token was sent again, or rotor revoked the
+// pair. An answer that never shows was lost; that is allowed only when the
+// process that asked was killed after asking (a crash between the request
+// and its record), and then rotor must find out and say so: send the used
+// refresh token again, have GitHub refuse it, and fail a run of the
+// credential with reason PersonNeeded. Anything else is a silent loss.
+func (f *Findings) checkRefreshes(r Records, recorded map[string]string, revokedBy map[string]time.Time, add func(string, time.Time, string, ...any)) {
+	personNeeded := map[string][]time.Time{}
+	for _, rec := range r.Audit {
+		if rec.Event != "failed" {
+			continue
+		}
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		if json.Unmarshal([]byte(rec.Detail), &d) == nil && d.Reason == "PersonNeeded" {
+			personNeeded[rec.Credential] = append(personNeeded[rec.Credential], rec.Time)
+		}
+	}
+	for i, g := range r.UserGrants {
+		if g.Grant != "refresh_token" || g.Error != "" {
+			continue
+		}
+		_, isVersion := recorded[g.Access]
+		_, revoked := revokedBy[g.Access]
+		usedAgain := false
+		var refused time.Time
+		for _, later := range r.UserGrants[i+1:] {
+			if later.Used == g.Refresh {
+				usedAgain = true
+			}
+			if later.Used == g.Used && later.Error == "bad_refresh_token" && refused.IsZero() {
+				refused = later.Time
+			}
+		}
+		if isVersion || usedAgain || revoked {
+			continue
+		}
+		cred := r.UserCreds[g.ClientID]
+		what := fmt.Sprintf("the answer to %s's refresh with %s (user token %s, refresh token %s) was never recorded", cmp.Or(cred, "?"), g.Used, g.Access, g.Refresh)
+		if !r.askerKilled(Mint{PID: g.PID, Running: g.Running, Asked: g.Asked}) {
+			add("I3", g.Time, "%s, and rotor process %d that asked for it was not killed: a silent loss", what, g.PID)
+			continue
+		}
+		if refused.IsZero() {
+			add("I3", g.Time, "%s (its process was killed), and rotor never tried the used refresh token again to find out", what)
+			continue
+		}
+		if !slices.ContainsFunc(personNeeded[cred], func(t time.Time) bool { return !t.Before(refused) }) {
+			add("I3", refused, "%s (its process was killed); GitHub refused the used refresh token at %s, but no run of %s failed with PersonNeeded after it", what, stamp(refused), cmp.Or(cred, "?"))
+		}
+	}
 }
 
 // askerKilled reports whether the rotor process that asked for m was

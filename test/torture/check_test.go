@@ -392,3 +392,148 @@ func TestCheck_rotations(t *testing.T) {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
+
+const (
+	fpD  = "sha256:dddddddddddd"
+	fpR1 = "sha256:r1r1r1r1r1r1"
+	fpR2 = "sha256:r2r2r2r2r2r2"
+	fpR3 = "sha256:r3r3r3r3r3r3"
+	fpR4 = "sha256:r4r4r4r4r4r4"
+)
+
+// userRecords is a github-app-user credential u with a clean record: its
+// binding holds user token A (refresh token R1), a refresh at 0.8 s gives
+// B (R2) and ends A at once, the run writes B at 1 s, A is retired at
+// 2.5 s. Then a refresh with R2 at 4 s gives C (R3), but the process that
+// asked (42) is killed as the answer arrives; the resume sends R2 again at
+// 4.9 s, GitHub refuses it, the run fails with PersonNeeded at 5 s; a
+// person authorizes rotor (D, R4) and the next run writes D at 6.5 s. C
+// lives on, a lost mint.
+func userRecords() Records {
+	r := cleanRecords()
+	r.Creds[0].Name = "u"
+	for i := range r.Audit {
+		r.Audit[i].Credential = "u"
+	}
+	r.UserCreds = map[string]string{"Iv1.u": "u"}
+	r.Tokens = map[string]known{fpA: {Origin: "minted"}, fpB: {Origin: "minted"}, fpC: {Origin: "minted"}, fpD: {Origin: "minted"}}
+	r.UserGrants = []UserGrant{
+		{Time: at(800), Asked: at(790), ClientID: "Iv1.u", Grant: "refresh_token", Used: fpR1, Access: fpB, Refresh: fpR2, PID: 7},
+		{Time: at(4000), Asked: at(3990), ClientID: "Iv1.u", Grant: "refresh_token", Used: fpR2, Access: fpC, Refresh: fpR3, PID: 42},
+		{Time: at(4900), Asked: at(4890), ClientID: "Iv1.u", Grant: "refresh_token", Used: fpR2, Error: "bad_refresh_token", PID: 8},
+		{Time: at(6000), Asked: at(5000), ClientID: "Iv1.u", Grant: "device_code", Access: fpD, Refresh: fpR4, PID: 9},
+	}
+	r.Mints = []Mint{
+		{Time: at(800), Kind: "user", Asked: at(790), Fingerprint: fpB, ExpiresAt: at(28_800_000), PID: 7},
+		{Time: at(4000), Kind: "user", Asked: at(3990), Fingerprint: fpC, ExpiresAt: at(28_800_000), PID: 42},
+		{Time: at(6000), Kind: "user", Asked: at(5000), Fingerprint: fpD, ExpiresAt: at(28_800_000), PID: 9},
+	}
+	r.KilledPIDs = map[int]time.Time{42: at(4001)}
+	r.Superseded = map[string]time.Time{fpA: at(800), fpB: at(4000)}
+	r.UserRevokedAt = map[string]time.Time{fpA: at(2499), fpB: at(7000)}
+	r.PATRevokedAt = nil
+	r.Revokes = []Revoke{{Time: at(2500), Fingerprint: fpA}, {Time: at(7000), Fingerprint: fpB}}
+	r.Fetches = []codepipeline.Fetch{
+		{Time: at(100), Pipeline: "p1", Action: "Source", TokenFingerprint: fpA, OK: true, Status: 200},
+		{Time: at(795), Pipeline: "p1", Action: "Source", TokenFingerprint: fpA, Status: 401}, // sent as the refresh arrived
+		{Time: at(900), Pipeline: "p1", Action: "Source", TokenFingerprint: fpA, Status: 401},
+		{Time: at(3000), Pipeline: "p1", Action: "Source", TokenFingerprint: fpB, OK: true, Status: 200},
+		{Time: at(5500), Pipeline: "p1", Action: "Source", TokenFingerprint: fpB, Status: 401},
+		{Time: at(8000), Pipeline: "p1", Action: "Source", TokenFingerprint: fpD, OK: true, Status: 200},
+	}
+	r.Updates = append(r.Updates, Update{Time: at(6500), Pipeline: "p1", Version: 3, Tokens: map[string]string{"Source/Source": fpD}, Masked: decl})
+	r.Pipelines["p1"] = pipelineNow{Masked: norm(decl), Version: 3, Tokens: map[string]string{"Source/Source": fpD}}
+	r.Creds[0].Current, r.Creds[0].Versions = fpD, map[string]string{fpA: "retired", fpB: "retired", fpD: "current"}
+	r.Live = map[string]bool{fpC: true, fpD: true}
+	r.Audit = append(r.Audit,
+		audit.Record{Seq: 6, Time: at(3900), Credential: "u", RunID: 2, Event: "run.started"},
+		audit.Record{Seq: 7, Time: at(5000), Credential: "u", RunID: 2, Event: "failed", Detail: `{"reason":"PersonNeeded","error":"…"}`},
+		audit.Record{Seq: 8, Time: at(5001), Credential: "u", RunID: 2, Event: "run.failed"},
+		audit.Record{Seq: 9, Time: at(6100), Credential: "u", RunID: 3, Event: "run.started"},
+		audit.Record{Seq: 10, Time: at(6400), Credential: "u", RunID: 3, Event: "applied"},
+		audit.Record{Seq: 11, Time: at(6600), Credential: "u", RunID: 3, Event: "promoted"},
+		audit.Record{Seq: 12, Time: at(7000), Credential: "u", Event: "retired"},
+	)
+	r.Now = at(10_000)
+	return r
+}
+
+// The rules for a github-app-user credential: its bindings may hold a
+// token a refresh ended until the run writes them, and an answer to a
+// refresh that a crash lost must end in PersonNeeded.
+func TestCheck_userTokens(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(r *Records)
+		want  []string
+		check func(t *testing.T, f Findings)
+	}{
+		{
+			name:  "clean: a lost answer found out and a person called",
+			plant: func(*Records) {},
+			check: func(t *testing.T, f Findings) {
+				if f.SupersededFetches != 3 || f.FailedFetches != 0 || f.LostMints != 1 || f.OrphanLiveTokens != 0 {
+					t.Errorf("superseded fetches %d, failed %d, lost mints %d, orphans %d; want 3, 0, 1, 0", f.SupersededFetches, f.FailedFetches, f.LostMints, f.OrphanLiveTokens)
+				}
+			},
+		},
+		{
+			name: "I1 a user token revoked, not refreshed, while a binding held it",
+			plant: func(r *Records) {
+				delete(r.Superseded, fpA)
+				r.UserRevokedAt[fpA] = at(850)
+			},
+			want: []string{"I1", "I2"},
+		},
+		{
+			name: "I3 a lost answer and no PersonNeeded after GitHub refused the used refresh token",
+			plant: func(r *Records) {
+				r.Audit[6].Detail = `{"reason":"MintFailed"}`
+			},
+			want: []string{"I3"},
+		},
+		{
+			name: "I3 a lost answer and rotor never tried the used refresh token again",
+			plant: func(r *Records) {
+				r.UserGrants = slices.Delete(r.UserGrants, 2, 3)
+			},
+			want: []string{"I3"},
+		},
+		{
+			name: "I3 a lost answer whose process was not killed",
+			plant: func(r *Records) {
+				r.KilledPIDs = nil
+			},
+			want: []string{"I3"},
+			check: func(t *testing.T, f Findings) {
+				if f.OrphanLiveTokens != 1 || len(f.Violations) != 2 {
+					t.Errorf("orphans %d, violations %v; want the orphan and the silent loss", f.OrphanLiveTokens, f.Violations)
+				}
+			},
+		},
+		{
+			name: "an answer recorded: its refresh token sent again later, its user token never a version",
+			plant: func(r *Records) {
+				// Killed right after recording (refresh.recorded): the
+				// resume refreshes with R3, which ends C.
+				r.UserGrants[2] = UserGrant{Time: at(4900), ClientID: "Iv1.u", Grant: "refresh_token", Used: fpR3, Access: fpD, Refresh: fpR4, PID: 8}
+				r.UserGrants = r.UserGrants[:3]
+				r.Superseded[fpC] = at(4900)
+				r.Live = map[string]bool{fpD: true}
+				r.Audit[6].Detail = `{"reason":"ApplyFailed"}`
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := userRecords()
+			tc.plant(&r)
+			f := Check(r)
+			if diff := cmp.Diff(tc.want, invariants(f.Violations)); diff != "" {
+				t.Errorf("invariants violated (-want +got):\n%s\nviolations: %v", diff, f.Violations)
+			}
+			if tc.check != nil {
+				tc.check(t, f)
+			}
+		})
+	}
+}

@@ -27,7 +27,34 @@ var (
 	successEvents   = []string{"started", "discovered", "minted", "checked", "applied", "verified", "promoted"}
 	rollbackEvents  = []string{"started", "discovered", "minted", "checked", "failed", "rolled_back", "run.rolled_back"}
 	checkFailEvents = []string{"failed", "run.failed"}
+	// A github-app-user credential's mint is a refresh with steps of its
+	// own (internal/source/appuser): the grant marked refreshing, GitHub's
+	// answer in memory only, the answer sealed and recorded.
+	refreshEvents = []string{"refresh.marked", "refresh.answered", "refresh.recorded"}
+	userEvents    = slices.Concat(successEvents[:2], refreshEvents, successEvents[2:])
+	// A failed run of a source whose mint ends the previous token cannot
+	// roll back: it rolls forward (the new token stays current).
+	rollForwardEvents = []string{"failed", "run.failed"}
 )
+
+// events is the path a clean run of the worker's credential takes.
+func (w *worker) events() []string {
+	switch {
+	case w.c.Doomed != "":
+		return rollbackEvents
+	case w.c.Source == appUser:
+		return userEvents
+	}
+	return successEvents
+}
+
+// failEvents are the steps of a run whose apply fails.
+func (w *worker) failEvents() []string {
+	if w.c.Source == appUser {
+		return rollForwardEvents
+	}
+	return []string{"failed", "rolled_back", "run.rolled_back"}
+}
 
 // plan is how one rotation is tortured.
 type plan struct {
@@ -52,6 +79,9 @@ type worker struct {
 	typical time.Duration
 	retired time.Time
 	runs    atomic.Int64 // finished runs, from rotor's history
+	// first are plans chaos runs before its random ones, all of them
+	// even when the minimums are met sooner.
+	first []plan
 }
 
 func (h *Harness) workers() []*worker {
@@ -66,10 +96,7 @@ func (h *Harness) workers() []*worker {
 // credential's paths, then the same with a second crash during the resume.
 func (w *worker) sweep() []plan {
 	var out []plan
-	events := successEvents
-	if w.c.Doomed != "" {
-		events = rollbackEvents
-	}
+	events := w.events()
 	for _, e := range events {
 		out = append(out, plan{label: "crash at " + e, crashAt: e})
 	}
@@ -77,7 +104,7 @@ func (w *worker) sweep() []plan {
 		out = append(out, plan{label: "crash at " + e + ", then at the resume's first step", crashAt: e, resumeCrashAt: "*:1"})
 	}
 	if w.c.Doomed == "" {
-		for _, e := range []string{"failed", "rolled_back", "run.rolled_back"} {
+		for _, e := range w.failEvents() {
 			out = append(out, plan{label: "apply fails, crash at " + e, forceFail: true, crashAt: e})
 		}
 	}
@@ -93,10 +120,7 @@ func (w *worker) sweep() []plan {
 // chaos picks a random plan.
 func (w *worker) chaos() plan {
 	h := w.h
-	events := successEvents
-	if w.c.Doomed != "" {
-		events = rollbackEvents
-	}
+	events := w.events()
 	switch n := h.intn(100); {
 	case n < 30:
 		return plan{label: "clean"}
@@ -110,7 +134,8 @@ func (w *worker) chaos() plan {
 		}
 		return p
 	case n < 86 && w.c.Doomed == "":
-		e := []string{"", "failed", "rolled_back", "run.rolled_back"}[h.intn(4)]
+		fe := append([]string{""}, w.failEvents()...)
+		e := fe[h.intn(len(fe))]
 		return plan{label: "apply fails, crash at " + e, forceFail: true, crashAt: e}
 	case n < 91:
 		return plan{label: "check fails", checkFail: true, crashAt: []string{"", "failed"}[h.intn(2)]}
@@ -122,8 +147,17 @@ func (w *worker) chaos() plan {
 }
 
 // rotate runs one rotation under p and settles it: resumes until no run of
-// the credential is open.
+// the credential is open; then, for a github-app-user credential, a person
+// authorizes rotor again if rotor says one is needed.
 func (w *worker) rotate(ctx context.Context, p plan) error {
+	if err := w.rotateOnce(ctx, p); err != nil {
+		return err
+	}
+	_, err := w.personNeeded(ctx)
+	return err
+}
+
+func (w *worker) rotateOnce(ctx context.Context, p plan) error {
 	h := w.h
 	args := []string{"rotate", w.c.Name}
 	var stdin token.Token
@@ -176,6 +210,13 @@ func (w *worker) rotate(ctx context.Context, p plan) error {
 	}
 	if !res.Killed && res.Exit == 0 && p.crashAt == "" {
 		w.typical = (w.typical*3 + res.Took) / 4
+	}
+	if w.c.Source == appUser && !res.Killed && res.Exit != 0 && res.Took < 500*time.Millisecond {
+		// A refresh that cannot reach GitHub fails in milliseconds (the
+		// token endpoint has no retries: the grant stays refreshing and
+		// the next run asks again); a person waits a moment rather than
+		// pile up failed runs while the fault lasts.
+		time.Sleep(500 * time.Millisecond)
 	}
 	if !p.duplicate && !res.Killed && (res.Exit == 0 || res.Exit == 3 || res.Exit == 4) {
 		// The run finished: promoted (the person's token is current; with
@@ -342,8 +383,11 @@ func (h *Harness) Chaos(ctx context.Context, ws []*worker, until func() bool) er
 		h.injectFaults(ctx)
 	}()
 	err := h.phase(ctx, "chaos", ws, func(ctx context.Context, w *worker) error {
-		for !until() && ctx.Err() == nil {
+		for (!until() || len(w.first) > 0) && ctx.Err() == nil {
 			p := w.chaos()
+			if len(w.first) > 0 {
+				p, w.first = w.first[0], w.first[1:]
+			}
 			if err := w.rotate(ctx, p); err != nil {
 				return fmt.Errorf("%s: %s: %w", w.c.Name, p.label, err)
 			}
@@ -402,6 +446,7 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 		h.note("serve phase skipped: rotor has no serve command")
 		return nil
 	}
+	outer := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	end := time.Now().Add(d)
@@ -410,12 +455,21 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 		defer close(faultsDone)
 		h.injectFaults(ctx)
 	}()
-	var people []*worker
+	var people, users []*worker
 	for _, w := range ws {
-		if w.c.Source == personal {
+		switch w.c.Source {
+		case personal:
 			people = append(people, w)
+		case appUser:
+			users = append(users, w)
 		}
 	}
+	// The daemon refreshes the github-app-user credentials; a person
+	// authorizes one again when rotor says it needs one.
+	// The person finishes an authorization begun before the end (the
+	// phase's own context ends first: it would kill rotor authorize).
+	watched := make(chan error, 1)
+	go func() { watched <- h.watchGrants(outer, users, end) }()
 	peopleDone := make(chan error, 1)
 	go func() {
 		peopleDone <- h.phase(ctx, "serve (people rotating personal tokens)", people, func(ctx context.Context, w *worker) error {
@@ -443,6 +497,9 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 		crash := h.chance(0.5)
 		if crash {
 			events := slices.Concat(successEvents, []string{"failed", "rolled_back", "run.rolled_back", "retired"})
+			if len(h.layout.userCreds()) > 0 {
+				events = append(events, refreshEvents...)
+			}
 			job.CrashAt = fmt.Sprintf("%s:%d", events[h.intn(len(events))], 1+h.intn(2))
 		}
 		dmn, err := h.rotor.Start(ctx, job)
@@ -487,11 +544,12 @@ func (h *Harness) Serve(ctx context.Context, ws []*worker, d time.Duration) erro
 	cancel()
 	<-faultsDone
 	<-asked
-	return errors.Join(daemonErr, err)
+	return errors.Join(daemonErr, err, <-watched)
 }
 
 // askDaemon asks the running daemon, now and then, to rotate a github-app
-// credential: POST /v1/credentials/NAME/rotate with the API token.
+// or github-app-user credential: POST /v1/credentials/NAME/rotate with the
+// API token.
 func (h *Harness) askDaemon(ctx context.Context, current *atomic.Pointer[Daemon], end time.Time) {
 	b, err := os.ReadFile(filepath.Join(h.opts.Dir, "api.token"))
 	if err != nil {
@@ -501,7 +559,7 @@ func (h *Harness) askDaemon(ctx context.Context, current *atomic.Pointer[Daemon]
 	bearer := "Bearer " + strings.TrimSpace(string(b))
 	var apps []string
 	for _, c := range h.layout.Creds {
-		if c.Source == app {
+		if c.Source == app || c.Source == appUser {
 			apps = append(apps, c.Name)
 		}
 	}
@@ -541,7 +599,12 @@ func (h *Harness) Settle(ctx context.Context, ws []*worker) error {
 	h.gh.down.Store(false)
 	h.gh.lose.Store(nil)
 	h.cp.lose.Store(nil)
-	if err := h.phase(ctx, "settle", ws, func(ctx context.Context, w *worker) error { return w.settle(ctx, "") }); err != nil {
+	if err := h.phase(ctx, "settle", ws, func(ctx context.Context, w *worker) error {
+		if w.c.Source == appUser {
+			return w.settleUser(ctx)
+		}
+		return w.settle(ctx, "")
+	}); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(time.Minute)

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/audit"
@@ -64,6 +65,8 @@ type Harness struct {
 	start  time.Time
 
 	appID, installationID int64
+	userClientID          string       // the device flow app's, for github-app-user credentials
+	authorizations        atomic.Int64 // rotor authorize runs the harness's person approved
 
 	rngMu sync.Mutex
 	rng   *mrand.Rand
@@ -137,11 +140,23 @@ func New(ctx context.Context, opts Options) (*Harness, error) {
 		}
 	}
 	for _, c := range h.layout.Creds {
+		if c.Source == appUser {
+			continue // a user token source starts with rotor authorize, below
+		}
 		boot := h.tokens[fingerprintOfNote(h.sb, c.bootNote())].Value
 		res := h.rotor.Run(ctx, Job{Args: []string{"adopt", c.Name, "--token-stdin", "--confirm-unverifiable"}, Stdin: boot})
 		if res.Exit != 0 {
 			h.Close()
 			return nil, fmt.Errorf("adopt %s: %s\n%s", c.Name, res, res.Stderr)
+		}
+	}
+	for _, c := range h.layout.Creds {
+		if c.Source != appUser {
+			continue
+		}
+		if err := h.authorizeFirst(ctx, c); err != nil {
+			h.Close()
+			return nil, err
 		}
 	}
 	if opts.DeployEvery > 0 {
@@ -180,7 +195,12 @@ func (h *Harness) install() error {
 		return errors.New("torture world: the app has no installation")
 	}
 	h.installationID = installs[0]
-	install := h.layout.install(h.gh.URL, h.cp.URL, h.appID, h.installationID, h.opts.Grace, h.opts.AppEvery)
+	info, err := h.sb.GitHub.DescribeApp(userAppName)
+	if err != nil {
+		return err
+	}
+	h.userClientID = info.ClientID
+	install := h.layout.install(h.gh.URL, h.cp.URL, h.appID, h.installationID, h.userClientID, h.opts.Grace, h.opts.AppEvery)
 	if h.alerts, err = startAlertSink(dir); err != nil {
 		return err
 	}
@@ -318,7 +338,8 @@ func (h *Harness) deletePAT(fp string) error {
 }
 
 // allTokens returns every token value ever issued: the world's, the
-// person's and every installation token rotor was given.
+// person's, every installation and user token rotor was given, and every
+// refresh token that crossed the wire.
 func (h *Harness) allTokens() map[string]known {
 	out := map[string]known{}
 	h.mu.Lock()
@@ -331,6 +352,11 @@ func (h *Harness) allTokens() map[string]known {
 	for _, m := range mints {
 		if _, ok := out[m.Fingerprint]; !ok {
 			out[m.Fingerprint] = known{Value: values[m.Fingerprint], Origin: "minted", Created: m.Time}
+		}
+	}
+	for fp, v := range values {
+		if _, ok := out[fp]; !ok {
+			out[fp] = known{Value: v, Origin: "refresh"}
 		}
 	}
 	return out
@@ -441,8 +467,8 @@ func lastLine(b []byte) string {
 }
 
 // githubState is the GitHub emulator's token database, read from its
-// snapshot (the only place it shows revocation times and installation
-// tokens).
+// snapshot (the only place it shows revocation times, installation tokens
+// and user token pairs).
 type githubState struct {
 	PATs []struct {
 		ID        int64     `json:"id"`
@@ -455,38 +481,64 @@ type githubState struct {
 		RevokedAt time.Time `json:"revoked_at"`
 		ExpiresAt time.Time `json:"expires_at"`
 	} `json:"installation_tokens"`
+	User []struct {
+		Access      string    `json:"access_token"`
+		ExpiresAt   time.Time `json:"expires_at"`
+		RefreshedAt time.Time `json:"refreshed_at"`
+		RevokedAt   time.Time `json:"revoked_at"`
+	} `json:"user_tokens"`
 }
 
-// liveTokens lists the tokens GitHub accepts now, and the revocation time
-// of every personal token it revoked, by fingerprint.
-func (h *Harness) liveTokens() (live map[string]bool, revokedAt map[string]time.Time, err error) {
+// githubTokens is what GitHub's database says of tokens, by fingerprint.
+type githubTokens struct {
+	Live         map[string]bool      // accepted now
+	PATRevokedAt map[string]time.Time // personal tokens GitHub revoked, when
+	// Superseded: user tokens a refresh ended (their refresh token was
+	// used), when; UserRevokedAt: user tokens revoked, when.
+	Superseded, UserRevokedAt map[string]time.Time
+}
+
+// liveTokens reads GitHub's token database.
+func (h *Harness) liveTokens() (githubTokens, error) {
+	out := githubTokens{Live: map[string]bool{}, PATRevokedAt: map[string]time.Time{}, Superseded: map[string]time.Time{}, UserRevokedAt: map[string]time.Time{}}
 	b, err := h.sb.GitHub.Snapshot()
 	if err != nil {
-		return nil, nil, err
+		return out, err
 	}
+	defer clear(b)
 	var st githubState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, nil, fmt.Errorf("github snapshot: %w", err)
+		return out, fmt.Errorf("github snapshot: %w", err)
 	}
 	now := time.Now()
-	live, revokedAt = map[string]bool{}, map[string]time.Time{}
 	for _, p := range st.PATs {
 		fp := token.Fingerprint(p.Value)
 		switch {
 		case !p.RevokedAt.IsZero():
-			revokedAt[fp] = p.RevokedAt
+			out.PATRevokedAt[fp] = p.RevokedAt
 		case !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt):
 		default:
-			live[fp] = true
+			out.Live[fp] = true
 		}
 	}
 	for _, it := range st.Installation { // the snapshot keeps only live ones
 		if it.RevokedAt.IsZero() && now.Before(it.ExpiresAt) {
-			live[token.Fingerprint(it.Value)] = true
+			out.Live[token.Fingerprint(it.Value)] = true
 		}
 	}
-	clear(b)
-	return live, revokedAt, nil
+	for _, u := range st.User {
+		fp := token.Fingerprint(u.Access)
+		if !u.RefreshedAt.IsZero() {
+			out.Superseded[fp] = u.RefreshedAt
+		}
+		if !u.RevokedAt.IsZero() {
+			out.UserRevokedAt[fp] = u.RevokedAt
+		}
+		if u.RefreshedAt.IsZero() && u.RevokedAt.IsZero() && now.Before(u.ExpiresAt) {
+			out.Live[fp] = true
+		}
+	}
+	return out, nil
 }
 
 type actionRef struct{ stage, action string }

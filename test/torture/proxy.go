@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +30,7 @@ type Wire struct {
 	mu      sync.Mutex
 	mints   []Mint
 	revokes []Revoke
+	grants  []UserGrant
 	updates []Update
 	calls   map[string]int // "github GET /user 200", "codepipeline UpdatePipeline 400"
 	values  map[string]token.Token
@@ -34,9 +38,11 @@ type Wire struct {
 	pids func() []int
 }
 
-// Mint is an installation token GitHub issued to rotor.
+// Mint is a token GitHub issued to rotor: an installation token, or a
+// GitHub App user token (a refresh's or the device flow's answer).
 type Mint struct {
 	Time        time.Time
+	Kind        string // "" (installation token) or "user"
 	Fingerprint string
 	ExpiresAt   time.Time
 	PID         int       // the rotor process that asked, 0 when unknown
@@ -45,6 +51,20 @@ type Mint struct {
 	// when PID is unknown: the asker's socket was gone already, because
 	// it was killed between sending and the lookup.
 	Running []int
+}
+
+// UserGrant is one request to GitHub's token endpoint that redeemed a
+// refresh token, or a device flow poll that GitHub answered with a pair.
+type UserGrant struct {
+	Time, Asked time.Time
+	ClientID    string
+	Grant       string // "refresh_token" or "device_code"
+	Used        string // the refresh token sent (refresh_token grants)
+	Error       string // GitHub's OAuth error code; "" when it issued a pair
+	Access      string // the pair issued
+	Refresh     string
+	PID         int
+	Running     []int
 }
 
 // Revoke is a revocation GitHub accepted.
@@ -89,13 +109,24 @@ func (w *Wire) remember(t token.Token) {
 
 // Snapshot copies the records.
 func (w *Wire) Snapshot() (mints []Mint, revokes []Revoke, updates []Update, calls map[string]int) {
+	mints, revokes, updates, calls, _ = w.snapshot()
+	return
+}
+
+// UserGrants copies the record of the token endpoint.
+func (w *Wire) UserGrants() []UserGrant {
+	_, _, _, _, g := w.snapshot()
+	return g
+}
+
+func (w *Wire) snapshot() (mints []Mint, revokes []Revoke, updates []Update, calls map[string]int, grants []UserGrant) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	calls = make(map[string]int, len(w.calls))
 	for k, v := range w.calls {
 		calls[k] = v
 	}
-	return append([]Mint(nil), w.mints...), append([]Revoke(nil), w.revokes...), append([]Update(nil), w.updates...), calls
+	return append([]Mint(nil), w.mints...), append([]Revoke(nil), w.revokes...), append([]Update(nil), w.updates...), calls, append([]UserGrant(nil), w.grants...)
 }
 
 // Values returns every token value the wire saw, by fingerprint.
@@ -184,6 +215,10 @@ func (p *proxy) Close() error {
 
 var reMint = regexp.MustCompile(`^(/api/v3)?/app/installations/[0-9]+/access_tokens$`)
 
+// oauthToken is GitHub's token endpoint (on github.com, beside the API):
+// the refresh grant and the device flow's polls.
+const oauthToken = "/login/oauth/access_token"
+
 // asker is who asked for a mint and when, found as the request arrives:
 // looked up after GitHub answered, the process may be gone already (killed
 // while it waited), its socket with it, and the token would look minted for
@@ -198,7 +233,7 @@ type askerKey struct{}
 
 // arrive notes which rotor process asks for an installation token.
 func (w *Wire) arrive(r *http.Request) *http.Request {
-	if r.Method != http.MethodPost || !reMint.MatchString(r.URL.Path) {
+	if r.Method != http.MethodPost || !reMint.MatchString(r.URL.Path) && r.URL.Path != oauthToken {
 		return r
 	}
 	a := asker{at: time.Now()}
@@ -243,6 +278,8 @@ func (w *Wire) github(r *http.Request, body []byte, rec *httptest.ResponseRecord
 			w.mints = append(w.mints, Mint{Time: now, Asked: a.at, Fingerprint: t.Fingerprint(), ExpiresAt: out.ExpiresAt, PID: a.pid, Running: a.running})
 			w.mu.Unlock()
 		}
+	case r.Method == http.MethodPost && path == oauthToken && rec.Code == http.StatusOK:
+		w.userGrant(r, body, rec, now)
 	case r.Method == http.MethodDelete && path == "/installation/token" && rec.Code == http.StatusNoContent:
 		if t := bearer(r); !t.IsZero() {
 			w.mu.Lock()
@@ -262,6 +299,74 @@ func (w *Wire) github(r *http.Request, body []byte, rec *httptest.ResponseRecord
 			w.mu.Unlock()
 		}
 	}
+}
+
+// userGrant records a refresh (whatever GitHub answered) and a device flow
+// poll that GitHub answered with a pair; a pair issued is a mint, asked by
+// the process the request came from.
+func (w *Wire) userGrant(r *http.Request, body []byte, rec *httptest.ResponseRecorder, now time.Time) {
+	in := oauthValues(r.Header.Get("Content-Type"), body)
+	for k, v := range r.URL.Query() {
+		in[k] = v
+	}
+	out := oauthValues(rec.Header().Get("Content-Type"), rec.Body.Bytes())
+	g := UserGrant{Time: now, ClientID: in.Get("client_id"), Grant: in.Get("grant_type"), Error: out.Get("error")}
+	if g.Grant != "refresh_token" && (g.Grant != "urn:ietf:params:oauth:grant-type:device_code" || g.Error != "") {
+		return // a poll still pending, or nothing of rotor's tokens
+	}
+	if g.Grant != "refresh_token" {
+		g.Grant = "device_code"
+	}
+	if v := in.Get("refresh_token"); v != "" {
+		used := token.New(v)
+		w.remember(used)
+		g.Used = used.Fingerprint()
+	}
+	a, _ := r.Context().Value(askerKey{}).(asker)
+	if a.at.IsZero() {
+		a.at = now
+	}
+	g.Asked, g.PID, g.Running = a.at, a.pid, a.running
+	var mint *Mint
+	if g.Error == "" {
+		access, refresh := token.New(out.Get("access_token")), token.New(out.Get("refresh_token"))
+		w.remember(access)
+		w.remember(refresh)
+		g.Access, g.Refresh = access.Fingerprint(), refresh.Fingerprint()
+		ttl, _ := time.ParseDuration(out.Get("expires_in") + "s")
+		if !access.IsZero() {
+			mint = &Mint{Time: now, Kind: "user", Asked: a.at, Fingerprint: g.Access, ExpiresAt: now.Add(ttl), PID: a.pid, Running: a.running}
+		}
+	}
+	w.mu.Lock()
+	w.grants = append(w.grants, g)
+	if mint != nil {
+		w.mints = append(w.mints, *mint)
+	}
+	w.mu.Unlock()
+}
+
+// oauthValues reads the token endpoint's parameters or answer, a form or
+// JSON (numbers as their decimal text).
+func oauthValues(contentType string, b []byte) url.Values {
+	v := url.Values{}
+	if strings.Contains(contentType, "json") {
+		var m map[string]any
+		if json.Unmarshal(b, &m) == nil {
+			for k, x := range m {
+				if f, ok := x.(float64); ok {
+					v.Set(k, strconv.FormatFloat(f, 'f', -1, 64))
+				} else {
+					v.Set(k, fmt.Sprint(x))
+				}
+			}
+		}
+		return v
+	}
+	if q, err := url.ParseQuery(string(b)); err == nil {
+		return q
+	}
+	return v
 }
 
 func bearer(r *http.Request) token.Token {

@@ -20,23 +20,27 @@ type Figures struct {
 	// allows only a race: one that started after rotor's last look), and
 	// the bindings left waiting for their pipeline (stragglers) and the
 	// longest wait until one moved.
-	Deployments, StoppedExecutions, RacedStops       int
-	Stragglers                                       int
-	StragglerWaitMax                                 time.Duration
-	Crashes, CrashPoints, RandomKills                int
-	Faults, FaultedRequests                          int
-	Fetches, FailedFetches, FailedFetchesDeadToken   int
-	Violations, OrphanLiveTokens, Leaks, LostMints   int
-	ScheduledRuns                                    int
+	Deployments, StoppedExecutions, RacedStops     int
+	Stragglers                                     int
+	StragglerWaitMax                               time.Duration
+	Crashes, CrashPoints, RandomKills              int
+	Faults, FaultedRequests                        int
+	Fetches, FailedFetches, FailedFetchesDeadToken int
+	Violations, OrphanLiveTokens, Leaks, LostMints int
+	ScheduledRuns                                  int
+	// github-app-user credentials: fetches with a user token its refresh
+	// had ended (the documented gap until apply), and how often the
+	// harness's person authorized rotor again because it said so.
+	SupersededFetches, Authorizations                int
 	Pipelines, Credentials, Processes, FilesSearched int
 	Took                                             time.Duration
 }
 
 func (f Figures) String() string {
 	return fmt.Sprintf("torture: rotations=%d crashes=%d faults=%d fetches=%d failed_fetches_dead_token=%d violations=%d orphan_live_tokens=%d leaks=%d stopped_executions=%d stragglers=%d"+
-		" (succeeded=%d rolled_back=%d failed=%d resumed=%d retired=%d serve_runs=%d crash_points=%d random_kills=%d lost_mints=%d faulted_requests=%d failed_fetches=%d deployments=%d raced_stops=%d straggler_wait_max=%s pipelines=%d credentials=%d rotor_processes=%d files_searched=%d took=%s)",
+		" (succeeded=%d rolled_back=%d failed=%d resumed=%d retired=%d serve_runs=%d crash_points=%d random_kills=%d lost_mints=%d superseded_fetches=%d authorizations=%d faulted_requests=%d failed_fetches=%d deployments=%d raced_stops=%d straggler_wait_max=%s pipelines=%d credentials=%d rotor_processes=%d files_searched=%d took=%s)",
 		f.Rotations, f.Crashes, f.Faults, f.Fetches, f.FailedFetchesDeadToken, f.Violations, f.OrphanLiveTokens, f.Leaks, f.StoppedExecutions, f.Stragglers,
-		f.Succeeded, f.RolledBack, f.Failed, f.Resumed, f.Retired, f.ScheduledRuns, f.CrashPoints, f.RandomKills, f.LostMints, f.FaultedRequests, f.FailedFetches,
+		f.Succeeded, f.RolledBack, f.Failed, f.Resumed, f.Retired, f.ScheduledRuns, f.CrashPoints, f.RandomKills, f.LostMints, f.SupersededFetches, f.Authorizations, f.FaultedRequests, f.FailedFetches,
 		f.Deployments, f.RacedStops, f.StragglerWaitMax.Round(100*time.Millisecond),
 		f.Pipelines, f.Credentials, f.Processes, f.FilesSearched, f.Took.Round(100*time.Millisecond))
 }
@@ -126,6 +130,18 @@ func (h *Harness) phases(ctx context.Context, ws []*worker, ph Phases, checkpoin
 			return err
 		}
 	}
+	if !ph.Sweep {
+		// Without the sweep, a crash at each step of a refresh all the
+		// same, first: one of them loses GitHub's answer, and a person
+		// must be called.
+		for _, w := range ws {
+			if w.c.Source == appUser {
+				for _, e := range refreshEvents {
+					w.first = append(w.first, plan{label: "crash at " + e, crashAt: e})
+				}
+			}
+		}
+	}
 	reserve := h.opts.ServeFor + 20*time.Second
 	until := func() bool {
 		runs := 0
@@ -179,6 +195,7 @@ func (h *Harness) figures(f Findings, files int) Figures {
 		Faults: len(h.faults.Episodes()), FaultedRequests: faulted,
 		Fetches: int(sum.Total), FailedFetches: f.FailedFetches, FailedFetchesDeadToken: f.FailedFetchesDeadToken,
 		Violations: len(f.Violations), OrphanLiveTokens: f.OrphanLiveTokens, Leaks: f.Leaks, LostMints: f.LostMints, ScheduledRuns: f.ScheduledRuns,
+		SupersededFetches: f.SupersededFetches, Authorizations: int(h.authorizations.Load()),
 		Pipelines: h.layout.Pipelines(), Credentials: len(h.layout.Creds), Processes: st.Runs, FilesSearched: files,
 		StoppedExecutions: f.StoppedExecutions, RacedStops: f.RacedStops, Stragglers: f.Stragglers, StragglerWaitMax: f.StragglerWaitMax,
 		Deployments: h.deployments(),
@@ -203,11 +220,17 @@ func (h *Harness) gather(ctx context.Context, ws []*worker) (Records, int, error
 	r.Interrupt = h.layout.interrupting()
 	r.FetchesDropped = h.sb.CodePipeline.FetchSummary().Dropped
 	r.Mints, r.Revokes, r.Updates, _ = h.wire.Snapshot()
+	r.UserGrants = h.wire.UserGrants()
+	r.UserCreds = map[string]string{}
+	for _, name := range h.layout.userCreds() {
+		r.UserCreds[h.userClientID] = name
+	}
 	r.Tokens = h.allTokens()
-	var err error
-	if r.Live, r.PATRevokedAt, err = h.liveTokens(); err != nil {
+	gt, err := h.liveTokens()
+	if err != nil {
 		return r, 0, err
 	}
+	r.Live, r.PATRevokedAt, r.Superseded, r.UserRevokedAt = gt.Live, gt.PATRevokedAt, gt.Superseded, gt.UserRevokedAt
 	for _, name := range h.sb.CodePipeline.PipelineNames() {
 		masked, version, _ := h.sb.CodePipeline.Pipeline(name)
 		now := pipelineNow{Version: version, Tokens: map[string]string{}}

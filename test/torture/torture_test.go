@@ -60,7 +60,7 @@ func runOptions(t *testing.T) (Options, Phases, bool) {
 		seed = v
 	}
 	o := Options{
-		Pipelines:    10,
+		Pipelines:    12,
 		PollInterval: 150 * time.Millisecond,
 		Grace:        time.Second,
 		AppEvery:     2 * time.Second,

@@ -16,19 +16,23 @@ import (
 const (
 	user    = "torture-org"
 	appName = "rotor-torture"
-	branch  = "main"
+	// userAppName is the GitHub App (device flow on) whose user tokens
+	// the github-app-user credentials hold.
+	userAppName = "rotor-torture-user"
+	branch      = "main"
 )
 
 // Source types, as rotor.yaml names them.
 const (
 	personal = "personal-token"
 	app      = "github-app"
+	appUser  = "github-app-user"
 )
 
 // Cred is one credential of the torture world and the pipelines it holds.
 type Cred struct {
 	Name   string
-	Source string // personal or app
+	Source string // personal, app or appUser
 	// Pipelines are the credential's own pipelines: one GitHub source
 	// action each, reading the credential's repository.
 	Pipelines []string
@@ -89,13 +93,14 @@ func (l Layout) pipelinesOf(name string) []string {
 	return out
 }
 
-// NewLayout spreads n pipelines over two personal-token and three
-// github-app credentials; the last app credential has a doomed pipeline.
+// NewLayout spreads n pipelines over two personal-token, three github-app
+// credentials and one github-app-user credential; the last app credential
+// has a doomed pipeline.
 // With shared, one more pipeline has two GitHub actions, one bound to a
 // personal and one to an app credential.
 func NewLayout(n int, shared bool) Layout {
 	names := []struct{ name, source string }{
-		{"pat-a", personal}, {"pat-b", personal}, {"app-a", app}, {"app-b", app}, {"app-c", app},
+		{"pat-a", personal}, {"pat-b", personal}, {"app-a", app}, {"app-b", app}, {"app-c", app}, {"user-a", appUser},
 	}
 	var l Layout
 	if shared {
@@ -113,7 +118,7 @@ func NewLayout(n int, shared bool) Layout {
 		}
 		l.Creds = append(l.Creds, c)
 	}
-	last := &l.Creds[len(l.Creds)-1]
+	last := &l.Creds[4] // app-c
 	last.Doomed = last.Pipelines[len(last.Pipelines)-1]
 	// One personal and one app credential skip busy pipelines: their
 	// bindings become stragglers, moved later by a resume, the next
@@ -134,8 +139,15 @@ func (l Layout) World() (emulator.World, error) {
 		Users:                    []github.UserSpec{{Login: user}},
 		RateLimit:                100_000_000,
 		UnauthenticatedRateLimit: 100_000_000,
+		// The person approves a device code at once: rotor authorize's
+		// first poll need not wait GitHub's 5 s.
+		DeviceFlowInterval: 1,
 		Apps: []github.AppSpec{{
 			Name: appName, Owner: user,
+			Permissions:   map[string]string{"contents": "read", "metadata": "read"},
+			Installations: []github.InstallationSpec{{Account: user}},
+		}, {
+			Name: userAppName, Owner: user, DeviceFlow: true,
 			Permissions:   map[string]string{"contents": "read", "metadata": "read"},
 			Installations: []github.InstallationSpec{{Account: user}},
 		}},
@@ -213,7 +225,7 @@ func declaration(name string, n int, sources []ghAction) json.RawMessage {
 }
 
 // install is rotor.yaml for l.
-func (l Layout) install(githubURL, codepipelineURL string, appID, installationID int64, grace, appEvery time.Duration) installyaml.Install {
+func (l Layout) install(githubURL, codepipelineURL string, appID, installationID int64, userClientID string, grace, appEvery time.Duration) installyaml.Install {
 	in := installyaml.Install{
 		Comment: "written by the torture harness",
 		GitHub:  installyaml.GitHub{APIURL: githubURL},
@@ -230,10 +242,28 @@ func (l Layout) install(githubURL, codepipelineURL string, appID, installationID
 		case app:
 			ic.Source = installyaml.App(appID, installationID, "app.pem", c.Repo())
 			ic.Rotate = installyaml.Rotate{Every: appEvery.String(), RenewBefore: "10m", Grace: grace.String()}
+		case appUser:
+			// Its pipelines start on a boot personal token that rotor does
+			// not adopt (a user token source cannot): rotor authorize's
+			// first rotation moves them, and the person deletes the boot
+			// token.
+			ic.Source = installyaml.AppUser(userClientID)
+			ic.Rotate = installyaml.Rotate{Every: appEvery.String(), RenewBefore: "10m", Grace: grace.String()}
 		}
 		in.Credentials = append(in.Credentials, ic)
 	}
 	return in
+}
+
+// userCreds lists the github-app-user credentials.
+func (l Layout) userCreds() []string {
+	var out []string
+	for _, c := range l.Creds {
+		if c.Source == appUser {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 // interrupting lists the pipelines of credentials whose policy lets an

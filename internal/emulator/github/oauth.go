@@ -256,7 +256,7 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 	if a != nil && a.DeviceFlow {
 		now := s.now()
 		dc = &deviceCode{DeviceCode: randomHex(40), UserCode: newUserCode(), AppID: a.ID, CreatedAt: now,
-			ExpiresAt: now.Add(deviceCodeTTL), Interval: deviceInterval, State: "pending"}
+			ExpiresAt: now.Add(deviceCodeTTL), Interval: s.deviceEvery, State: "pending"}
 		s.st.devices[dc.DeviceCode] = dc
 		s.sweepDevices(now)
 	}

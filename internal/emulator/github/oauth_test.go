@@ -434,3 +434,34 @@ func TestOAuth_AdminSecretsAndTokens(t *testing.T) {
 		t.Error("a malformed client secret was accepted")
 	}
 }
+
+// World.DeviceFlowInterval sets the interval a device code answer asks
+// for, and the poll honours it (slow_down below it, never above).
+func TestOAuth_DeviceFlowInterval(t *testing.T) {
+	w := oauthWorld()
+	w.DeviceFlowInterval = 1
+	e := newEnv(t, w)
+	status, _, f := e.oauthPost(t, "/login/device/code", url.Values{"client_id": {e.clientID(t, "rotor-ci")}}, false)
+	if status != http.StatusOK || f["interval"] != "1" {
+		t.Fatalf("device code: %d %v; want interval 1", status, f)
+	}
+	dc, uc := f["device_code"], f["user_code"]
+	if f := e.poll(t, dc); f["error"] != "authorization_pending" {
+		t.Fatalf("before approval: %v", f)
+	}
+	if err := e.srv.ApproveDevice(uc, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(500 * time.Millisecond)
+	if f := e.poll(t, dc); f["error"] != "slow_down" || f["interval"] != "6" {
+		t.Fatalf("within the 1 s interval: %v", f)
+	}
+	e.clock.Advance(6 * time.Second)
+	if f := e.poll(t, dc); f["access_token"] == "" {
+		t.Fatalf("after approval, at the interval: %v", f)
+	}
+	w.DeviceFlowInterval = -1
+	if _, err := New(w, Options{}); err == nil {
+		t.Error("a negative device flow interval was accepted")
+	}
+}

@@ -64,6 +64,7 @@ type Server struct {
 	keygen      func() (*rsa.PrivateKey, error)
 	rateLimit   int
 	anonLimit   int
+	deviceEvery int // seconds between device flow polls (World.DeviceFlowInterval)
 	revokeLimit int
 
 	api      *http.ServeMux
@@ -93,6 +94,7 @@ func New(w World, opts Options) (*Server, error) {
 		rateLimit:   w.RateLimit,
 		anonLimit:   w.UnauthenticatedRateLimit,
 		revokeLimit: w.CredentialsRevokeRateLimit,
+		deviceEvery: w.DeviceFlowInterval,
 		st:          newState(),
 		rate:        map[string]*window{},
 		sweepAt:     minSweep,
@@ -112,8 +114,11 @@ func New(w World, opts Options) (*Server, error) {
 	if s.keygen == nil {
 		s.keygen = func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }
 	}
-	if w.RateLimit < 0 || w.UnauthenticatedRateLimit < 0 || w.CredentialsRevokeRateLimit < 0 {
-		return nil, fmt.Errorf("world: %w: rate limits must not be negative", ErrInvalid)
+	if w.RateLimit < 0 || w.UnauthenticatedRateLimit < 0 || w.CredentialsRevokeRateLimit < 0 || w.DeviceFlowInterval < 0 {
+		return nil, fmt.Errorf("world: %w: rate limits and the device flow interval must not be negative", ErrInvalid)
+	}
+	if s.deviceEvery == 0 {
+		s.deviceEvery = deviceInterval
 	}
 	if s.rateLimit == 0 {
 		s.rateLimit = DefaultRateLimit

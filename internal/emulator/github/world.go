@@ -28,6 +28,10 @@ type World struct {
 	// CredentialsRevokeRateLimit is POST /credentials/revoke's own hourly
 	// budget per client IP address; 0 means GitHub's 60.
 	CredentialsRevokeRateLimit int `yaml:"credentials_revoke_rate_limit,omitempty" json:"credentials_revoke_rate_limit,omitempty"`
+	// DeviceFlowInterval is the polling interval in seconds a device code
+	// answer gives; 0 means GitHub's 5. A test harness that approves at
+	// once lowers it so that each authorization does not wait 5 s.
+	DeviceFlowInterval int `yaml:"device_flow_interval,omitempty" json:"device_flow_interval,omitempty"`
 }
 
 // UserSpec declares a user account.
