@@ -408,10 +408,10 @@ func TestEngine_RetireWaitsForVerifiedBindings(t *testing.T) {
 
 // TestEngine_MintedButNotRecorded: the run's context ends (shutdown, a lost
 // lease) while GitHub answers the mint. The token exists only in GitHub; it
-// must be revoked, not left live and unused (I3). Found by the torture run,
-// twice: first the recording failed and nothing revoked the token; then (a
-// CI run) the cancelled request dropped GitHub's answer, so rotor never saw
-// the token it had to revoke: the mint now waits for its answer.
+// must be revoked, not left live and unused (I3). Found by the torture run.
+// (That the answer reaches the engine at all, the request not being
+// cancelled with the run, is the source's part: rotation.Detached, tested
+// by the github-app source.)
 func TestEngine_MintedButNotRecorded(t *testing.T) {
 	h := newHarness(t, true, 2)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -40,6 +40,12 @@ type Source interface {
 	Type() string
 	// Mint obtains a new token. Not idempotent: for an app, every call
 	// creates a live token, which the engine seals and records at once.
+	// So a source whose request creates the token lets that request run
+	// to its answer even when ctx ends (Detached): GitHub creates the
+	// token whether or not rotor still listens, and an answer dropped
+	// with a cancelled request leaves a live token held by nobody (I3),
+	// where an answer received is recorded, or revoked when it cannot be.
+	// A source that waits for a person (a prompt) stops when ctx ends.
 	Mint(ctx context.Context, req Requirements) (Minted, error)
 	// Check proves tok fit for req before any target is touched: format,
 	// identity, scopes, expiry and access to every repository. A refusal
@@ -64,3 +70,13 @@ var (
 	// ErrNoToken is returned by Mint when a person gave no token.
 	ErrNoToken = errors.New("no token given")
 )
+
+// detachedTimeout bounds a request that outlives its run's context.
+const detachedTimeout = 2 * time.Minute
+
+// Detached is the context for a request that creates a token (see
+// Source.Mint): ctx's values (the lease, which is still checked before
+// anything is sent), not its cancellation, and a deadline of its own.
+func Detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+}

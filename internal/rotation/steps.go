@@ -94,16 +94,7 @@ func (s *session) mint(ctx context.Context, run Run) (Run, error) {
 	if err := leaseOK(ctx); err != nil {
 		return run, err
 	}
-	// A mint is not idempotent: GitHub creates the token whether or not
-	// rotor is still listening. Cancelled mid-request (a shutdown, a lease
-	// lost while GitHub answers), the answer would be dropped with the
-	// token in it, live and held by nobody (I3). So once sent, the request
-	// waits for its answer under its own deadline; what comes back is
-	// recorded, or revoked below when it cannot be. The lease is still
-	// checked before anything is sent (the context keeps its values).
-	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mintTimeout)
-	m, err := s.c.Source.Mint(mctx, req)
-	cancel()
+	m, err := s.c.Source.Mint(ctx, req)
 	if err != nil {
 		reason := "MintFailed"
 		if errors.Is(err, ErrPersonNeeded) {
@@ -122,9 +113,6 @@ func (s *session) mint(ctx context.Context, run Run) (Run, error) {
 	}
 	return run, err
 }
-
-// mintTimeout bounds a mint that outlives its run's context.
-const mintTimeout = 2 * time.Minute
 
 // discard revokes a minted token that could not be recorded.
 func (s *session) discard(t token.Token) {

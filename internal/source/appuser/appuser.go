@@ -150,8 +150,13 @@ func (s *Source) Mint(ctx context.Context, _ rotation.Requirements) (rotation.Mi
 		}
 		rotation.ReportStep(ctx, StepRefreshMarked)
 	}
+	// The refresh spends the refresh token and its answer holds the only
+	// copy of the next one: once sent, it runs to its answer and the
+	// answer is recorded even if ctx ends meanwhile (rotation.Detached).
+	dctx, cancel := rotation.Detached(ctx)
+	defer cancel()
 	sentAt := s.cfg.Now()
-	pair, err := s.gh.RefreshUserToken(ctx, s.cfg.ClientID, s.secret, refresh)
+	pair, err := s.gh.RefreshUserToken(dctx, s.cfg.ClientID, s.secret, refresh)
 	switch {
 	case errors.Is(err, github.ErrBadRefreshToken):
 		note := fmt.Sprintf("GitHub refuses the refresh token of %s (%s): it expired or was revoked", name, g.Fingerprint)
@@ -170,7 +175,7 @@ func (s *Source) Mint(ctx context.Context, _ rotation.Requirements) (rotation.Mi
 		return rotation.Minted{}, err
 	}
 	rotation.ReportStep(ctx, StepRefreshAnswered)
-	if err := s.record(ctx, g, pair, sentAt); err != nil {
+	if err := s.record(dctx, g, pair, sentAt); err != nil {
 		return rotation.Minted{}, err
 	}
 	rotation.ReportStep(ctx, StepRefreshRecorded)

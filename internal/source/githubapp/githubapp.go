@@ -116,7 +116,11 @@ func (s *Source) Mint(ctx context.Context, _ rotation.Requirements) (rotation.Mi
 	if err != nil {
 		return rotation.Minted{}, err
 	}
-	tok, exp, err := s.gh.CreateInstallationToken(ctx, appJWT, s.cfg.InstallationID, s.cfg.Repositories, s.cfg.Permissions)
+	// The request creates a live token: it runs to its answer even if
+	// ctx ends meanwhile (rotation.Detached).
+	dctx, cancel := rotation.Detached(ctx)
+	defer cancel()
+	tok, exp, err := s.gh.CreateInstallationToken(dctx, appJWT, s.cfg.InstallationID, s.cfg.Repositories, s.cfg.Permissions)
 	if err != nil {
 		return rotation.Minted{}, fmt.Errorf("mint: %w", err)
 	}

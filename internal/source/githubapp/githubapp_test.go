@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -245,3 +246,41 @@ func requireRejected(t *testing.T, err error, want string) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSource_Mint_outlivesItsContext: the run's context ends (a shutdown,
+// a lost lease) while GitHub answers the mint. GitHub creates the token
+// either way, so the request must run to its answer and Mint return the
+// token (the engine records it or revokes it), not drop it with a
+// cancelled request: a live token nobody holds (I3; found by the torture
+// run in CI, a daemon shutting down).
+func TestSource_Mint_outlivesItsContext(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := conformance.Wrap(t, "github", e.emu)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/access_tokens") {
+			cancel()
+			// A client that gave up closes the connection: wait for that
+			// (bounded), then answer as GitHub would anyway.
+			select {
+			case <-r.Context().Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(e.cfg, gh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Mint(ctx, rotation.Requirements{})
+	if err != nil || m.Token.IsZero() {
+		t.Fatalf("Mint with its context cancelled while GitHub answered = %+v, %v: the token GitHub created is lost", m, err)
+	}
+}
