@@ -77,6 +77,24 @@ func TestStore_revocations(t *testing.T) {
 		if all[0].State != revoke.ItemConfirmed || all[0].Sealed != nil || all[1].Sealed == nil {
 			t.Fatalf("a confirmed revocation keeps no token: %+v", all)
 		}
+		// Another process, whose revocation call killed the token, comes
+		// back to mark it sent after this one confirmed it: the item stays
+		// confirmed (never "sent" without the value to confirm it by).
+		late := items[0]
+		late.State, late.SentAt = revoke.ItemSent, time.Now()
+		if err := s.UpdateRevocation(ctx, late); err != nil {
+			t.Fatalf("a late step back: %v, want it ignored", err)
+		}
+		if all, _ := s.Revocations(ctx, 0); all[0].State != revoke.ItemConfirmed {
+			t.Fatalf("a confirmed revocation moved back to %s (found by the torture run: two flushes at once)", all[0].State)
+		}
+		if sent, _ := s.Revocations(ctx, 0, revoke.ItemSent); len(sent) != 0 {
+			t.Fatalf("sent = %+v, want none", sent)
+		}
+		missing := revoke.Item{ID: 9999, State: revoke.ItemSent}
+		if err := s.UpdateRevocation(ctx, missing); err == nil {
+			t.Fatal("updating a revocation that does not exist succeeded")
+		}
 	})
 }
 

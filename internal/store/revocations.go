@@ -65,20 +65,48 @@ func (s *Store) Revocations(ctx context.Context, limit int, states ...revoke.Ite
 	return out, nil
 }
 
+// revocationFrom lists the states an item may move to each state from:
+// forwards only. Two processes may flush the same item at once (two
+// replicas, two CLI runs): one finds the token already dead and confirms
+// it (dropping the sealed value) while the other, whose revocation call
+// killed it, comes back to mark it sent. A step back would leave an item
+// "sent" with no value to confirm it by, and every later flush stuck on it.
+var revocationFrom = map[revoke.ItemState][]revoke.ItemState{
+	revoke.ItemQueued:    {revoke.ItemQueued},
+	revoke.ItemSent:      {revoke.ItemQueued, revoke.ItemSent},
+	revoke.ItemAlive:     {revoke.ItemQueued, revoke.ItemSent, revoke.ItemAlive},
+	revoke.ItemConfirmed: {revoke.ItemQueued, revoke.ItemSent, revoke.ItemAlive, revoke.ItemConfirmed},
+}
+
+// UpdateRevocation moves an item forwards (see revocationFrom); an item
+// that another process has already moved past it.State is left as it is.
 func (s *Store) UpdateRevocation(ctx context.Context, it revoke.Item) error {
+	from, ok := revocationFrom[it.State]
+	if !ok {
+		return fmt.Errorf("update revocation %d: unknown state %q", it.ID, it.State)
+	}
 	return s.tx(ctx, func(t *tx) error {
 		q := `UPDATE revocations SET state = ?, sent_at = ?, confirmed_at = ?, error = ?`
 		if it.State == revoke.ItemConfirmed {
 			q += `, sealed = NULL`
 		}
-		res, err := t.exec(q+` WHERE id = ?`, string(it.State), micros(it.SentAt), micros(it.ConfirmedAt), it.Error, it.ID)
-		if err == nil {
-			err = affected(res)
+		args := []any{string(it.State), micros(it.SentAt), micros(it.ConfirmedAt), it.Error, it.ID}
+		q += ` WHERE id = ? AND state IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
+		for _, st := range from {
+			args = append(args, string(st))
 		}
+		res, err := t.exec(q, args...)
 		if err != nil {
 			return fmt.Errorf("update revocation %d: %w", it.ID, err)
 		}
-		return nil
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			return nil
+		}
+		var state string
+		if err := t.queryRow(`SELECT state FROM revocations WHERE id = ?`, it.ID).Scan(&state); err != nil {
+			return fmt.Errorf("update revocation %d: %w", it.ID, err)
+		}
+		return nil // moved on by another process
 	})
 }
 
