@@ -89,7 +89,7 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 				if rt.App != "" {
 					via = " through " + rt.App
 				}
-				fmt.Fprintf(w, "  %s\t%s%s\t%s\n", label, rt.Call, via, rt.Note)
+				fmt.Fprintf(w, "  %s %s%s (%s)\n", label, rt.Call, via, rt.Note)
 			}
 			if c.Migration != nil {
 				printMigrationPlan(w, *c.Migration)

@@ -60,7 +60,7 @@ func Routes(cc config.Credential, cur *rotation.Version) []Route {
 			App:  fmt.Sprintf("%s (installation %d)", app, o.InstallationID),
 			Note: fmt.Sprintf("first, for a fine-grained token: ends its access to %s at once, confirmed by the grant's absence, audited as %s", o.Org, revoke.OrgEvent)})
 	}
-	note := fmt.Sprintf("queued in the store and sent in batches of up to %d: %d calls an hour shared by every credential and replica; confirmed by GET /user answering 401", revoke.MaxBatch, revoke.CallsPerHour)
+	note := fmt.Sprintf("queued in the store and sent in batches of up to 1,000: %d calls an hour shared by every credential and replica; confirmed by GET /user answering 401", revoke.CallsPerHour)
 	if kind == token.KindAppUser {
 		note += "; a user token that a refresh ended already is confirmed without a call, and the grant's own user token is never sent"
 	}
