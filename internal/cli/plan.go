@@ -20,7 +20,10 @@ func newPlanCmd(app *App) *cobra.Command {
 would touch (for CodePipeline: every GitHub source action in every pipeline it
 names or matches), and warnings: one token shared by several applications, an
 action bound by two credentials, GitHub actions in the account that rotor does
-not manage, CloudFormation-managed pipelines, tokens about to expire.`,
+not manage, CloudFormation-managed pipelines, tokens about to expire. Each
+credential says by which route its current token will be revoked when it
+retires (DELETE /installation/token, the queued POST /credentials/revoke, an
+organisation's API with source.org_revoke).`,
 		Example: `  rotor plan
   rotor plan codepipeline-test-repo -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +79,17 @@ func runPlan(cmd *cobra.Command, app *App, names []string) error {
 				for _, n := range f.Notes {
 					fmt.Fprintf(w, "  stack %s:\t%s\n", f.Stack, n)
 				}
+			}
+			for i, rt := range c.Revocation {
+				label := "revoked by:"
+				if i > 0 {
+					label = "then:"
+				}
+				via := ""
+				if rt.App != "" {
+					via = " through " + rt.App
+				}
+				fmt.Fprintf(w, "  %s %s%s (%s)\n", label, rt.Call, via, rt.Note)
 			}
 			if c.Migration != nil {
 				printMigrationPlan(w, *c.Migration)

@@ -140,15 +140,22 @@ func printStragglers(w io.Writer, creds []status.Credential) {
 	}
 }
 
-// printWarnings lists, under the table, each credential's grant and what a
-// person should know or do.
+// printWarnings lists, under the table, each credential's grant, its
+// revocations and what a person should know or do.
 func printWarnings(w io.Writer, creds []status.Credential) {
 	for _, c := range creds {
-		if l := c.GrantLabel(); l != "" {
-			fmt.Fprintf(w, "\n%s: %s\n", c.Name, l)
-		}
-		for _, msg := range c.Warnings {
-			fmt.Fprintf(w, "%s: %s\n", c.Name, msg)
+		lines := []string{c.GrantLabel(), c.RevocationsLabel()}
+		lines = append(lines, c.Warnings...)
+		first := true
+		for _, l := range lines {
+			if l == "" {
+				continue
+			}
+			if first {
+				fmt.Fprintln(w)
+				first = false
+			}
+			fmt.Fprintf(w, "%s: %s\n", c.Name, l)
 		}
 	}
 }

@@ -35,6 +35,9 @@ type Credential struct {
 	// Migration lists the GitHub (version 1) actions that rotor migrate
 	// could move off the token, and what blocks each (Input.Migration).
 	Migration *migrate.MigrationPlan `json:"migration,omitempty"`
+	// Revocation is how its old token will be revoked, route by route
+	// (Routes).
+	Revocation []Route `json:"revocation"`
 }
 
 // Warning is something to look at before rotating.
@@ -44,7 +47,9 @@ type Warning struct {
 	// credential rotates), InventoryIncomplete (the actions could not all
 	// be listed, so Unmanaged may miss some), CloudFormation, Expiring,
 	// SameToken, Source, MaxLifetime (an organisation's maximum lifetime
-	// blocks the current token), Migration, Binding.
+	// blocks the current token), Revocation (a token alive after its
+	// revocation, an organisation's revocation that failed, a fine-grained
+	// token of an organisation without org_revoke), Migration, Binding.
 	Kind       string `json:"kind"`
 	Credential string `json:"credential,omitempty"`
 	Binding    string `json:"binding,omitempty"`
@@ -101,14 +106,19 @@ func Build(ctx context.Context, st status.Reader, in []Input, now time.Time, o O
 		s, err := status.One(ctx, c.Config, st, now)
 		if err == nil {
 			blocked := status.LifetimeWarning(c.Config, s.Current)
+			revocation := s.Revocations.Warnings()
 			for _, msg := range s.Warnings {
 				kind := "Source"
-				if msg == blocked {
+				switch {
+				case msg == blocked:
 					kind = "MaxLifetime"
+				case slices.Contains(revocation, msg):
+					kind = "Revocation"
 				}
 				r.warn(Warning{Kind: kind, Credential: cp.Name, Message: msg})
 			}
 		}
+		cp.Revocation = Routes(c.Config, s.Current)
 		if err == nil && s.Current != nil {
 			cp.Current = s.Current.Fingerprint
 			current[cp.Current] = append(current[cp.Current], cp.Name)
@@ -173,6 +183,9 @@ func Build(ctx context.Context, st status.Reader, in []Input, now time.Time, o O
 			if stack != "" && o.CloudFormation != nil {
 				r.cloudFormation(ctx, o, c.Config, slot(b), b, pa, cp.Bindings, holds, &cp)
 			}
+		}
+		if msg := orgRevokeMissing(c.Config, s.Current, cp.Bindings); msg != "" {
+			r.warn(Warning{Kind: "Revocation", Credential: cp.Name, Message: msg})
 		}
 		if len(resources) > 1 {
 			names := values(resources)

@@ -83,8 +83,13 @@ type CredentialView struct {
 	LastErrorAt *time.Time   `json:"last_error_at,omitempty"`
 	Watch       *WatchResult `json:"watch,omitempty"`
 	Labels      Labels       `json:"labels"`
+	// Revocations are status's: old tokens queued for GitHub's revocation
+	// API, tokens alive after their revocation, the newest revocation of a
+	// token's access to an organisation.
+	Revocations *status.Revocations `json:"revocations,omitempty"`
 	// Warnings are status's: what a person should know or do (a lost
-	// grant, a token an organisation's maximum lifetime blocks).
+	// grant, a token an organisation's maximum lifetime blocks, a token
+	// alive after its revocation).
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -96,6 +101,8 @@ type Labels struct {
 	Due      string `json:"due"`
 	LastRun  string `json:"last_run"`
 	Bindings string `json:"bindings"`
+	// Revocations is `rotor status`'s line on them; "" when none.
+	Revocations string `json:"revocations,omitempty"`
 }
 
 func (s *Server) view(cc config.Credential, v status.Credential) CredentialView {
@@ -107,8 +114,9 @@ func (s *Server) view(cc config.Credential, v status.Credential) CredentialView 
 		Name: v.Name, Application: v.Application, Source: v.Source, CanMint: canMint(v.Source),
 		Current: v.Current, Previous: v.Previous, LastRun: v.LastRun, OpenRun: v.OpenRun,
 		Bindings: v.Bindings, Verified: v.Healthy, Failures: v.Failures, Stragglers: v.Stragglers, Interrupted: v.Interrupted,
-		InFlight: cs.InFlight, RunID: cs.RunID, Waiting: cs.Remind, Watch: cs.Watch, Warnings: v.Warnings,
-		Labels: Labels{Current: v.CurrentLabel(), Age: v.AgeLabel(), Expires: v.ExpiresLabel(), Due: v.DueLabel(), LastRun: v.LastRunLabel(), Bindings: v.BindingsLabel()},
+		InFlight: cs.InFlight, RunID: cs.RunID, Waiting: cs.Remind, Watch: cs.Watch, Revocations: v.Revocations, Warnings: v.Warnings,
+		Labels: Labels{Current: v.CurrentLabel(), Age: v.AgeLabel(), Expires: v.ExpiresLabel(), Due: v.DueLabel(), LastRun: v.LastRunLabel(), Bindings: v.BindingsLabel(),
+			Revocations: v.RevocationsLabel()},
 	}
 	if v.Current != nil {
 		out.AgeSeconds = ptr(now.Sub(v.Current.CreatedAt).Seconds())

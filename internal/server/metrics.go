@@ -150,6 +150,10 @@ var (
 		"Executions in progress the credential's newest run stopped, as its target's policy allowed (in_flight: interrupt, on_expiry: interrupt).", []string{"credential"}, nil)
 	descTokenOK = prometheus.NewDesc("rotor_token_healthy",
 		"1 if the watcher's last check of the current token passed, 0 if GitHub refused it; absent before the first check of the current token.", []string{"credential"}, nil)
+	descRevocations = prometheus.NewDesc("rotor_revocations",
+		"The credential's old tokens in the revocation queue of GitHub's credential revocation API (60 calls an hour, shared by every credential and replica), by state: queued (waiting for a call), sent (awaiting confirmation by GET /user), alive (GitHub still accepted it after its revocation: alerted, a person must delete it).", []string{"credential", "state"}, nil)
+	descRevokeSince = prometheus.NewDesc("rotor_revocations_oldest_queued_timestamp_seconds",
+		"When the oldest of the credential's queued or sent revocations was queued (Unix time); absent when none waits.", []string{"credential"}, nil)
 	descUp = prometheus.NewDesc("rotor_status_up",
 		"1 if the store could be read for this scrape.", nil, nil)
 )
@@ -159,7 +163,7 @@ var (
 type stateCollector struct{ s *Server }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCreated, descExpiry, descDue, descWaiting, descHealth, descLastOK, descLastDur, descLastEnd, descBindings, descStragglers, descWaitSince, descInterrupted, descTokenOK, descUp} {
+	for _, d := range []*prometheus.Desc{descCreated, descExpiry, descDue, descWaiting, descHealth, descLastOK, descLastDur, descLastEnd, descBindings, descStragglers, descWaitSince, descInterrupted, descTokenOK, descRevocations, descRevokeSince, descUp} {
 		ch <- d
 	}
 }
@@ -226,6 +230,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descInterrupted, float64(v.Interrupted), name)
 		if ts := tokenState(v, view.Watch); ts == HealthOK || ts == HealthBroken {
 			gauge(descTokenOK, boolGauge(ts == HealthOK), name)
+		}
+		var rv status.Revocations
+		if v.Revocations != nil {
+			rv = *v.Revocations
+		}
+		gauge(descRevocations, float64(rv.Queued), name, "queued")
+		gauge(descRevocations, float64(rv.Sent), name, "sent")
+		gauge(descRevocations, float64(len(rv.Alive)), name, "alive")
+		if !rv.OldestAt.IsZero() {
+			gauge(descRevokeSince, unix(rv.OldestAt), name)
 		}
 	}
 }

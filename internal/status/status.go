@@ -62,8 +62,13 @@ type Credential struct {
 	Interrupted int `json:"interrupted_executions,omitempty"`
 	// Grant is a github-app-user credential's refresh grant.
 	Grant *Grant `json:"grant,omitempty"`
+	// Revocations are its old tokens still on their way through the
+	// revocation queue or alive after it, and the newest revocation of a
+	// token's access to an organisation; nil when there is none.
+	Revocations *Revocations `json:"revocations,omitempty"`
 	// Warnings are what a person should know or do (a lost grant, a token
-	// an organisation's policy will block), one sentence each.
+	// an organisation's policy will block, a token alive after its
+	// revocation), one sentence each.
 	Warnings []string `json:"warnings,omitempty"`
 	// Migrated: rotor migrate moved every action of the credential to a
 	// CodeConnections connection (run MigratedBy); it is not rotated any
@@ -170,6 +175,10 @@ func One(ctx context.Context, cc config.Credential, st Reader, now time.Time) (C
 	}
 	var warn []string
 	if c.Grant, warn, err = grantOf(ctx, cc, st); err != nil {
+		return c, err
+	}
+	c.Warnings = append(c.Warnings, warn...)
+	if c.Revocations, warn, err = revocationsOf(ctx, cc, st); err != nil {
 		return c, err
 	}
 	c.Warnings = append(c.Warnings, warn...)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/rotor-ci/rotor/internal/audit"
+	"github.com/rotor-ci/rotor/internal/rotation"
 )
 
 const auditCols = `seq, time, credential, run_id, event, actor, detail, prev_hash, hash`
@@ -72,6 +73,22 @@ func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]audit.Reco
 		return nil, head, fmt.Errorf("audit: %w", err)
 	}
 	return out, head, nil
+}
+
+// LastAudit is credential's newest record of event; rotation.ErrNotFound
+// when it has none. (No index serves it: it reads the chain back from its
+// head, and status asks it only of credentials that can have such events.)
+func (s *Store) LastAudit(ctx context.Context, credential, event string) (audit.Record, error) {
+	var r audit.Record
+	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT `+auditCols+` FROM audit WHERE credential = ? AND event = ? ORDER BY seq DESC LIMIT 1`), credential, event).
+		Scan(&r.Seq, scanTime(&r.Time), &r.Credential, &r.RunID, &r.Event, &r.Actor, &r.Detail, &r.PrevHash, &r.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%s's last %s: %w", credential, event, rotation.ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("%s's last %s: %w", credential, event, err)
+	}
+	return r, nil
 }
 
 // auditPage is how many records VerifyAudit and Migrate read at once.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/grant"
 	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/rotation"
@@ -136,6 +137,31 @@ func TestStore_TakeRevokeCall(t *testing.T) {
 		}
 		if ok, _, err := s.TakeRevokeCall(ctx, now.Add(time.Hour+time.Second), 3); err != nil || !ok {
 			t.Fatalf("after the hour: ok=%v err=%v", ok, err)
+		}
+	})
+}
+
+func TestStore_LastAudit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s := openOpts(t, dsn, store.Options{})
+		ctx := context.Background()
+		if _, err := s.LastAudit(ctx, "a", "org_access_revoked"); !errors.Is(err, rotation.ErrNotFound) {
+			t.Fatalf("LastAudit of an empty chain: %v, want ErrNotFound", err)
+		}
+		for _, r := range []audit.Record{
+			{Credential: "a", Event: "org_access_revoked", Detail: "first"},
+			{Credential: "b", Event: "org_access_revoked", Detail: "b's"},
+			{Credential: "a", Event: "org_access_revoked", Detail: "second"},
+			{Credential: "a", Event: "retired", Detail: "not it"},
+		} {
+			mustTx(t, s, func(tx rotation.Tx) error { _, err := tx.AppendAudit(r); return err })
+		}
+		got, err := s.LastAudit(ctx, "a", "org_access_revoked")
+		if err != nil || got.Detail != "second" || got.Seq != 3 || got.Hash == "" {
+			t.Fatalf("LastAudit: %+v, %v; want record 3 (second)", got, err)
+		}
+		if _, err := s.LastAudit(ctx, "c", "org_access_revoked"); !errors.Is(err, rotation.ErrNotFound) {
+			t.Fatalf("LastAudit of another credential: %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -115,6 +115,15 @@ function warnings(c) {
   return el("div", { class: "warn detail", "data-warnings": String(c.warnings.length) }, el("span", { class: "pre" }, c.warnings.join("\n")));
 }
 
+// revocations is status's line on the old tokens queued for GitHub's
+// revocation API, alive after it, or whose organisation access was revoked.
+function revocations(c) {
+  if (!c.labels.revocations) return null;
+  const r = c.revocations || {};
+  const cls = (r.alive && r.alive.length) ? "bad detail" : "muted detail";
+  return el("div", { class: cls, "data-revocations": String((r.queued || 0) + (r.sent || 0)) }, c.labels.revocations);
+}
+
 function renderCredentials(list) {
   const tbody = $("creds").tBodies[0];
   tbody.replaceChildren();
@@ -129,7 +138,7 @@ function renderCredentials(list) {
     const last = c.last_run ? el("span", { class: c.last_run.status === "succeeded" ? "ok" : "bad" }, c.labels.last_run) : "-";
     tbody.append(el("tr", { "data-credential": c.name },
       el("th", { scope: "row" }, el("a", { href: "#credential=" + encodeURIComponent(c.name) }, c.name), c.application ? el("div", { class: "muted" }, c.application) : null),
-      el("td", { "data-label": "Health" }, health(c), warnings(c)),
+      el("td", { "data-label": "Health" }, health(c), warnings(c), revocations(c)),
       el("td", { "data-label": "Source" }, c.source),
       el("td", { "data-label": "Current" }, fp),
       el("td", { "data-label": "Age" }, c.labels.age),
@@ -154,6 +163,7 @@ function renderDetail(d) {
   const facts = [["Source", d.source], ["Current", d.labels.current], ["Age", d.labels.age], ["Expires", d.labels.expires],
     ["Next due", d.labels.due], ["Last run", d.labels.last_run], ["Bindings", d.labels.bindings]];
   if (lastError(d)) facts.push(["Last error", lastError(d)]);
+  if (d.labels.revocations) facts.push(["Revocations", d.labels.revocations]);
   $("detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   $("detail-actions").replaceChildren(d.can_mint
     ? el("button", { type: "button", onclick: () => rotate(d.name) }, "Rotate now")
