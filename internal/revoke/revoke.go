@@ -130,6 +130,9 @@ func (q *Queue) Flush(ctx context.Context) (Report, error) {
 	if err := q.confirm(ctx, sent, &rep); err != nil {
 		return rep, err
 	}
+	if err := q.recheckAlive(ctx, &rep); err != nil {
+		return rep, err
+	}
 	for {
 		batch, err := q.Store.Revocations(ctx, MaxBatch, ItemQueued)
 		if err != nil {
@@ -248,6 +251,36 @@ func (q *Queue) confirm(ctx context.Context, items []Item, rep *Report) error {
 		if err := q.Store.UpdateRevocation(ctx, it); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// recheckAlive looks again at tokens GitHub still accepted after their
+// revocation: one a person has since deleted (or that expired) is
+// confirmed, so that status stops warning about it. The alert is not sent
+// again.
+func (q *Queue) recheckAlive(ctx context.Context, rep *Report) error {
+	alive, err := q.Store.Revocations(ctx, 0, ItemAlive)
+	if err != nil {
+		return err
+	}
+	for _, it := range alive {
+		tok, err := q.open(ctx, it)
+		if err != nil {
+			return err
+		}
+		accepted, err := q.accepted(ctx, tok)
+		if err != nil {
+			return err
+		}
+		if accepted {
+			continue
+		}
+		it.State, it.ConfirmedAt = ItemConfirmed, q.now()
+		if err := q.Store.UpdateRevocation(ctx, it); err != nil {
+			return err
+		}
+		rep.Confirmed++
 	}
 	return nil
 }

@@ -183,4 +183,16 @@ func TestQueue_deadAndAlive(t *testing.T) {
 			t.Errorf("%s: %s, want %s", it.Fingerprint, it.State, want)
 		}
 	}
+	// A person ends the token that outlived its revocation: the next
+	// flush sees it refused and confirms it, without alerting again.
+	if err := gh.RevokeInstallationToken(ctx, ghs); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = q.Flush(ctx)
+	if err != nil || rep.Confirmed != 1 || len(*alive) != 1 {
+		t.Fatalf("flush after the token died: %+v, %v, alerted %d time(s); want it confirmed, no new alert", rep, err, len(*alive))
+	}
+	if left, _ := q.Store.Revocations(ctx, 0, revoke.ItemAlive); len(left) != 0 {
+		t.Errorf("still alive: %+v", left)
+	}
 }
