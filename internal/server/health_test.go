@@ -175,3 +175,33 @@ func TestHealth_staleErrorNotShownUnderNewerRun(t *testing.T) {
 		t.Errorf("last_error %q is run %d's, shown under run %d", v.LastError, v.LastRun.ID-1, v.LastRun.ID)
 	}
 }
+
+// A run that another process starts while the watcher looks makes what it
+// saw the run's doing: no watch.drift in the audit log in the middle of
+// the run, no alert (found by the torture run's I5).
+func TestWatch_runStartedMeanwhileIsNotDrift(t *testing.T) {
+	h, s := rotatedTwice(t)
+	h.tgts["app"].drift = map[string]string{"app:binding-b": "holds the run's new token already"}
+	h.tgts["app"].inspect = func() {
+		err := h.st.Tx(context.Background(), func(tx rotation.Tx) error {
+			_, err := tx.CreateRun(rotation.Run{Credential: "app", Trigger: "manual", Status: rotation.RunRunning, Step: rotation.StepStarted, StartedAt: h.clock.Now(), UpdatedAt: h.clock.Now()})
+			return err
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	s.watchOne(context.Background(), &h.cfg.Credentials[0])
+	recs, _, err := h.st.Audit(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Credential == "app" && r.Event == "watch.drift" {
+			t.Fatalf("watch.drift recorded while a run that started meanwhile was open: %+v", r)
+		}
+	}
+	if v := firstCredential(t, s); !v.Healthy && strings.Contains(v.Health.Summary, "holds the run's new token already") {
+		t.Errorf("the run's doing reported as drift: %q", v.Health.Summary)
+	}
+}

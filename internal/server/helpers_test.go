@@ -99,6 +99,7 @@ type target struct {
 	block    chan struct{}       // if set, Apply waits for it to close
 	entered  chan struct{}       // if set, Apply signals it on entry
 	drift    map[string]string   // binding → Inspect error
+	inspect  func()              // if set, Inspect calls it first (another process acting meanwhile)
 	busy     map[string]bool     // binding → its pipeline runs a deployment (ApplyWaiting leaves it waiting)
 	aliases  map[string][]string
 }
@@ -172,6 +173,9 @@ func (t *target) Verify(ctx context.Context, tok token.Token, bs []rotation.Bind
 	}
 }
 func (t *target) Inspect(ctx context.Context, bs []rotation.Binding, report func(rotation.Result)) {
+	if t.inspect != nil {
+		t.inspect()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, b := range bs {

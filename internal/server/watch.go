@@ -164,6 +164,10 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 	if len(runs) > 0 && runs[0].Status == rotation.RunRunning {
 		return nil, errInFlux
 	}
+	var newest int64
+	if len(runs) > 0 {
+		newest = runs[0].ID
+	}
 	// The baseline is what the newest successful run left.
 	var baseline []rotation.Binding
 	if i := slices.IndexFunc(runs, func(r rotation.Run) bool { return r.Status == rotation.RunSucceeded }); i >= 0 {
@@ -272,6 +276,15 @@ func (s *Server) inspect(ctx context.Context, cc *config.Credential) (*WatchResu
 		}
 	}
 	slices.SortFunc(res.Bindings, func(a, b BindingHealth) int { return strings.Compare(a.ID, b.ID) })
+	// A run that started while this looked (another process: rotor
+	// rotate, a replica) makes what it saw the run's doing, not drift:
+	// recorded, it would be a false alarm in the audit log in the middle
+	// of the run (the torture run's I5).
+	if runs, err := st.Runs(ctx, cc.Name, 1); err != nil {
+		return nil, fmt.Errorf("read runs: %w", err)
+	} else if len(runs) > 0 && (runs[0].ID != newest || runs[0].Status == rotation.RunRunning) {
+		return nil, errInFlux
+	}
 	return res, nil
 }
 
