@@ -12,6 +12,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // Records is everything the invariant checks read. None of it is rotor's
@@ -97,6 +98,7 @@ type Findings struct {
 	SupersededFetches                      int // with a user token its refresh had ended (excused: see I1)
 	OrphanLiveTokens                       int
 	LostMints                              int // installation tokens whose value died with a killed process
+	RevocationsQueued                      int // retired tokens waiting for GitHub's hourly revocation allowance
 	Leaks                                  int
 	Rotations                              int // runs that finished
 	Succeeded, RolledBack, Failed, Resumed int
@@ -299,6 +301,13 @@ func Check(r Records) Findings {
 			// GitHub cannot list installation tokens. It expires within the
 			// hour.
 			f.LostMints++
+		case isVersion && strings.HasSuffix(st, " retired") && revokedByCredentialsAPI(k.Value) && r.revokeBudgetSpent(r.Now):
+			// rotor retired it and queued its revocation, but GitHub's
+			// allowance for the revocation API (60 calls an hour) is
+			// spent: the queue sends it when the hour has passed. Not an
+			// orphan: rotor keeps it sealed and queued, and status and
+			// the metrics show it.
+			f.RevocationsQueued++
 		case isMinted && !isVersion:
 			f.OrphanLiveTokens++
 			add("I3", minted[fp].Time, "%s %s was minted at %s for rotor process %d, which was not killed, and is still live, but no credential ever recorded it", kindOf(minted[fp]), fp, stamp(minted[fp].Time), minted[fp].PID)
@@ -748,4 +757,27 @@ func (r Records) askerKilled(m Mint) bool {
 		}
 	}
 	return false
+}
+
+// revokeCallsPerHour is GitHub's allowance for POST /credentials/revoke
+// (../shared/reference/github.md), which rotor's queue keeps to.
+const revokeCallsPerHour = 60
+
+// revokeBudgetSpent reports whether GitHub accepted revokeCallsPerHour
+// calls to its revocation API in the hour before at (from the wire: the
+// tokens of one call share its time).
+func (r Records) revokeBudgetSpent(at time.Time) bool {
+	calls := map[time.Time]bool{}
+	for _, rv := range r.Revokes {
+		if rv.Via == "POST /credentials/revoke" && !rv.Time.After(at) && at.Sub(rv.Time) < time.Hour {
+			calls[rv.Time] = true
+		}
+	}
+	return len(calls) >= revokeCallsPerHour
+}
+
+// revokedByCredentialsAPI reports whether rotor revokes t through the
+// credential revocation API (every kind but installation tokens).
+func revokedByCredentialsAPI(t token.Token) bool {
+	return !t.IsZero() && token.KindOf(t.Reveal()) != token.KindInstallation
 }

@@ -3,6 +3,7 @@ package torture
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/emulator/codepipeline"
+	"github.com/rotor-ci/rotor/internal/token"
 )
 
 // The checks must find what they promise to: each case plants one
@@ -303,6 +305,20 @@ func TestCheck(t *testing.T) {
 			want: []string{"I3"},
 		},
 		{
+			name:  "a retired token that GitHub's hourly revocation allowance keeps live is queued, not orphaned",
+			plant: func(r *Records) { budgetSpent(r, revokeCallsPerHour) },
+			check: func(t *testing.T, f Findings) {
+				if f.RevocationsQueued != 1 || f.OrphanLiveTokens != 0 {
+					t.Errorf("RevocationsQueued = %d, OrphanLiveTokens = %d, want 1 and 0", f.RevocationsQueued, f.OrphanLiveTokens)
+				}
+			},
+		},
+		{
+			name:  "I3 a retired token left live with the revocation allowance not spent",
+			plant: func(r *Records) { budgetSpent(r, revokeCallsPerHour-1) },
+			want:  []string{"I3"},
+		},
+		{
 			name:  "I3 a previous version left after the grace period",
 			plant: func(r *Records) { r.Creds[0].Versions[fpC] = "previous" },
 			want:  []string{"I3"},
@@ -535,5 +551,17 @@ func TestCheck_userTokens(t *testing.T) {
 				tc.check(t, f)
 			}
 		})
+	}
+}
+
+// budgetSpent makes fpA, retired, still live (its revocation queued) after
+// calls calls to GitHub's revocation API within the hour.
+func budgetSpent(r *Records, calls int) {
+	r.Tokens[fpA] = known{Value: token.Generate(token.KindClassicPAT), Origin: "boot", Cred: "c"}
+	r.Live[fpA] = true
+	delete(r.PATRevokedAt, fpA)
+	r.Revokes = nil
+	for i := range calls {
+		r.Revokes = append(r.Revokes, Revoke{Time: at(3000 + i), Fingerprint: fmt.Sprintf("sha256:%012d", i), Via: "POST /credentials/revoke"})
 	}
 }

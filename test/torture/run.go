@@ -27,6 +27,7 @@ type Figures struct {
 	Faults, FaultedRequests                        int
 	Fetches, FailedFetches, FailedFetchesDeadToken int
 	Violations, OrphanLiveTokens, Leaks, LostMints int
+	RevocationsQueued                              int // retired tokens behind GitHub's hourly revocation allowance
 	ScheduledRuns                                  int
 	// github-app-user credentials: fetches with a user token its refresh
 	// had ended (the documented gap until apply), and how often the
@@ -38,9 +39,9 @@ type Figures struct {
 
 func (f Figures) String() string {
 	return fmt.Sprintf("torture: rotations=%d crashes=%d faults=%d fetches=%d failed_fetches_dead_token=%d violations=%d orphan_live_tokens=%d leaks=%d stopped_executions=%d stragglers=%d"+
-		" (succeeded=%d rolled_back=%d failed=%d resumed=%d retired=%d serve_runs=%d crash_points=%d random_kills=%d lost_mints=%d superseded_fetches=%d authorizations=%d faulted_requests=%d failed_fetches=%d deployments=%d raced_stops=%d straggler_wait_max=%s pipelines=%d credentials=%d rotor_processes=%d files_searched=%d took=%s)",
+		" (succeeded=%d rolled_back=%d failed=%d resumed=%d retired=%d serve_runs=%d crash_points=%d random_kills=%d lost_mints=%d revocations_queued=%d superseded_fetches=%d authorizations=%d faulted_requests=%d failed_fetches=%d deployments=%d raced_stops=%d straggler_wait_max=%s pipelines=%d credentials=%d rotor_processes=%d files_searched=%d took=%s)",
 		f.Rotations, f.Crashes, f.Faults, f.Fetches, f.FailedFetchesDeadToken, f.Violations, f.OrphanLiveTokens, f.Leaks, f.StoppedExecutions, f.Stragglers,
-		f.Succeeded, f.RolledBack, f.Failed, f.Resumed, f.Retired, f.ScheduledRuns, f.CrashPoints, f.RandomKills, f.LostMints, f.SupersededFetches, f.Authorizations, f.FaultedRequests, f.FailedFetches,
+		f.Succeeded, f.RolledBack, f.Failed, f.Resumed, f.Retired, f.ScheduledRuns, f.CrashPoints, f.RandomKills, f.LostMints, f.RevocationsQueued, f.SupersededFetches, f.Authorizations, f.FaultedRequests, f.FailedFetches,
 		f.Deployments, f.RacedStops, f.StragglerWaitMax.Round(100*time.Millisecond),
 		f.Pipelines, f.Credentials, f.Processes, f.FilesSearched, f.Took.Round(100*time.Millisecond))
 }
@@ -194,7 +195,7 @@ func (h *Harness) figures(f Findings, files int) Figures {
 		Crashes: st.Killed, RandomKills: st.RandomKills, CrashPoints: st.Killed - st.RandomKills,
 		Faults: len(h.faults.Episodes()), FaultedRequests: faulted,
 		Fetches: int(sum.Total), FailedFetches: f.FailedFetches, FailedFetchesDeadToken: f.FailedFetchesDeadToken,
-		Violations: len(f.Violations), OrphanLiveTokens: f.OrphanLiveTokens, Leaks: f.Leaks, LostMints: f.LostMints, ScheduledRuns: f.ScheduledRuns,
+		Violations: len(f.Violations), OrphanLiveTokens: f.OrphanLiveTokens, Leaks: f.Leaks, LostMints: f.LostMints, RevocationsQueued: f.RevocationsQueued, ScheduledRuns: f.ScheduledRuns,
 		SupersededFetches: f.SupersededFetches, Authorizations: int(h.authorizations.Load()),
 		Pipelines: h.layout.Pipelines(), Credentials: len(h.layout.Creds), Processes: st.Runs, FilesSearched: files,
 		StoppedExecutions: f.StoppedExecutions, RacedStops: f.RacedStops, Stragglers: f.Stragglers, StragglerWaitMax: f.StragglerWaitMax,
