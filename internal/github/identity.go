@@ -106,6 +106,25 @@ func (c *Client) CanRead(ctx context.Context, tok token.Token, owner, repo strin
 	return fmt.Errorf("read %s/%s: %w", owner, repo, err)
 }
 
+// FirstUnreadable checks that tok can read every repository of repos
+// ("owner/repo") and returns the first it cannot, with CanRead's error:
+// ErrNoAccess or ErrBadCredentials when GitHub refuses, another error when
+// it could not say. A malformed name is an error too. "" and nil: tok
+// reads them all. The sources' checks share it and word the refusal
+// each for its own kind of token.
+func (c *Client) FirstUnreadable(ctx context.Context, tok token.Token, repos []string) (string, error) {
+	for _, full := range repos {
+		owner, repo, ok := strings.Cut(full, "/")
+		if !ok {
+			return full, fmt.Errorf("repository %q is not owner/repo", full)
+		}
+		if err := c.CanRead(ctx, tok, owner, repo); err != nil {
+			return full, err
+		}
+	}
+	return "", nil
+}
+
 // classify sanitises err and maps the statuses callers branch on.
 func classify(err error) error {
 	err = sanitize(err)

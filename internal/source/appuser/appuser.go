@@ -249,17 +249,12 @@ func (s *Source) Check(ctx context.Context, tok token.Token, req rotation.Requir
 				rotation.ErrRejected, left.Round(time.Second), req.MinValidity)
 		}
 	}
-	for _, full := range req.Repositories {
-		owner, repo, ok := strings.Cut(full, "/")
-		if !ok {
-			return rotation.Identity{}, fmt.Errorf("check token: repository %q is not owner/repo", full)
+	if full, err := s.gh.FirstUnreadable(ctx, tok, req.Repositories); err != nil {
+		if errors.Is(err, github.ErrNoAccess) || errors.Is(err, github.ErrBadCredentials) {
+			owner, _, _ := strings.Cut(full, "/")
+			return rotation.Identity{}, fmt.Errorf("%w: %w (a user token reaches what both its user and the app's installation on %s may)", rotation.ErrRejected, err, owner)
 		}
-		if err := s.gh.CanRead(ctx, tok, owner, repo); err != nil {
-			if errors.Is(err, github.ErrNoAccess) || errors.Is(err, github.ErrBadCredentials) {
-				return rotation.Identity{}, fmt.Errorf("%w: %w (a user token reaches what both its user and the app's installation on %s may)", rotation.ErrRejected, err, owner)
-			}
-			return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
-		}
+		return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
 	}
 	return rotation.Identity{Login: id.Login, ExpiresAt: id.ExpiresAt}, nil
 }

@@ -150,24 +150,19 @@ func (s *Source) Check(ctx context.Context, tok token.Token, req rotation.Requir
 				rotation.ErrRejected, left.Round(time.Second), req.MinValidity)
 		}
 	}
-	for _, full := range req.Repositories {
-		owner, repo, ok := strings.Cut(full, "/")
-		if !ok {
-			return rotation.Identity{}, fmt.Errorf("check token: repository %q is not owner/repo", full)
-		}
-		if err := s.gh.CanRead(ctx, tok, owner, repo); err != nil {
-			if errors.Is(err, github.ErrNoAccess) {
-				hint := "install the app on that repository"
-				if len(s.cfg.Repositories) > 0 && !slices.Contains(s.cfg.Repositories, repo) {
-					hint = fmt.Sprintf("add %s to the source's repositories in rotor.yaml (and to the app's installation)", repo)
-				}
-				return rotation.Identity{}, fmt.Errorf("%w: the installation token cannot read %s: %s", rotation.ErrRejected, full, hint)
+	if full, err := s.gh.FirstUnreadable(ctx, tok, req.Repositories); err != nil {
+		if errors.Is(err, github.ErrNoAccess) {
+			_, repo, _ := strings.Cut(full, "/")
+			hint := "install the app on that repository"
+			if len(s.cfg.Repositories) > 0 && !slices.Contains(s.cfg.Repositories, repo) {
+				hint = fmt.Sprintf("add %s to the source's repositories in rotor.yaml (and to the app's installation)", repo)
 			}
-			if errors.Is(err, github.ErrBadCredentials) {
-				return rotation.Identity{}, fmt.Errorf("%w: %w", rotation.ErrRejected, err)
-			}
-			return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
+			return rotation.Identity{}, fmt.Errorf("%w: the installation token cannot read %s: %s", rotation.ErrRejected, full, hint)
 		}
+		if errors.Is(err, github.ErrBadCredentials) {
+			return rotation.Identity{}, fmt.Errorf("%w: %w", rotation.ErrRejected, err)
+		}
+		return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
 	}
 	return rotation.Identity{Login: s.login(ctx), ExpiresAt: id.ExpiresAt}, nil
 }

@@ -148,17 +148,11 @@ func (s *Source) Check(ctx context.Context, tok token.Token, req rotation.Requir
 				rotation.ErrRejected, id.ExpiresAt.UTC().Format(time.DateTime+" UTC"), days(left), days(req.MinValidity))
 		}
 	}
-	for _, full := range req.Repositories {
-		owner, repo, ok := strings.Cut(full, "/")
-		if !ok {
-			return rotation.Identity{}, fmt.Errorf("check token: repository %q is not owner/repo", full)
+	if _, err := s.gh.FirstUnreadable(ctx, tok, req.Repositories); err != nil {
+		if errors.Is(err, github.ErrNoAccess) || errors.Is(err, github.ErrBadCredentials) {
+			return rotation.Identity{}, fmt.Errorf("%w: %w", rotation.ErrRejected, err)
 		}
-		if err := s.gh.CanRead(ctx, tok, owner, repo); err != nil {
-			if errors.Is(err, github.ErrNoAccess) || errors.Is(err, github.ErrBadCredentials) {
-				return rotation.Identity{}, fmt.Errorf("%w: %w", rotation.ErrRejected, err)
-			}
-			return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
-		}
+		return rotation.Identity{}, fmt.Errorf("check token %s: %w", tok.Fingerprint(), err)
 	}
 	return rotation.Identity{Login: id.Login, Scopes: id.Scopes, ExpiresAt: id.ExpiresAt}, nil
 }
