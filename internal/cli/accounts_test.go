@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rotor-ci/rotor/internal/emulator"
+	"github.com/rotor-ci/rotor/internal/rotation"
 )
 
 // devAccount declares rotor's role in the home account and in a dev
@@ -82,4 +84,35 @@ func TestCLI_AccountsFleet(t *testing.T) {
 		t.Fatalf("rotate -o json: %d, accounts %+v\n%s", code, res.Accounts, out)
 	}
 	e.canary()
+}
+
+// TestProgressLine_perAccount: on a terminal, a fleet's progress prints a
+// line for each account × region as it finishes (once per Apply or Verify,
+// failed ones marked), and the running line counts the places done.
+func TestProgressLine_perAccount(t *testing.T) {
+	var out bytes.Buffer
+	show := progressLine(&out, func() (string, string) { return "ok", "FAILED" })
+	place := func(account string, done, total, failed int) rotation.PlaceProgress {
+		return rotation.PlaceProgress{Account: account, Region: "us-east-1", Done: done, Total: total, Failed: failed}
+	}
+	step := func(a, b rotation.PlaceProgress) {
+		show(rotation.Progress{Done: a.Done + b.Done, Total: a.Total + b.Total, Failed: a.Failed + b.Failed, Places: []rotation.PlaceProgress{a, b}})
+	}
+	for range 2 { // apply, then verify: each finishes once per call
+		step(place("111111111111", 0, 2, 0), place("222222222222", 0, 3, 0))
+		step(place("111111111111", 2, 2, 0), place("222222222222", 1, 3, 0))
+		step(place("111111111111", 2, 2, 0), place("222222222222", 2, 3, 1))
+		step(place("111111111111", 2, 2, 0), place("222222222222", 3, 3, 1))
+	}
+	got := out.String()
+	for line, want := range map[string]int{
+		"ok account 111111111111 us-east-1: 2 binding(s), 0 failed\n":     2,
+		"FAILED account 222222222222 us-east-1: 3 binding(s), 1 failed\n": 2,
+		"3/5 bindings, 0 failed; 1 of 2 accounts × regions done":          2,
+		"5/5 bindings, 1 failed; 2 of 2 accounts × regions done\n":        2,
+	} {
+		if n := strings.Count(got, line); n != want {
+			t.Errorf("%q printed %d times, want %d; output:\n%s", line, n, want, got)
+		}
+	}
 }

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
@@ -58,15 +60,48 @@ func isTTY(stream any) bool {
 }
 
 // bindingProgress returns a fan-out progress reporter for a terminal, or nil
-// (targets then log structured lines instead).
-func (a *App) bindingProgress() func(done, total, failed int) {
+// (the run's result then says how each account went).
+func (a *App) bindingProgress() func(rotation.Progress) {
 	if !isTTY(a.Err) {
 		return nil
 	}
-	return func(done, total, failed int) {
-		fmt.Fprintf(a.Err, "\r    %d/%d bindings, %d failed", done, total, failed)
-		if done == total {
-			fmt.Fprintln(a.Err)
+	return progressLine(a.Err, a.marks)
+}
+
+// progressLine redraws one line of bindings done and, for a target over
+// several accounts and regions, prints a line for each as it finishes, so
+// that the ones still going (a slow or throttled account) stand out.
+func progressLine(w io.Writer, marks func() (ok, failed string)) func(rotation.Progress) {
+	var mu sync.Mutex
+	finished := map[string]bool{} // by account and region, in this Apply or Verify
+	return func(p rotation.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		ok, failed := marks()
+		places := 0
+		for _, pl := range p.Places {
+			key := pl.Account + " " + pl.Region
+			if pl.Done < pl.Total {
+				finished[key] = false // a new call began
+				continue
+			}
+			places++
+			if finished[key] {
+				continue
+			}
+			finished[key] = true
+			mark := ok
+			if pl.Failed > 0 {
+				mark = failed
+			}
+			fmt.Fprintf(w, "\r\x1b[K    %s account %s %s: %d binding(s), %d failed\n", mark, pl.Account, pl.Region, pl.Total, pl.Failed)
+		}
+		fmt.Fprintf(w, "\r\x1b[K    %d/%d bindings, %d failed", p.Done, p.Total, p.Failed)
+		if len(p.Places) > 1 {
+			fmt.Fprintf(w, "; %d of %d accounts × regions done", places, len(p.Places))
+		}
+		if p.Done == p.Total {
+			fmt.Fprintln(w)
 		}
 	}
 }

@@ -45,6 +45,23 @@ type Result struct {
 	Interrupted []string
 }
 
+// Progress is how far one Apply or Verify of a target with many bindings
+// has come, for progress output: its bindings done so far (failed
+// included) and, for a target spanning several AWS accounts and regions,
+// the same for each.
+type Progress struct {
+	Done, Total, Failed int
+	// Places is the progress per account × region, sorted by account then
+	// region; empty for a target in one place.
+	Places []PlaceProgress
+}
+
+// PlaceProgress is one account × region's part of a Progress.
+type PlaceProgress struct {
+	Account, Region     string
+	Done, Total, Failed int
+}
+
 // Target writes a credential's token into the places that use it.
 // Implementations do their own fan-out (bounded concurrency, rate limits,
 // retries) because only they know their API's limits; they are safe for

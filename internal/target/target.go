@@ -29,7 +29,7 @@ type Deps struct {
 	AWS func(config.Target) awsx.Config
 	Log *slog.Logger
 	// Progress reports fan-out progress (codepipeline).
-	Progress func(done, total, failed int)
+	Progress func(rotation.Progress)
 	// Known tells the file target which tokens are this credential's
 	// versions, the only ones it may replace.
 	Known func(ctx context.Context, fingerprint string) (bool, error)

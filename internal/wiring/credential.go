@@ -27,8 +27,9 @@ type CredentialOptions struct {
 	// rotation.ErrNoToken.
 	ReadToken           TokenReader
 	AllowIdentityChange bool
-	// Progress reports fan-out progress of targets that have many bindings.
-	Progress func(done, total, failed int)
+	// Progress reports fan-out progress of targets that have many bindings,
+	// per account and region for a target that spans several.
+	Progress func(rotation.Progress)
 }
 
 // Credential builds the engine's view of a configured credential: its

@@ -97,10 +97,10 @@ func TestApply_Fleet(t *testing.T) {
 	tg := newTarget(t, be, Config{
 		Match:  &Match{Repo: "fleet"},
 		Limits: ratelimit.Options{Initial: 80}, // above the server's rate: it must adapt
-		Progress: func(done, total, failed int) {
+		Progress: func(p rotation.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
-			progress = append(progress, [3]int{done, total, failed})
+			progress = append(progress, [3]int{p.Done, p.Total, p.Failed})
 		},
 	})
 	be.emu.Faults().ResetCounts()

@@ -23,14 +23,14 @@ type perPipeline func(ctx context.Context, pipeline string, bs []bound) []error
 type reporter struct {
 	mu                  sync.Mutex
 	report              func(rotation.Result)
-	progress            func(done, total, failed int)
+	progress            func(rotation.Progress)
 	done_, total, fails int
 }
 
 func (t *Target) newReporter(total int, report func(rotation.Result)) *reporter {
 	r := &reporter{report: report, progress: t.cfg.Progress, total: total}
 	if r.progress != nil {
-		r.progress(0, total, 0)
+		r.progress(rotation.Progress{Total: total})
 	}
 	return r
 }
@@ -45,7 +45,7 @@ func (r *reporter) done(res rotation.Result) {
 		r.fails++
 	}
 	if r.progress != nil {
-		r.progress(r.done_, r.total, r.fails)
+		r.progress(rotation.Progress{Done: r.done_, Total: r.total, Failed: r.fails})
 	}
 }
 

@@ -53,12 +53,14 @@ type Fleet struct {
 	log    *slog.Logger
 
 	mu     sync.Mutex
-	places []Place             // in discovery order
-	built  map[string]*Target  // by account:region
-	stats  map[string]progress // per place, for Config.Progress
-}
+	places []Place            // in discovery order
+	built  map[string]*Target // by account:region
 
-type progress struct{ done, total, failed int }
+	// progressMu orders the calls to base.Progress, so that a reader sees
+	// each place's count only grow within a call.
+	progressMu sync.Mutex
+	stats      map[string]rotation.PlaceProgress // by account:region, for Config.Progress
+}
 
 // organizationsAPI is what Fleet asks of AWS Organizations.
 type organizationsAPI interface {
@@ -90,7 +92,7 @@ func NewFleet(ctx context.Context, base Config, places []Place, org *Organizatio
 		base.Log = slog.New(slog.DiscardHandler)
 	}
 	base.CloudFormation = nil
-	f := &Fleet{base: base, org: org, cfnFor: cfnFor, log: base.Log, built: map[string]*Target{}, stats: map[string]progress{}}
+	f := &Fleet{base: base, org: org, cfnFor: cfnFor, log: base.Log, built: map[string]*Target{}, stats: map[string]rotation.PlaceProgress{}}
 	for _, p := range places {
 		if _, err := f.place(ctx, p); err != nil {
 			return nil, err
@@ -125,7 +127,10 @@ func (f *Fleet) place(ctx context.Context, p Place) (*Target, error) {
 	cfg := f.base
 	cfg.AWS.RoleARN, cfg.AWS.ExternalID, cfg.AWS.Region = p.RoleARN, p.ExternalID, p.Region
 	cfg.Log = f.base.Log.With("account", accountOf(p.RoleARN))
-	cfg.Progress = func(done, total, failed int) { f.progress(key, done, total, failed) }
+	account := accountOf(p.RoleARN)
+	cfg.Progress = func(pr rotation.Progress) {
+		f.progress(key, rotation.PlaceProgress{Account: account, Region: p.Region, Done: pr.Done, Total: pr.Total, Failed: pr.Failed})
+	}
 	if f.cfnFor != nil {
 		api, err := f.cfnFor(ctx, cfg.AWS)
 		if err != nil {
@@ -145,19 +150,22 @@ func (f *Fleet) place(ctx context.Context, p Place) (*Target, error) {
 	return t, nil
 }
 
-// progress sums the places' progress for Config.Progress.
-func (f *Fleet) progress(key string, done, total, failed int) {
+// progress records one place's progress and passes on the sum, with every
+// place's part (the per-account progress of a run), to Config.Progress.
+func (f *Fleet) progress(key string, p rotation.PlaceProgress) {
 	if f.base.Progress == nil {
 		return
 	}
-	f.mu.Lock()
-	f.stats[key] = progress{done, total, failed}
-	var sum progress
-	for _, s := range f.stats {
-		sum.done, sum.total, sum.failed = sum.done+s.done, sum.total+s.total, sum.failed+s.failed
+	f.progressMu.Lock()
+	defer f.progressMu.Unlock()
+	f.stats[key] = p
+	var sum rotation.Progress
+	for _, k := range slices.Sorted(maps.Keys(f.stats)) {
+		s := f.stats[k]
+		sum.Done, sum.Total, sum.Failed = sum.Done+s.Done, sum.Total+s.Total, sum.Failed+s.Failed
+		sum.Places = append(sum.Places, s)
 	}
-	f.mu.Unlock()
-	f.base.Progress(sum.done, sum.total, sum.failed)
+	f.base.Progress(sum)
 }
 
 // Type is "codepipeline".
@@ -367,6 +375,9 @@ func (f *Fleet) split(ctx context.Context, bindings []rotation.Binding, report f
 func (f *Fleet) each(ctx context.Context, step string, bindings []rotation.Binding, report func(rotation.Result), fn func(t *Target, bs []rotation.Binding, report func(rotation.Result))) {
 	var mu sync.Mutex
 	safe := func(r rotation.Result) { mu.Lock(); defer mu.Unlock(); report(r) }
+	f.progressMu.Lock()
+	clear(f.stats) // this call's places only
+	f.progressMu.Unlock()
 	groups, order := f.split(ctx, bindings, safe)
 	var wg sync.WaitGroup
 	for _, t := range order {

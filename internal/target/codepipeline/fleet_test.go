@@ -94,10 +94,10 @@ func TestFleet_Accounts(t *testing.T) {
 	}
 	var (
 		mu   sync.Mutex
-		last [3]int
+		last rotation.Progress
 	)
 	base := fleetBase(sb.AWSURL)
-	base.Progress = func(done, total, failed int) { mu.Lock(); last = [3]int{done, total, failed}; mu.Unlock() }
+	base.Progress = func(p rotation.Progress) { mu.Lock(); last = p; mu.Unlock() }
 	f, err := NewFleet(ctx, base, places, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -120,8 +120,13 @@ func TestFleet_Accounts(t *testing.T) {
 	if fs := failures(res); len(fs) > 0 {
 		t.Fatalf("Apply: %v", fs)
 	}
-	if last != [3]int{4, 4, 0} {
-		t.Errorf("progress ended at %v, want 4 of 4, none failed", last)
+	wantProgress := rotation.Progress{Done: 4, Total: 4, Places: []rotation.PlaceProgress{
+		{Account: "111111111111", Region: "eu-west-1", Done: 1, Total: 1},
+		{Account: "111111111111", Region: "us-east-1", Done: 2, Total: 2},
+		{Account: "222222222222", Region: "us-east-1", Done: 1, Total: 1},
+	}}
+	if d := cmp.Diff(wantProgress, last); d != "" {
+		t.Errorf("progress at the end of Apply, per account and region (-want +got):\n%s", d)
 	}
 	for _, c := range []struct{ account, region, pipeline string }{
 		{"111111111111", "us-east-1", "dev-a"}, {"111111111111", "us-east-1", "dev-b"},
@@ -136,6 +141,14 @@ func TestFleet_Accounts(t *testing.T) {
 	}
 	if fs := failures(collect(func(report func(rotation.Result)) { f.Verify(ctx, fresh, bs, report) })); len(fs) > 0 {
 		t.Errorf("Verify: %v", fs)
+	}
+	// A call over one place reports that place only, not the last call's others.
+	if fs := failures(collect(func(report func(rotation.Result)) { f.Verify(ctx, fresh, bs[3:], report) })); len(fs) > 0 {
+		t.Errorf("Verify %s: %v", bs[3].ID, fs)
+	}
+	wantProgress = rotation.Progress{Done: 1, Total: 1, Places: []rotation.PlaceProgress{{Account: "222222222222", Region: "us-east-1", Done: 1, Total: 1}}}
+	if d := cmp.Diff(wantProgress, last); d != "" {
+		t.Errorf("progress at the end of a Verify in one place (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff([]string{"111111111111:eu-west-1", "111111111111:us-east-1", "222222222222:us-east-1"}, f.Places()); d != "" {
 		t.Errorf("places (-want +got):\n%s", d)

@@ -119,8 +119,8 @@ type Config struct {
 	Holds cfnref.Holds
 	Log   *slog.Logger
 	// Progress is called after each pipeline of an Apply or Verify with the
-	// bindings done so far (failed included), from any goroutine, in order.
-	Progress func(done, total, failed int)
+	// bindings done so far (failed included), one call at a time, in order.
+	Progress func(rotation.Progress)
 	// Limits tunes the adaptive limiter; zero: its defaults.
 	Limits ratelimit.Options
 	// Inventory keeps the pipeline inventory (what discovery learned of
