@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 
@@ -98,9 +99,41 @@ func runAuthorize(cmd *cobra.Command, app *App, name string, f authorizeFlags) e
 	if err != nil || got.Previous.IsZero() {
 		return err
 	}
-	// The new token is in place: end the authorization it replaced.
+	seq, err := heldVersion(ctx, env.Store, name, got.PreviousPair)
+	if err != nil {
+		return fmt.Errorf("rotated, but reading %s's versions to end the replaced authorization failed (it ends when its user token is retired): %w", name, err)
+	}
+	if seq != 0 {
+		// Revoking the old refresh token now would end its user token
+		// under the targets still in their grace period; retiring that
+		// version revokes the pair when the grace period is over.
+		fmt.Fprintf(app.Err, "the replaced authorization ends when version %d, its user token, is retired after the grace period\n", seq)
+		return nil
+	}
+	// The new token is in place and nothing holds the old pair: end the
+	// authorization it replaced.
 	if rerr := src.Revoke(ctx, got.Previous); rerr != nil {
 		return fmt.Errorf("rotated, but revoking the replaced authorization failed: %w", rerr)
 	}
 	return nil
+}
+
+// heldVersion is the sequence number of the credential's version with this
+// fingerprint while it is not yet retired, or 0.
+func heldVersion(ctx context.Context, st interface {
+	Versions(context.Context, string) ([]rotation.Version, error)
+}, name, fingerprint string) (int64, error) {
+	if fingerprint == "" {
+		return 0, nil
+	}
+	vs, err := st.Versions(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	for _, v := range vs {
+		if v.Fingerprint == fingerprint && v.State != rotation.VersionRetired {
+			return v.Seq, nil
+		}
+	}
+	return 0, nil
 }

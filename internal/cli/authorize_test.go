@@ -177,3 +177,32 @@ func TestCLI_AuthorizeAndRefresh(t *testing.T) {
 	}
 	e.canary()
 }
+
+// TestCLI_AuthorizeForceKeepsGrace: replacing a working authorization
+// (--force) moves every target to the new grant's token and leaves the
+// replaced user token working through its grace period, for the places
+// that still use it: its refresh token is not revoked right after the
+// rotation (which would end both), the version's retirement ends them.
+func TestCLI_AuthorizeForceKeepsGrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: the device flow polls every 5 s")
+	}
+	e := newE2E(t, "1h")
+	e.withUserCredential()
+	if code, out := e.authorize(emulator.SeedUser); code != 0 {
+		t.Fatalf("authorize: exit %d\n%s", code, out)
+	}
+	first := e.userPipelineToken()
+	code, out := e.authorize(emulator.SeedUser, "--force")
+	if code != 0 || !strings.Contains(out, "is retired after the grace period") {
+		t.Fatalf("authorize --force: exit %d, want 0 and when the replaced authorization ends:\n%s", code, out)
+	}
+	second := e.userPipelineToken()
+	if second == first || e.userFileToken() != second || e.pairState(second) != "active" {
+		t.Fatalf("after authorize --force: pipeline %s (was %s), file %s, new pair %s", second, first, e.userFileToken(), e.pairState(second))
+	}
+	if st := e.pairState(first); st != "active" {
+		t.Errorf("the replaced user token is %s within its grace period, want active", st)
+	}
+	e.canary()
+}

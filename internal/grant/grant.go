@@ -94,6 +94,11 @@ type Authorized struct {
 	// rotor still held a usable one: revoke it once the new token is in
 	// place (revoking it ends its user token, which targets may hold).
 	Previous token.Token
+	// PreviousPair is the fingerprint of the user token paired with
+	// Previous. When that token is a version rotor holds, its retirement
+	// after the grace period revokes it, and with it Previous: revoking
+	// Previous sooner would end it under the targets still using it.
+	PreviousPair string
 }
 
 // ErrGrantReady: rotor holds a working grant; replacing it needs force.

@@ -51,7 +51,7 @@ func (s *Source) Authorize(ctx context.Context, force bool, show func(grant.Prom
 	out := grant.Authorized{Login: login, Fingerprint: pair.Access.Fingerprint()}
 	if old.Fingerprint != "" && old.State == grant.GrantReady {
 		if prev, err := s.sealer.Open(ctx, rotation.SealContext{Credential: name, Fingerprint: old.Fingerprint}, old.Sealed); err == nil {
-			out.Previous = prev
+			out.Previous, out.PreviousPair = prev, old.PairFingerprint
 		}
 	}
 	return out, nil
