@@ -2,7 +2,11 @@ package helm_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/rotor-ci/rotor/internal/alert"
 	"github.com/rotor-ci/rotor/internal/config"
 )
 
@@ -67,13 +72,14 @@ func render(t *testing.T, values string) map[string]object {
 	return out
 }
 
-func renderErr(t *testing.T, values string) (map[string]object, error) {
+// renderErr is render, returning helm's error; extra goes to helm template.
+func renderErr(t *testing.T, values string, extra ...string) (map[string]object, error) {
 	t.Helper()
 	vf := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(vf, []byte(values), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	text, err := helm(t, "template", "rotor", chartDir(t), "--namespace", "ci", "-f", vf)
+	text, err := helm(t, append([]string{"template", "rotor", chartDir(t), "--namespace", "ci", "-f", vf}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +151,7 @@ store:
     passwordSecret: {name: rotor-db, key: password}
 alerts:
   - {type: slack, urlKey: slack-webhook}
-  - {type: webhook, urlKey: pager.url}
+  - {type: webhook, urlKey: pager.url, secretKey: pager.secret}
 serviceMonitor: {enabled: true, labels: {release: prometheus}}
 networkPolicy:
   ingressFrom:
@@ -275,8 +281,8 @@ func TestChart_HighAvailability(t *testing.T) {
 	}
 
 	// Secrets are referenced, never inlined: no Secret object, PGPASSWORD
-	// from a secretKeyRef, the Secret mounted by name, and the alert URLs
-	// left as placeholders for the init container.
+	// from a secretKeyRef, the Secret mounted by name, and the alerts'
+	// URLs and signing secret named by file.
 	for k := range objs {
 		if strings.HasPrefix(k, "Secret/") {
 			t.Errorf("the chart renders %s: secrets must come from existing Secrets", k)
@@ -296,18 +302,28 @@ func TestChart_HighAvailability(t *testing.T) {
 	if secretVolume != "rotor" {
 		t.Errorf("secret volume names %q, want the existing Secret rotor", secretVolume)
 	}
-	// The alert URLs stay placeholders naming Secret keys; with them filled
-	// in (as the init container does) the config is valid.
-	text := str(objs["ConfigMap/rotor"], "data", "rotor.yaml")
-	for _, placeholder := range []string{"url: __rotor_secret__slack-webhook__\n", "url: __rotor_secret__pager.url__\n"} {
-		if !strings.Contains(text, placeholder) {
-			t.Errorf("the ConfigMap's rotor.yaml lacks %q:\n%s", placeholder, text)
-		}
+	// rotor reads the ConfigMap's rotor.yaml as it is: each alert names its
+	// URL, and the webhook its signing secret, as files the init container
+	// copies from the Secret.
+	if args := list(dep, "spec", "template", "spec", "containers", 0, "args"); len(args) < 2 || args[1] != "/etc/rotor/rotor.yaml" {
+		t.Errorf("rotor's args = %v, want --config /etc/rotor/rotor.yaml (the ConfigMap)", args)
 	}
-	filled := strings.NewReplacer("__rotor_secret__slack-webhook__", "https://hooks.slack.com/x", "__rotor_secret__pager.url__", "https://pager.example/x").Replace(text)
-	cfg := parseConfig(t, filled)
-	if cfg.Store != "postgres://rotor@db.ci.svc:5432/rotor?sslmode=verify-full" || len(cfg.Credentials) != 1 || cfg.AWS.Region != "eu-west-1" || len(cfg.Server.Alerts) != 2 {
-		t.Errorf("rendered rotor.yaml: store %q, %d credentials, region %q, %d alerts", cfg.Store, len(cfg.Credentials), cfg.AWS.Region, len(cfg.Server.Alerts))
+	cfg := parseConfig(t, str(objs["ConfigMap/rotor"], "data", "rotor.yaml"))
+	if cfg.Store != "postgres://rotor@db.ci.svc:5432/rotor?sslmode=verify-full" || len(cfg.Credentials) != 1 || cfg.AWS.Region != "eu-west-1" {
+		t.Errorf("rendered rotor.yaml: store %q, %d credentials, region %q", cfg.Store, len(cfg.Credentials), cfg.AWS.Region)
+	}
+	wantAlerts := []config.Alert{
+		{Type: "slack", URLFile: "/run/rotor/secrets/slack-webhook"},
+		{Type: "webhook", URLFile: "/run/rotor/secrets/pager.url", SecretFile: "/run/rotor/secrets/pager.secret"},
+	}
+	if len(cfg.Server.Alerts) != len(wantAlerts) {
+		t.Fatalf("rendered alerts = %+v, want %+v", cfg.Server.Alerts, wantAlerts)
+	}
+	for i, a := range cfg.Server.Alerts {
+		w := wantAlerts[i]
+		if a.Type != w.Type || a.URL != "" || a.URLFile != w.URLFile || a.SecretFile != w.SecretFile {
+			t.Errorf("rendered alerts[%d] = %+v, want %+v", i, a, w)
+		}
 	}
 
 	pdb := objs["PodDisruptionBudget/rotor"]
@@ -355,29 +371,43 @@ func parseConfig(t *testing.T, text string) *config.Config {
 	return cfg
 }
 
-// The init container's script, run here with sh and awk over a directory
-// standing in for the Secret: the files come out 0600 and the alert URLs
-// land in rotor.yaml exactly, quotes and all, while the ConfigMap never
-// holds them.
-func TestChart_InitScriptFillsSecrets(t *testing.T) {
-	for _, tool := range []string{"sh", "awk", "install"} {
+// The init container's script, run here with sh over a directory standing
+// in for the Secret: the files come out 0600, byte for byte, and rotor loads
+// the alerts' url_file and secret_file from them and signs a webhook
+// delivery with the secret, while the ConfigMap never holds any of them. A
+// key an alert names that is missing or empty stops the script, naming it.
+func TestChart_InitScriptAndAlertFiles(t *testing.T) {
+	for _, tool := range []string{"sh", "grep", "install"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("SKIP: %s not found: the init container's script was not run", tool)
 		}
 	}
+	var got struct {
+		sig  string
+		body []byte
+	}
+	pager := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.sig = r.Header.Get(alert.SignatureHeader)
+		got.body, _ = io.ReadAll(r.Body)
+	}))
+	defer pager.Close()
+
 	objs := render(t, haValues)
 	cm := objs["ConfigMap/rotor"]
 	const slackURL = "https://hooks.slack.com/services/T000/B000/canary-it's#not-a-comment"
-	const pagerURL = "https://pager.example/hook?key=canary&x=1"
-	if text := str(cm, "data", "rotor.yaml"); strings.Contains(text, "canary") {
-		t.Fatal("the ConfigMap holds a secret")
+	const signingSecret = "canary-signing-secret-0123456789"
+	pagerURL := pager.URL + "/hook?key=canary&x=1"
+	for name, text := range map[string]string{"rotor.yaml": str(cm, "data", "rotor.yaml"), "init.sh": str(cm, "data", "init.sh")} {
+		if text == "" || strings.Contains(text, "canary") {
+			t.Fatalf("the ConfigMap's %s is empty or holds a secret:\n%s", name, text)
+		}
 	}
 
 	dir := t.TempDir()
 	secrets, etc, run := filepath.Join(dir, "secrets"), filepath.Join(dir, "etc"), filepath.Join(dir, "run")
 	files := map[string]string{
 		"rotor.key": "AGE-SECRET-KEY-1CANARY\n", "api.token": "canary-api-token", "app.pem": "-----BEGIN RSA PRIVATE KEY-----\ncanary\n",
-		"slack-webhook": slackURL + "\n", "pager.url": pagerURL,
+		"slack-webhook": slackURL + "\n", "pager.url": pagerURL, "pager.secret": signingSecret + "\n",
 	}
 	for _, d := range []string{secrets, etc} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -389,14 +419,12 @@ func TestChart_InitScriptFillsSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"rotor.yaml", "init.sh"} {
-		if err := os.WriteFile(filepath.Join(etc, name), []byte(str(cm, "data", name)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(etc, "init.sh"), []byte(str(cm, "data", "init.sh")), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	runInit := func() (string, error) {
 		cmd := exec.Command("sh", filepath.Join(etc, "init.sh"))
-		cmd.Env = append(os.Environ(), "SECRETS_DIR="+secrets, "CONFIG_IN="+filepath.Join(etc, "rotor.yaml"), "OUT_DIR="+run)
+		cmd.Env = append(os.Environ(), "SECRETS_DIR="+secrets, "OUT_DIR="+run)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -416,21 +444,53 @@ func TestChart_InitScriptFillsSecrets(t *testing.T) {
 			t.Errorf("%s copied as %q", name, got)
 		}
 	}
-	final, err := os.ReadFile(filepath.Join(run, "rotor.yaml"))
+
+	// rotor, given the rendered config with /run/rotor where the script
+	// wrote, loads every alert's files (mode, URL, secret length all pass)
+	// and signs the webhook's delivery with the secret from the Secret.
+	text := strings.ReplaceAll(str(cm, "data", "rotor.yaml"), "/run/rotor/", run+"/")
+	cfg := parseConfig(t, text)
+	notifiers, err := alert.FromConfig(cfg.Server.Alerts)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("rotor cannot load the alerts' files: %v", err)
 	}
-	cfg := parseConfig(t, string(final))
-	if len(cfg.Server.Alerts) != 2 || cfg.Server.Alerts[0].URL != slackURL || cfg.Server.Alerts[1].URL != pagerURL {
-		t.Errorf("alerts after init = %+v, want the URLs from the Secret", cfg.Server.Alerts)
+	if len(notifiers) != 2 || notifiers[0].Name() != "slack:hooks.slack.com" || notifiers[1].Name() != "webhook:"+strings.TrimPrefix(pager.URL, "http://") {
+		t.Fatalf("notifiers = %v", notifiers)
+	}
+	if err := notifiers[1].Notify(context.Background(), alert.Alert{Event: "rotation_failed", Credential: "ci-app", Severity: alert.Warning, Message: "test"}); err != nil {
+		t.Fatalf("webhook delivery: %v", err)
+	}
+	if want := alert.Sign([]byte(signingSecret), got.body); got.sig != want || len(got.body) == 0 {
+		t.Errorf("delivery signed %q over %q; want %q (HMAC-SHA256 under the Secret's pager.secret)", got.sig, got.body, want)
 	}
 
-	// A missing alert key stops the pod from starting, naming the key.
-	if err := os.Remove(filepath.Join(secrets, "pager.url")); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := runInit(); err == nil || !strings.Contains(out, "pager.url") {
-		t.Errorf("init.sh with a missing alert key: err %v, output %q; want a failure naming pager.url", err, out)
+	// A key an alert names that is missing, or holds only white space, stops
+	// the pod from starting, naming the key and the value that names it.
+	for _, tt := range []struct{ key, body, field string }{
+		{"pager.secret", "", "alerts[1].secretKey"},
+		{"pager.url", " \n", "alerts[1].urlKey"},
+		{"slack-webhook", "", "alerts[0].urlKey"},
+	} {
+		p := filepath.Join(secrets, tt.key)
+		put := func(body string) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if body != "" {
+				if err := os.WriteFile(p, []byte(body), 0o444); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		put(tt.body)
+		if err := os.RemoveAll(run); err != nil {
+			t.Fatal(err)
+		}
+		out, err := runInit()
+		if err == nil || !strings.Contains(out, "Secret key "+tt.key+" ("+tt.field+") is missing or empty") {
+			t.Errorf("init.sh with %s missing or blank: err %v, output %q; want a failure naming %s and %s", tt.key, err, out, tt.key, tt.field)
+		}
+		put(files[tt.key])
 	}
 }
 
@@ -451,6 +511,8 @@ func TestChart_RefusesBadValues(t *testing.T) {
 		{"store in config", "image: {digest: " + digest + "}\nconfig: {store: 'sqlite:x.db'}", "config.store"},
 		{"listen in config", "image: {digest: " + digest + "}\nconfig: {server: {listen: '0.0.0.0:9'}}", "config.server.listen"},
 		{"alert URL as a value", "image: {digest: " + digest + "}\nalerts: [{type: slack, url: 'https://hooks.slack.com/x'}]", "urlKey"},
+		{"signing secret as a path", "image: {digest: " + digest + "}\nalerts: [{type: webhook, urlKey: u, secretKey: ../x}]", "secretKey"},
+		{"signed Slack alert", "image: {digest: " + digest + "}\nalerts: [{type: slack, urlKey: u, secretKey: s}]", "alerts[0].secretKey: only type webhook"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -462,5 +524,20 @@ func TestChart_RefusesBadValues(t *testing.T) {
 				t.Errorf("the error repeats the password: %v", err)
 			}
 		})
+	}
+}
+
+// The templates check the alerts' Secret keys themselves, so that a render
+// that skips values.schema.json still refuses a key that is not a file name.
+func TestChart_RefusesBadAlertKeysWithoutSchema(t *testing.T) {
+	for values, want := range map[string]string{
+		"alerts: [{type: webhook, urlKey: ../u}]":                                           `alerts[0].urlKey "../u": want the key in secrets.name`,
+		"alerts: [{type: webhook, urlKey: u}, {type: webhook, urlKey: u, secretKey: ../x}]": `alerts[1].secretKey "../x": want the key in secrets.name`,
+		"alerts: [{type: webhook, urlKey: u, secretKey: ''}]":                               `alerts[0].secretKey "": want the key in secrets.name`,
+	} {
+		_, err := renderErr(t, "image: {digest: "+digest+"}\n"+values, "--skip-schema-validation")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("helm template --skip-schema-validation with %s: err %v; want one containing %q", values, err, want)
+		}
 	}
 }

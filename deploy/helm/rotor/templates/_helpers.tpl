@@ -64,6 +64,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if hasKey (default dict .Values.config) "store" }}
 {{- fail "config.store: set by the chart from store.type and store.postgres.url (remove it from config)" }}
 {{- end }}
+{{- range $i, $a := .Values.alerts }}
+{{- if not (regexMatch "^[-._A-Za-z0-9]+$" (toString (default "" $a.urlKey))) }}
+{{- fail (printf "alerts[%d].urlKey %q: want the key in secrets.name that holds the URL" $i (toString (default "" $a.urlKey))) }}
+{{- end }}
+{{- if hasKey $a "secretKey" }}
+{{- if not (regexMatch "^[-._A-Za-z0-9]+$" (toString (default "" $a.secretKey))) }}
+{{- fail (printf "alerts[%d].secretKey %q: want the key in secrets.name that holds the signing secret (or no secretKey)" $i (toString (default "" $a.secretKey))) }}
+{{- end }}
+{{- if ne (toString $a.type) "webhook" }}
+{{- fail (printf "alerts[%d].secretKey: only type webhook deliveries are signed (Slack does not check signatures); remove secretKey or use type webhook" $i) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- with .Values.config.server }}
 {{- range $k := list "listen" "auth_token_file" "alerts" }}
 {{- if hasKey $.Values.config.server $k }}
@@ -83,9 +96,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-rotor.yaml as the ConfigMap holds it. Alert URLs appear as placeholders,
-__rotor_secret__KEY__, that the init container replaces with the content of
-the Secret's key KEY (init.sh).
+rotor.yaml as the ConfigMap holds it, final: alerts name their URL (and
+signing secret) by file, /run/rotor/secrets/KEY, which rotor reads at start
+and on SIGHUP; no secret passes through the ConfigMap or the init container's
+script.
 */}}
 {{- define "rotor.config" -}}
 {{- $cfg := deepCopy (default dict .Values.config) }}
@@ -103,10 +117,11 @@ the Secret's key KEY (init.sh).
 {{- end }}
 {{- $alerts := list }}
 {{- range $i, $a := .Values.alerts }}
-{{- if not (regexMatch "^[-._A-Za-z0-9]+$" (toString (default "" $a.urlKey))) }}
-{{- fail (printf "alerts[%d].urlKey %q: want the key in secrets.name that holds the URL" $i (toString (default "" $a.urlKey))) }}
+{{- $alert := dict "type" $a.type "url_file" (printf "/run/rotor/secrets/%s" $a.urlKey) }}
+{{- if $a.secretKey }}
+{{- $_ := set $alert "secret_file" (printf "/run/rotor/secrets/%s" $a.secretKey) }}
 {{- end }}
-{{- $alerts = append $alerts (dict "type" $a.type "url" (printf "__rotor_secret__%s__" $a.urlKey)) }}
+{{- $alerts = append $alerts $alert }}
 {{- end }}
 {{- if $alerts }}
 {{- $_ := set $server "alerts" $alerts }}
@@ -126,4 +141,18 @@ capabilities: {drop: [ALL]}
 {{/* "true" when rotor serves HTTPS itself (config.server.tls_cert_file set). */}}
 {{- define "rotor.tls" -}}
 {{- if (default dict (default dict .Values.config).server).tls_cert_file }}true{{ end }}
+{{- end }}
+
+
+{{/* The Secret keys the alerts name, as words for init.sh's loop: 'KEY
+     FIELD', KEY checked against [-._A-Za-z0-9]+ by rotor.validate. */}}
+{{- define "rotor.alertKeys" -}}
+{{- $words := list }}
+{{- range $i, $a := .Values.alerts }}
+{{- $words = append $words (printf "'%s alerts[%d].urlKey'" $a.urlKey $i) }}
+{{- if $a.secretKey }}
+{{- $words = append $words (printf "'%s alerts[%d].secretKey'" $a.secretKey $i) }}
+{{- end }}
+{{- end }}
+{{- join " " $words }}
 {{- end }}
