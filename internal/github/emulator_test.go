@@ -1,35 +1,23 @@
-package github
+package github_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"errors"
-	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
+	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
-// emuKey is generated once: RSA generation is slow under -race.
-var emuKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
-
-func startEmulator(t *testing.T) (*ghemu.Server, *Client) {
+func startEmulator(t *testing.T) (*ghemu.Server, *github.Client) {
 	t.Helper()
-	w := ghemu.World{
+	return githubtest.Start(t, ghemu.World{
 		Users: []ghemu.UserSpec{{Login: "alice"}, {Login: "carol"}},
 		Repos: []ghemu.RepoSpec{
 			{Owner: "alice", Name: "test-repo", Private: true},
@@ -40,18 +28,7 @@ func startEmulator(t *testing.T) (*ghemu.Server, *Client) {
 			Name: "rotor-ci", Owner: "alice",
 			Installations: []ghemu.InstallationSpec{{Account: "alice", Repositories: []string{"test-repo", "other"}}},
 		}},
-	}
-	emu, err := ghemu.New(w, ghemu.Options{KeyGen: func() (*rsa.PrivateKey, error) { return emuKey(), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
-	t.Cleanup(srv.Close)
-	c, err := New(srv.URL, WithRetryPolicy(RetryPolicy{MaxAttempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return emu, c
+	}, ghemu.Options{})
 }
 
 func appJWT(t *testing.T, appID int64) string {
@@ -59,7 +36,7 @@ func appJWT(t *testing.T, appID int64) string {
 	now := time.Now()
 	s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
 		IssuedAt: jwt.NewNumericDate(now.Add(-time.Minute)), ExpiresAt: jwt.NewNumericDate(now.Add(9 * time.Minute)), Issuer: strconv.FormatInt(appID, 10),
-	}).SignedString(emuKey())
+	}).SignedString(githubtest.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +61,7 @@ func TestClient_emulatorPersonalTokens(t *testing.T) {
 	if err := c.CanRead(ctx, classic, "alice", "test-repo"); err != nil {
 		t.Errorf("CanRead(own repo) = %v", err)
 	}
-	if err := c.CanRead(ctx, classic, "carol", "secret"); !errors.Is(err, ErrNoAccess) {
+	if err := c.CanRead(ctx, classic, "carol", "secret"); !errors.Is(err, github.ErrNoAccess) {
 		t.Errorf("CanRead(carol/secret) = %v, want ErrNoAccess", err)
 	}
 
@@ -100,7 +77,7 @@ func TestClient_emulatorPersonalTokens(t *testing.T) {
 	if id.Login != "alice" || id.Scopes != nil || id.ExpiresAt.IsZero() {
 		t.Errorf("Identify(fine-grained) = %+v, want alice, no scopes, an expiry", id)
 	}
-	if err := c.CanRead(ctx, fine, "alice", "other"); !errors.Is(err, ErrNoAccess) {
+	if err := c.CanRead(ctx, fine, "alice", "other"); !errors.Is(err, github.ErrNoAccess) {
 		t.Errorf("CanRead(fine-grained, repo it was not given) = %v, want ErrNoAccess", err)
 	}
 
@@ -108,14 +85,14 @@ func TestClient_emulatorPersonalTokens(t *testing.T) {
 	if _, _, err := emu.Regenerate(info.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Identify(ctx, classic); !errors.Is(err, ErrBadCredentials) {
+	if _, err := c.Identify(ctx, classic); !errors.Is(err, github.ErrBadCredentials) {
 		t.Errorf("Identify(regenerated away) = %v, want ErrBadCredentials", err)
 	}
 
 	if err := c.RevokeCredentials(ctx, []token.Token{fine}); err != nil {
 		t.Fatalf("RevokeCredentials() = %v", err)
 	}
-	if _, err := c.Identify(ctx, fine); !errors.Is(err, ErrBadCredentials) {
+	if _, err := c.Identify(ctx, fine); !errors.Is(err, github.ErrBadCredentials) {
 		t.Errorf("Identify(revoked) = %v, want ErrBadCredentials", err)
 	}
 	// Revoking again is not an error.
@@ -148,16 +125,16 @@ func TestClient_emulatorInstallationTokens(t *testing.T) {
 	if err := c.CanRead(ctx, tok, "alice", "test-repo"); err != nil {
 		t.Errorf("CanRead(narrowed repo) = %v", err)
 	}
-	if err := c.CanRead(ctx, tok, "alice", "other"); !errors.Is(err, ErrNoAccess) {
+	if err := c.CanRead(ctx, tok, "alice", "other"); !errors.Is(err, github.ErrNoAccess) {
 		t.Errorf("CanRead(repo outside the narrowing) = %v, want ErrNoAccess", err)
 	}
-	if _, _, err := c.CreateInstallationToken(ctx, appJWT(t, appID), 999999, nil, nil); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.CreateInstallationToken(ctx, appJWT(t, appID), 999999, nil, nil); !errors.Is(err, github.ErrNotFound) {
 		t.Errorf("CreateInstallationToken(unknown installation) = %v, want ErrNotFound", err)
 	}
 	if err := c.RevokeInstallationToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Identify(ctx, tok); !errors.Is(err, ErrBadCredentials) {
+	if _, err := c.Identify(ctx, tok); !errors.Is(err, github.ErrBadCredentials) {
 		t.Errorf("Identify(revoked installation token) = %v, want ErrBadCredentials", err)
 	}
 	if err := c.RevokeInstallationToken(ctx, tok); err != nil {

@@ -2,10 +2,8 @@ package revoke_test
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/source/githubapp"
@@ -46,26 +44,16 @@ func newOrgEnv(t *testing.T) *orgEnv {
 		apps = append(apps, ghemu.AppSpec{Name: a.name, Owner: "alice", Permissions: map[string]string{github.OrgPATPermission: a.level},
 			Installations: []ghemu.InstallationSpec{{Account: "acme"}}})
 	}
-	emu, err := ghemu.New(ghemu.World{
+	emu, gh := githubtest.Start(t, ghemu.World{
 		Users: []ghemu.UserSpec{{Login: "alice"}, {Login: "bob"}},
 		Orgs:  []ghemu.OrgSpec{{Login: "acme", Owners: []string{"alice"}, Members: []string{"bob"}}},
 		Repos: []ghemu.RepoSpec{{Owner: "acme", Name: "app", Private: true}},
 		Apps:  apps,
 	}, ghemu.Options{
-		KeyGen: func() (*rsa.PrivateKey, error) { return emuKey(), nil },
 		// Frozen: tokens created one after another expire at the same
 		// instant, as two created within a second do on GitHub.
 		Clock: func() time.Time { return frozen },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
-	t.Cleanup(srv.Close)
-	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &orgEnv{t: t, emu: emu, gh: gh, dir: t.TempDir()}
 }
 

@@ -2,9 +2,6 @@ package revoke_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -13,23 +10,15 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/revoke"
 	"github.com/rotor-ci/rotor/internal/seal"
 	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/token"
 	"github.com/rotor-ci/rotor/internal/wiring"
 )
-
-var emuKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
 
 type clock struct {
 	mu  sync.Mutex
@@ -45,20 +34,11 @@ func (c *clock) add(d time.Duration) {
 
 func setup(t *testing.T, limit int) (*ghemu.Server, *github.Client, *revoke.Queue, *clock, *[]revoke.Item) {
 	t.Helper()
-	emu, err := ghemu.New(ghemu.World{
+	emu, gh := githubtest.Start(t, ghemu.World{
 		Users: []ghemu.UserSpec{{Login: "alice"}},
 		Repos: []ghemu.RepoSpec{{Owner: "alice", Name: "r", Private: true}},
 		Apps:  []ghemu.AppSpec{{Name: "app", Owner: "alice", Installations: []ghemu.InstallationSpec{{Account: "alice"}}}},
-	}, ghemu.Options{KeyGen: func() (*rsa.PrivateKey, error) { return emuKey(), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
-	t.Cleanup(srv.Close)
-	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, ghemu.Options{})
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "rotor.db"), store.Options{})
 	if err != nil {
@@ -151,7 +131,7 @@ func TestQueue_deadAndAlive(t *testing.T) {
 	// of its own), so it outlives the call.
 	id, insts := emu.App("app")
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{Issuer: strconv.FormatInt(id, 10),
-		IssuedAt: jwt.NewNumericDate(time.Now().Add(-time.Minute)), ExpiresAt: jwt.NewNumericDate(time.Now().Add(5 * time.Minute))}).SignedString(emuKey())
+		IssuedAt: jwt.NewNumericDate(time.Now().Add(-time.Minute)), ExpiresAt: jwt.NewNumericDate(time.Now().Add(5 * time.Minute))}).SignedString(githubtest.Key())
 	if err != nil {
 		t.Fatal(err)
 	}

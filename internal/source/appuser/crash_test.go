@@ -2,19 +2,14 @@ package appuser_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
-	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/grant"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/seal"
@@ -23,14 +18,6 @@ import (
 	"github.com/rotor-ci/rotor/internal/target/file"
 	"github.com/rotor-ci/rotor/internal/token"
 )
-
-var emuKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
 
 // world is one rotor installation (store, key, a file target) against an
 // emulated GitHub whose app "rotor-user" alice has authorized.
@@ -47,21 +34,12 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	emu, err := ghemu.New(ghemu.World{
+	emu, gh := githubtest.Start(t, ghemu.World{
 		Users: []ghemu.UserSpec{{Login: "alice"}},
 		Repos: []ghemu.RepoSpec{{Owner: "alice", Name: "app-repo", Private: true}},
 		Apps: []ghemu.AppSpec{{Name: "rotor-user", Owner: "alice", DeviceFlow: true, Permissions: map[string]string{"contents": "read"},
 			Installations: []ghemu.InstallationSpec{{Account: "alice"}}}},
-	}, ghemu.Options{KeyGen: func() (*rsa.PrivateKey, error) { return emuKey(), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
-	t.Cleanup(srv.Close)
-	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, ghemu.Options{})
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "rotor.db"), store.Options{})
 	if err != nil {

@@ -2,8 +2,6 @@ package githubapp
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -13,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +19,10 @@ import (
 	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/token"
 )
-
-// testKey is generated once: RSA generation is slow under -race.
-var testKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
 
 func writeKey(t *testing.T, data []byte, mode os.FileMode) string {
 	t.Helper()
@@ -48,11 +37,11 @@ func writeKey(t *testing.T, data []byte, mode os.FileMode) string {
 }
 
 func pkcs1() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey())})
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(githubtest.Key())})
 }
 
 func pkcs8(t *testing.T) []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(testKey())
+	der, err := x509.MarshalPKCS8PrivateKey(githubtest.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +105,7 @@ func TestSource_JWT(t *testing.T) {
 				t.Fatal(err)
 			}
 			var claims jwt.RegisteredClaims
-			_, err = jwt.ParseWithClaims(signed, &claims, func(*jwt.Token) (any, error) { return &testKey().PublicKey, nil },
+			_, err = jwt.ParseWithClaims(signed, &claims, func(*jwt.Token) (any, error) { return &githubtest.Key().PublicKey, nil },
 				jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(func() time.Time { return now }))
 			if err != nil {
 				t.Fatalf("the JWT does not verify: %v", err)
@@ -137,23 +126,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	emu, err := ghemu.New(ghemu.World{
+	emu, gh := githubtest.Start(t, ghemu.World{
 		Users: []ghemu.UserSpec{{Login: "alice"}},
 		Repos: []ghemu.RepoSpec{{Owner: "alice", Name: "test-repo", Private: true}, {Owner: "alice", Name: "other", Private: true}, {Owner: "alice", Name: "elsewhere", Private: true}},
 		Apps: []ghemu.AppSpec{{
 			Name: "rotor-ci", Owner: "alice",
 			Installations: []ghemu.InstallationSpec{{Account: "alice", Repositories: []string{"test-repo", "other"}}},
 		}},
-	}, ghemu.Options{KeyGen: func() (*rsa.PrivateKey, error) { return testKey(), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
-	t.Cleanup(srv.Close)
-	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, ghemu.Options{})
 	pemData, err := emu.AppPrivateKeyPEM("rotor-ci")
 	if err != nil {
 		t.Fatal(err)
@@ -271,11 +251,7 @@ func TestSource_Mint_outlivesItsContext(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(e.cfg, gh)
+	s, err := New(e.cfg, githubtest.Client(t, srv.URL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/token"
 )
@@ -25,22 +25,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	emu, err := ghemu.New(ghemu.World{
+	emu, gh := githubtest.Start(t, ghemu.World{
 		Users: []ghemu.UserSpec{{Login: "alice"}, {Login: "bob"}},
 		Repos: []ghemu.RepoSpec{
 			{Owner: "alice", Name: "test-repo", Private: true, Collaborators: []string{"bob"}},
 			{Owner: "alice", Name: "other", Private: true},
 		},
 	}, ghemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(conformance.Wrap(t, "github", emu))
-	t.Cleanup(srv.Close)
-	gh, err := github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &env{emu: emu, gh: gh}
 }
 

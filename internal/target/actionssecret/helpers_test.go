@@ -16,6 +16,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/emulator/conformance"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/token"
 )
@@ -68,9 +69,7 @@ func newEnv(t *testing.T, workflows ...ghemu.WorkflowSpec) *env {
 	}))
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
-	if e.gh, err = github.New(srv.URL, github.WithRetryPolicy(github.RetryPolicy{MaxAttempts: 1})); err != nil {
-		t.Fatal(err)
-	}
+	e.gh = githubtest.Client(t, srv.URL)
 	e.writer = e.token(t, "alice", "repo", "admin:org")
 	return e
 }
