@@ -60,6 +60,7 @@ type Fleet struct {
 	// each place's count only grow within a call.
 	progressMu sync.Mutex
 	stats      map[string]rotation.PlaceProgress // by account:region, for Config.Progress
+	statKeys   []string                          // stats' keys, sorted
 }
 
 // organizationsAPI is what Fleet asks of AWS Organizations.
@@ -158,9 +159,12 @@ func (f *Fleet) progress(key string, p rotation.PlaceProgress) {
 	}
 	f.progressMu.Lock()
 	defer f.progressMu.Unlock()
+	if i, found := slices.BinarySearch(f.statKeys, key); !found {
+		f.statKeys = slices.Insert(f.statKeys, i, key)
+	}
 	f.stats[key] = p
-	var sum rotation.Progress
-	for _, k := range slices.Sorted(maps.Keys(f.stats)) {
+	sum := rotation.Progress{Places: make([]rotation.PlaceProgress, 0, len(f.statKeys))}
+	for _, k := range f.statKeys {
 		s := f.stats[k]
 		sum.Done, sum.Total, sum.Failed = sum.Done+s.Done, sum.Total+s.Total, sum.Failed+s.Failed
 		sum.Places = append(sum.Places, s)
@@ -377,6 +381,7 @@ func (f *Fleet) each(ctx context.Context, step string, bindings []rotation.Bindi
 	safe := func(r rotation.Result) { mu.Lock(); defer mu.Unlock(); report(r) }
 	f.progressMu.Lock()
 	clear(f.stats) // this call's places only
+	f.statKeys = f.statKeys[:0]
 	f.progressMu.Unlock()
 	groups, order := f.split(ctx, bindings, safe)
 	var wg sync.WaitGroup
