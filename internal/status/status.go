@@ -151,7 +151,7 @@ func One(ctx context.Context, cc config.Credential, st Reader, now time.Time) (C
 			lastFailure = r.FinishedAt
 		}
 	}
-	if newest := c.newestRun(); newest != nil {
+	if newest := c.NewestRun(); newest != nil {
 		states, err := st.Bindings(ctx, newest.ID)
 		if err != nil {
 			return c, err
@@ -236,7 +236,8 @@ func (c Credential) LongestWait() time.Duration {
 	return d
 }
 
-func (c Credential) newestRun() *rotation.Run {
+// NewestRun is the open run, or else the last finished one; nil if none.
+func (c Credential) NewestRun() *rotation.Run {
 	if c.OpenRun != nil {
 		return c.OpenRun
 	}
