@@ -257,7 +257,7 @@ func TestDashboard_browser(t *testing.T) {
 				t.Errorf("ci-app's page at %d px lacks %q", width, want)
 			}
 		}
-		if strings.Contains(dom, `aria-labelledby="accounts-h" hidden`) {
+		if strings.Contains(dom, `id="accounts-wrap" class="scroll" hidden`) {
 			t.Errorf("ci-app's page at %d px hides its accounts", width)
 		}
 	}

@@ -166,7 +166,7 @@ function counts(bindings) {
 // hidden unless the newest run's bindings span accounts or regions.
 function renderAccounts(d) {
   const accounts = d.accounts || [];
-  $("accounts-section").hidden = accounts.length === 0;
+  $("accounts-wrap").hidden = accounts.length === 0;
   $("accounts").tBodies[0].replaceChildren(...accounts.map((a) => el("tr", { "data-account": a.account + " " + a.region },
     el("th", { scope: "row" }, a.account || "-"),
     el("td", { "data-label": "Region" }, a.region || "-"),
