@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rotor-ci/rotor/internal/emulator"
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/status"
 )
 
 // devAccount declares rotor's role in the home account and in a dev
@@ -78,10 +80,35 @@ func TestCLI_AccountsFleet(t *testing.T) {
 		t.Error("MyFirstPipeline does not hold the new token")
 	}
 	var res struct {
-		Accounts []accountResult `json:"accounts"`
+		Accounts []status.AccountBindings `json:"accounts"`
 	}
 	if code, out := e.rotor(e.newToken(emulator.SeedUser, "repo", "admin:repo_hook").Reveal()+"\n", "rotate", "pipeline-token", "--token-stdin", "-o", "json"); code != 0 || json.NewDecoder(strings.NewReader(out)).Decode(&res) != nil || len(res.Accounts) != 2 {
 		t.Fatalf("rotate -o json: %d, accounts %+v\n%s", code, res.Accounts, out)
+	}
+	// rotor status says the same of the newest run, in its table and in
+	// its JSON.
+	code, out = e.rotor("", "status", "pipeline-token")
+	if code != 0 {
+		t.Fatalf("status: %d\n%s", code, out)
+	}
+	for _, want := range []string{`pipeline-token: bindings of run #\d+ by account × region\n`, `account\s+111111111111 eu-west-1\s+1 verified\n\s+account\s+123456789012 us-east-1\s+1 verified\n`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("status's output does not match %q:\n%s", want, out)
+		}
+	}
+	var st []struct {
+		Accounts []status.AccountBindings `json:"accounts"`
+	}
+	code, out = e.rotor("", "status", "pipeline-token", "-o", "json")
+	if code != 0 || json.NewDecoder(strings.NewReader(out)).Decode(&st) != nil || len(st) != 1 {
+		t.Fatalf("status -o json: %d\n%s", code, out)
+	}
+	want := []status.AccountBindings{
+		{Account: "111111111111", Region: "eu-west-1", Bindings: map[string]int{"verified": 1}},
+		{Account: "123456789012", Region: "us-east-1", Bindings: map[string]int{"verified": 1}},
+	}
+	if diff := cmp.Diff(want, st[0].Accounts); diff != "" {
+		t.Errorf("status -o json: accounts (-want +got):\n%s\n%s", diff, out)
 	}
 	e.canary()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/status"
 	"github.com/rotor-ci/rotor/internal/wiring"
 )
 
@@ -21,14 +22,7 @@ type runResult struct {
 	Interrupted map[string][]string `json:"interrupted,omitempty"` // place (pipeline ARN) → execution ids
 	// Accounts: where the bindings are in more than one AWS account or
 	// region, how each account × region fared.
-	Accounts []accountResult `json:"accounts,omitempty"`
-}
-
-// accountResult counts one account × region's bindings by status.
-type accountResult struct {
-	Account  string         `json:"account"`
-	Region   string         `json:"region"`
-	Bindings map[string]int `json:"bindings"` // status → how many
+	Accounts []status.AccountBindings `json:"accounts,omitempty"`
 }
 
 // straggler is one binding still holding the previous version.
@@ -45,15 +39,8 @@ func runResultOf(ctx context.Context, env *wiring.Env, run rotation.Run) (runRes
 	if err != nil {
 		return res, err
 	}
-	byPlace := map[[2]string]map[string]int{}
+	res.Accounts = status.ByAccount(states)
 	for _, st := range states {
-		if a, r := st.Binding.Attrs["account"], st.Binding.Attrs["region"]; a != "" || r != "" {
-			k := [2]string{a, r}
-			if byPlace[k] == nil {
-				byPlace[k] = map[string]int{}
-			}
-			byPlace[k][string(st.Status)]++
-		}
 		for _, x := range st.Interrupted {
 			if res.Interrupted == nil {
 				res.Interrupted = map[string][]string{}
@@ -70,15 +57,15 @@ func runResultOf(ctx context.Context, env *wiring.Env, run rotation.Run) (runRes
 			res.Stragglers = append(res.Stragglers, straggler{Binding: st.Binding.ID, Status: string(st.Status), Since: st.UpdatedAt, Why: why})
 		}
 	}
-	if len(byPlace) > 1 {
-		for k, n := range byPlace {
-			res.Accounts = append(res.Accounts, accountResult{Account: k[0], Region: k[1], Bindings: n})
-		}
-		slices.SortFunc(res.Accounts, func(a, b accountResult) int {
-			return strings.Compare(a.Account+"/"+a.Region, b.Account+"/"+b.Region)
-		})
-	}
 	return res, nil
+}
+
+// printAccountLines prints one line per account × region with its
+// bindings by status; rotor rotate and rotor status say it alike.
+func printAccountLines(w io.Writer, accounts []status.AccountBindings) {
+	for _, a := range accounts {
+		fmt.Fprintf(w, "  account\t%s %s\t%s\n", a.Account, a.Region, a.CountsLabel())
+	}
 }
 
 // table prints the stragglers and interruptions under the run's line.
@@ -88,18 +75,7 @@ func (r runResult) table(w io.Writer) {
 		places = append(places, p)
 	}
 	slices.Sort(places)
-	for _, a := range r.Accounts {
-		statuses := make([]string, 0, len(a.Bindings))
-		for st := range a.Bindings {
-			statuses = append(statuses, st)
-		}
-		slices.Sort(statuses)
-		counts := make([]string, len(statuses))
-		for i, st := range statuses {
-			counts[i] = fmt.Sprintf("%d %s", a.Bindings[st], st)
-		}
-		fmt.Fprintf(w, "  account	%s %s	%s\n", a.Account, a.Region, strings.Join(counts, ", "))
-	}
+	printAccountLines(w, r.Accounts)
 	for _, p := range places {
 		fmt.Fprintf(w, "  interrupted\t%s\texecution %s (stopped by the update, as the target's policy allows)\n", p, strings.Join(r.Interrupted[p], ", "))
 	}

@@ -44,6 +44,7 @@ func newStatusCmd(app *App) *cobra.Command {
 						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.CurrentLabel(), c.AgeLabel(), c.ExpiresLabel(), c.DueLabel(), c.LastRunLabel(), c.BindingsLabel())
 					}
 					printStragglers(w, out)
+					printAccounts(w, out)
 					printWarnings(w, out)
 				})
 			})
@@ -137,6 +138,19 @@ func printStragglers(w io.Writer, creds []status.Credential) {
 		for _, s := range c.Stragglers {
 			fmt.Fprintf(w, "  %s\t%s\tsince %s (%s)\t%s\n", s.Status, s.Binding, stamp(s.Since), status.Human(c.Now.Sub(s.Since)), s.Why)
 		}
+	}
+}
+
+// printAccounts lists, under the table, how the newest run's bindings of
+// each credential that spans AWS accounts or regions fared, one line per
+// account × region.
+func printAccounts(w io.Writer, creds []status.Credential) {
+	for _, c := range creds {
+		if len(c.Accounts) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: bindings of run #%d by account × region\n", c.Name, c.NewestRun().ID)
+		printAccountLines(w, c.Accounts)
 	}
 }
 

@@ -70,7 +70,10 @@ type CredentialView struct {
 	// they move.
 	Stragglers  []status.Straggler `json:"stragglers,omitempty"`
 	Interrupted int                `json:"interrupted_executions,omitempty"` // by the newest run, by policy
-	Healthy     bool               `json:"healthy"`                          // no binding unhealthy (see Health), token not refused, nothing drifted
+	// Accounts are status's: where the newest run's bindings span AWS
+	// accounts or regions, each account × region's bindings by status.
+	Accounts []status.AccountBindings `json:"accounts,omitempty"`
+	Healthy  bool                     `json:"healthy"` // no binding unhealthy (see Health), token not refused, nothing drifted
 	// Health is the one health model: the dashboard shows it as it comes,
 	// and /metrics counts the same bindings.
 	Health   Health `json:"health"`
@@ -113,7 +116,7 @@ func (s *Server) view(cc config.Credential, v status.Credential) CredentialView 
 	out := CredentialView{
 		Name: v.Name, Application: v.Application, Source: v.Source, CanMint: canMint(v.Source),
 		Current: v.Current, Previous: v.Previous, LastRun: v.LastRun, OpenRun: v.OpenRun,
-		Bindings: v.Bindings, Verified: v.Healthy, Failures: v.Failures, Stragglers: v.Stragglers, Interrupted: v.Interrupted,
+		Bindings: v.Bindings, Verified: v.Healthy, Failures: v.Failures, Stragglers: v.Stragglers, Interrupted: v.Interrupted, Accounts: v.Accounts,
 		InFlight: cs.InFlight, RunID: cs.RunID, Waiting: cs.Remind, Watch: cs.Watch, Revocations: v.Revocations, Warnings: v.Warnings,
 		Labels: Labels{Current: v.CurrentLabel(), Age: v.AgeLabel(), Expires: v.ExpiresLabel(), Due: v.DueLabel(), LastRun: v.LastRunLabel(), Bindings: v.BindingsLabel(),
 			Revocations: v.RevocationsLabel()},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rotor-ci/rotor/internal/config"
+	"github.com/rotor-ci/rotor/internal/rotation"
+	"github.com/rotor-ci/rotor/internal/status"
 )
 
 func TestServer_API(t *testing.T) {
@@ -208,5 +212,53 @@ func TestDashboard(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 			t.Errorf("%s: CSP %q", tt.path, csp)
 		}
+	}
+}
+
+// TestServer_API_accounts: a credential whose bindings span two AWS
+// accounts has, in the list and on its own page, each account × region's
+// bindings by status (a busy pipeline's binding waits); one whose bindings
+// are all in one place has none.
+func TestServer_API_accounts(t *testing.T) {
+	h := newHarness(t, cred("fleet", config.SourceGitHubApp), cred("one", config.SourceGitHubApp))
+	place := func(account, region string) map[string]string {
+		return map[string]string{"account": account, "region": region}
+	}
+	fleet := newTarget("fleet:a", "fleet:b", "fleet:c")
+	fleet.attrs = map[string]map[string]string{"fleet:a": place("111111111111", "us-east-1"), "fleet:b": place("111111111111", "us-east-1"), "fleet:c": place("222222222222", "eu-west-1")}
+	fleet.busy = map[string]bool{"fleet:b": true}
+	h.tgts["fleet"] = fleet
+	one := newTarget("one:a", "one:b")
+	one.attrs = map[string]map[string]string{"one:a": place("111111111111", "us-east-1"), "one:b": place("111111111111", "us-east-1")}
+	h.tgts["one"] = one
+	h.adopt("fleet")
+	h.adopt("one")
+	s := h.server(Options{})
+	rotated(t, h, s, "fleet") // both are due: one tick rotates both
+	if runs := h.runs("one"); len(runs) != 1 || runs[0].Status != rotation.RunSucceeded {
+		t.Fatalf("one: runs %+v, want one succeeded", runs)
+	}
+
+	want := []status.AccountBindings{
+		{Account: "111111111111", Region: "us-east-1", Bindings: map[string]int{"verified": 1, "waiting": 1}},
+		{Account: "222222222222", Region: "eu-west-1", Bindings: map[string]int{"verified": 1}},
+	}
+	var list struct {
+		Credentials []map[string]json.RawMessage `json:"credentials"`
+	}
+	getJSON(t, s, "/v1/credentials", &list)
+	var detail map[string]json.RawMessage
+	getJSON(t, s, "/v1/credentials/fleet", &detail)
+	for where, c := range map[string]map[string]json.RawMessage{"/v1/credentials": list.Credentials[0], "/v1/credentials/fleet": detail} {
+		var got []status.AccountBindings
+		if err := json.Unmarshal(c["accounts"], &got); err != nil {
+			t.Fatalf("%s: accounts %s: %v", where, c["accounts"], err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: accounts (-want +got):\n%s", where, diff)
+		}
+	}
+	if a, ok := list.Credentials[1]["accounts"]; ok {
+		t.Errorf("one place: accounts = %s, want none", a)
 	}
 }

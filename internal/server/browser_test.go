@@ -91,6 +91,11 @@ func TestDashboard_browser(t *testing.T) {
 	bin := chromium(t)
 	h := newHarness(t, cred("ci-app", config.SourceGitHubApp), cred("legacy-pat", config.SourcePersonalToken))
 	h.tgts["ci-app"] = newTarget("ci-app:binding-a", "ci-app:binding-b")
+	// Its bindings are in two AWS accounts: its page has a table of them.
+	h.tgts["ci-app"].attrs = map[string]map[string]string{
+		"ci-app:binding-a": {"account": "111111111111", "region": "us-east-1"},
+		"ci-app:binding-b": {"account": "222222222222", "region": "eu-west-1"},
+	}
 	h.adopt("ci-app")
 	h.adopt("legacy-pat")
 	s := h.server(Options{})
@@ -245,10 +250,15 @@ func TestDashboard_browser(t *testing.T) {
 			"run.started", "run.rolled_back", // the runs' steps
 			"keeps no pipeline execution history", // said, not left blank
 			"chart-timeline", "chart-activity", "chart-target",
+			`data-account="111111111111 us-east-1"`, `data-account="222222222222 eu-west-1"`, // the rolled-back run, by account
+			"1 rolled_back", "1 refused",
 		} {
 			if !strings.Contains(dom, want) {
 				t.Errorf("ci-app's page at %d px lacks %q", width, want)
 			}
+		}
+		if strings.Contains(dom, `id="accounts-wrap" class="scroll" hidden`) {
+			t.Errorf("ci-app's page at %d px hides its accounts", width)
 		}
 	}
 

@@ -102,6 +102,7 @@ type target struct {
 	inspect  func()              // if set, Inspect calls it first (another process acting meanwhile)
 	busy     map[string]bool     // binding → its pipeline runs a deployment (ApplyWaiting leaves it waiting)
 	aliases  map[string][]string
+	attrs    map[string]map[string]string // binding → Attrs (account and region, as a codepipeline fleet's)
 }
 
 // ApplyWaiting leaves busy bindings waiting, as the codepipeline target
@@ -133,7 +134,7 @@ func (t *target) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	defer t.mu.Unlock()
 	var out []rotation.Binding
 	for _, id := range t.ids {
-		out = append(out, rotation.Binding{ID: id, Target: "file", Resource: id, Repositories: []string{"octo/app"}, Aliases: t.aliases[id]})
+		out = append(out, rotation.Binding{ID: id, Target: "file", Resource: id, Repositories: []string{"octo/app"}, Aliases: t.aliases[id], Attrs: t.attrs[id]})
 	}
 	return out, nil
 }

@@ -52,6 +52,9 @@ type Credential struct {
 	// Each is the newest run's bindings with their health (Classify).
 	Each     []BindingHealth `json:"binding_health,omitempty"`
 	Failures int             `json:"failures_since_success"`
+	// Accounts: where the newest run's bindings are in more than one AWS
+	// account or region, how each account × region fared (ByAccount).
+	Accounts []AccountBindings `json:"accounts,omitempty"`
 	// Stragglers are the bindings of the newest succeeded run that do not
 	// hold its version yet: they wait for their pipeline to be idle (or
 	// failed to move since) and keep the previous token, which is not
@@ -148,7 +151,7 @@ func One(ctx context.Context, cc config.Credential, st Reader, now time.Time) (C
 			lastFailure = r.FinishedAt
 		}
 	}
-	if newest := c.newestRun(); newest != nil {
+	if newest := c.NewestRun(); newest != nil {
 		states, err := st.Bindings(ctx, newest.ID)
 		if err != nil {
 			return c, err
@@ -166,6 +169,7 @@ func One(ctx context.Context, cc config.Credential, st Reader, now time.Time) (C
 			}
 		}
 		c.Interrupted = len(interrupted)
+		c.Accounts = ByAccount(states)
 	}
 	if m, ok := rotation.Migrated(runs); ok {
 		c.Migrated, c.MigratedBy = true, m.ID
@@ -232,7 +236,8 @@ func (c Credential) LongestWait() time.Duration {
 	return d
 }
 
-func (c Credential) newestRun() *rotation.Run {
+// NewestRun is the open run, or else the last finished one; nil if none.
+func (c Credential) NewestRun() *rotation.Run {
 	if c.OpenRun != nil {
 		return c.OpenRun
 	}

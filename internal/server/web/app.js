@@ -156,6 +156,23 @@ function bindingBadge(b) {
   return el("span", { class: cls + " badge", "data-health": b.health }, b.health + (b.detail ? ": " + b.detail : ""));
 }
 
+// counts is an account × region's bindings by status, statuses in order,
+// as rotor status says it: "998 verified, 2 waiting".
+function counts(bindings) {
+  return Object.keys(bindings || {}).sort().map((st) => bindings[st] + " " + st).join(", ");
+}
+
+// renderAccounts fills the credential page's per-account table; it is
+// hidden unless the newest run's bindings span accounts or regions.
+function renderAccounts(d) {
+  const accounts = d.accounts || [];
+  $("accounts-wrap").hidden = accounts.length === 0;
+  $("accounts").tBodies[0].replaceChildren(...accounts.map((a) => el("tr", { "data-account": a.account + " " + a.region },
+    el("th", { scope: "row" }, a.account || "-"),
+    el("td", { "data-label": "Region" }, a.region || "-"),
+    el("td", { "data-label": "Bindings" }, counts(a.bindings)))));
+}
+
 // renderDetail fills the credential page from GET /v1/credentials/NAME.
 function renderDetail(d) {
   $("detail-h").textContent = d.name;
@@ -168,6 +185,8 @@ function renderDetail(d) {
   $("detail-actions").replaceChildren(d.can_mint
     ? el("button", { type: "button", onclick: () => rotate(d.name) }, "Rotate now")
     : el("span", { class: "muted" }, "rotate with ", el("code", {}, "rotor rotate " + d.name)));
+
+  renderAccounts(d);
 
   const tb = $("bindings").tBodies[0];
   tb.replaceChildren();
