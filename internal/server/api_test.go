@@ -261,4 +261,17 @@ func TestServer_API_accounts(t *testing.T) {
 	if a, ok := list.Credentials[1]["accounts"]; ok {
 		t.Errorf("one place: accounts = %s, want none", a)
 	}
+	metrics := scrape(t, s)
+	for _, line := range []string{
+		`rotor_account_bindings{account="111111111111",credential="fleet",region="us-east-1",status="verified"} 1`,
+		`rotor_account_bindings{account="111111111111",credential="fleet",region="us-east-1",status="waiting"} 1`,
+		`rotor_account_bindings{account="222222222222",credential="fleet",region="eu-west-1",status="verified"} 1`,
+	} {
+		if !strings.Contains(metrics, line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	if strings.Contains(metrics, `rotor_account_bindings{account="111111111111",credential="one"`) {
+		t.Error("/metrics has per-account bindings for a credential in one place")
+	}
 }

@@ -144,6 +144,8 @@ var (
 		"Bindings of the credential by target type and health: healthy (on the current token, verified, or left on it by a clean rollback), waiting (a straggler on the previous, live token), rotating (a run is open), unhealthy (a write failed and was not undone, a straggler's move failed, or the watcher saw drift).", []string{"credential", "target", "state"}, nil)
 	descStragglers = prometheus.NewDesc("rotor_bindings_waiting",
 		"Stragglers: bindings still on the previous token (it is not retired until they move), by target type and status (waiting for their pipeline to be idle; failed or refused when a move failed).", []string{"credential", "target", "status"}, nil)
+	descAccounts = prometheus.NewDesc("rotor_account_bindings",
+		"Bindings of the credential's newest run in each AWS account and region, by status, for a target that spans several (accounts:, aws_organization:); absent for one place.", []string{"credential", "account", "region", "status"}, nil)
 	descWaitSince = prometheus.NewDesc("rotor_bindings_waiting_since_timestamp_seconds",
 		"Since when the oldest straggler has waited (Unix time); absent without stragglers.", []string{"credential"}, nil)
 	descInterrupted = prometheus.NewDesc("rotor_last_run_interrupted_executions",
@@ -163,7 +165,7 @@ var (
 type stateCollector struct{ s *Server }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCreated, descExpiry, descDue, descWaiting, descHealth, descLastOK, descLastDur, descLastEnd, descBindings, descStragglers, descWaitSince, descInterrupted, descTokenOK, descRevocations, descRevokeSince, descUp} {
+	for _, d := range []*prometheus.Desc{descCreated, descExpiry, descDue, descWaiting, descHealth, descLastOK, descLastDur, descLastEnd, descBindings, descAccounts, descStragglers, descWaitSince, descInterrupted, descTokenOK, descRevocations, descRevokeSince, descUp} {
 		ch <- d
 	}
 }
@@ -210,6 +212,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		for target, counts := range view.Health.byTarget() {
 			for st, n := range counts {
 				gauge(descBindings, float64(n), name, target, string(st))
+			}
+		}
+		for _, a := range v.Accounts {
+			for st, n := range a.Bindings {
+				gauge(descAccounts, float64(n), name, a.Account, a.Region, st)
 			}
 		}
 		type key struct{ target, status string }
