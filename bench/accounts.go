@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/rotor-ci/rotor/internal/emulator/fault"
 	ghemu "github.com/rotor-ci/rotor/internal/emulator/github"
 	"github.com/rotor-ci/rotor/internal/installyaml"
-	"github.com/rotor-ci/rotor/internal/seal"
 )
 
 // accountsOptions shape the many-accounts scenario (-accounts K): K
@@ -189,33 +187,9 @@ func startAccounts(ctx context.Context, dir string, n int, rate, slow float64, l
 		w.AWS.Accounts = append(w.AWS.Accounts, awsaccounts.AccountSpec{ID: id, Roles: []awsaccounts.RoleSpec{{Name: "rotor", TrustPolicy: &trust}}})
 		accounts = append(accounts, installyaml.Account{RoleARN: "arn:aws:iam::" + id + ":role/rotor", Regions: []string{cpemu.DefaultRegion}})
 	}
-	sb, err := emulator.Start(ctx, emulator.Config{World: w, PollInterval: -1})
-	if err != nil {
-		return nil, fmt.Errorf("start emulators: %w", err)
-	}
-	f := &fleet{sb: sb, dir: dir}
-	if err := seal.Generate(filepath.Join(dir, "rotor.key")); err != nil {
-		sb.Close()
+	f := &fleet{dir: dir}
+	if err := f.start(ctx, w, "written by the rotor benchmark (many accounts)", installyaml.Target{Match: &installyaml.Match{Owner: user, Repo: repo}, Accounts: accounts}); err != nil {
 		return nil, err
-	}
-	f.config = filepath.Join(dir, "rotor.yaml")
-	install := installyaml.Install{
-		Comment: "written by the rotor benchmark (many accounts)",
-		GitHub:  installyaml.GitHub{APIURL: sb.GitHubURL},
-		AWS:     installyaml.AWS{EndpointURL: sb.CodePipelineURL},
-		Credentials: []installyaml.Credential{{Name: credential, Application: "fleet", Source: installyaml.Personal(),
-			Rotate:  installyaml.Rotate{Every: "30d", RenewBefore: "7d", Grace: "10m"},
-			Targets: []installyaml.Target{{Match: &installyaml.Match{Owner: user, Repo: repo}, Accounts: accounts}}}},
-	}
-	if err := install.Write(f.config); err != nil {
-		sb.Close()
-		return nil, err
-	}
-	for name, body := range map[string]string{"aws-config": "", "aws-credentials": ""} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			sb.Close()
-			return nil, err
-		}
 	}
 	return f, nil
 }

@@ -109,39 +109,55 @@ func startFleetWith(ctx context.Context, s shape, dir string, change func(*emula
 	if change != nil {
 		change(&w)
 	}
-	sb, err := emulator.Start(ctx, emulator.Config{World: w, PollInterval: -1})
-	if err != nil {
-		return nil, fmt.Errorf("start emulators: %w", err)
-	}
-	f.sb = sb
-	if err := seal.Generate(filepath.Join(dir, "rotor.key")); err != nil {
-		sb.Close()
-		return nil, err
-	}
-	f.config = filepath.Join(dir, "rotor.yaml")
 	// One personal-token credential bound to every pipeline whose GitHub
 	// action reads user/repo (rotor finds them: ListPipelines, then each
 	// pipeline).
-	install := installyaml.Install{
-		Comment: "written by the rotor benchmark",
-		GitHub:  installyaml.GitHub{APIURL: sb.GitHubURL},
-		AWS:     installyaml.AWS{EndpointURL: sb.CodePipelineURL},
-		Credentials: []installyaml.Credential{{Name: credential, Application: "fleet", Source: installyaml.Personal(),
-			Rotate:  installyaml.Rotate{Every: "30d", RenewBefore: "7d", Grace: "10m"},
-			Targets: []installyaml.Target{{Match: &installyaml.Match{Owner: user, Repo: repo}}}}},
-	}
-	if err := install.Write(f.config); err != nil {
-		sb.Close()
+	if err := f.start(ctx, w, "written by the rotor benchmark", installyaml.Target{Match: &installyaml.Match{Owner: user, Repo: repo}}); err != nil {
 		return nil, err
 	}
+	f.sb.Faults.SetRules(s.rules())
+	return f, nil
+}
+
+// start starts the emulators on w (no polling: nothing but the benchmark
+// calls the APIs) and writes rotor's installation for them in f.dir: a
+// sealing key, empty AWS files, and one personal-token credential whose
+// target is t.
+func (f *fleet) start(ctx context.Context, w emulator.World, comment string, t installyaml.Target) error {
+	sb, err := emulator.Start(ctx, emulator.Config{World: w, PollInterval: -1})
+	if err != nil {
+		return fmt.Errorf("start emulators: %w", err)
+	}
+	f.sb = sb
+	if err := f.install(comment, t); err != nil {
+		sb.Close()
+		return err
+	}
+	return nil
+}
+
+func (f *fleet) install(comment string, t installyaml.Target) error {
+	if err := seal.Generate(filepath.Join(f.dir, "rotor.key")); err != nil {
+		return err
+	}
+	f.config = filepath.Join(f.dir, "rotor.yaml")
+	install := installyaml.Install{
+		Comment: comment,
+		GitHub:  installyaml.GitHub{APIURL: f.sb.GitHubURL},
+		AWS:     installyaml.AWS{EndpointURL: f.sb.CodePipelineURL},
+		Credentials: []installyaml.Credential{{Name: credential, Application: "fleet", Source: installyaml.Personal(),
+			Rotate:  installyaml.Rotate{Every: "30d", RenewBefore: "7d", Grace: "10m"},
+			Targets: []installyaml.Target{t}}},
+	}
+	if err := install.Write(f.config); err != nil {
+		return err
+	}
 	for _, n := range []string{"aws-config", "aws-credentials"} {
-		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
-			sb.Close()
-			return nil, err
+		if err := os.WriteFile(filepath.Join(f.dir, n), nil, 0o600); err != nil {
+			return err
 		}
 	}
-	sb.Faults.SetRules(s.rules())
-	return f, nil
+	return nil
 }
 
 func (f *fleet) close() { f.sb.Close() }
