@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"maps"
 	"slices"
 	"strconv"
@@ -132,6 +133,13 @@ func (it *InstallationTokens) Token(ctx context.Context) (token.Token, error) {
 	}
 	tok, exp, err := it.c.CreateInstallationToken(ctx, appJWT, it.installationID, it.repos, it.perms)
 	if err != nil {
+		if status(err) == http.StatusUnprocessableEntity {
+			if missing := it.missing(ctx, appJWT); missing != "" {
+				return token.Token{}, fmt.Errorf("the app's installation %d lacks %s "+
+					"(give the app that permission in its settings, Permissions, and accept it in the installation): %w",
+					it.installationID, missing, err)
+			}
+		}
 		return token.Token{}, fmt.Errorf("installation %d, asking for %s: %w", it.installationID, it.asked(), err)
 	}
 	it.tok, it.exp = tok, exp
@@ -150,4 +158,25 @@ func (it *InstallationTokens) asked() string {
 		s += " on repositories [" + strings.Join(it.repos, ", ") + "]"
 	}
 	return s
+}
+
+// missing names the permissions asked for that the installation was not
+// granted ("secrets: write"), or "" when it cannot tell (then the repositories
+// are the likelier cause).
+func (it *InstallationTokens) missing(ctx context.Context, appJWT string) string {
+	granted, err := it.c.InstallationPermissions(ctx, appJWT, it.installationID)
+	if err != nil {
+		return ""
+	}
+	rank := map[string]int{"read": 1, "write": 2, "admin": 3}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(it.perms)) {
+		if name == "metadata" && it.perms[name] == "read" {
+			continue // every installation has it
+		}
+		if rank[granted[name]] < rank[it.perms[name]] {
+			out = append(out, name+": "+it.perms[name])
+		}
+	}
+	return strings.Join(out, ", ")
 }
