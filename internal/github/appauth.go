@@ -135,9 +135,9 @@ func (it *InstallationTokens) Token(ctx context.Context) (token.Token, error) {
 	if err != nil {
 		if status(err) == http.StatusUnprocessableEntity {
 			if missing := it.missing(ctx, appJWT); missing != "" {
-				return token.Token{}, fmt.Errorf("the app's installation %d lacks %s "+
+				return token.Token{}, fmt.Errorf("the app's installation %d lacks %s, asked for %s "+
 					"(give the app that permission in its settings, Permissions, and accept it in the installation): %w",
-					it.installationID, missing, err)
+					it.installationID, missing, it.asked(), err)
 			}
 		}
 		return token.Token{}, fmt.Errorf("installation %d, asking for %s: %w", it.installationID, it.asked(), err)

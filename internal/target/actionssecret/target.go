@@ -347,7 +347,7 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation
 	auth, err := t.auth(ctx)
 	t.each(bindings, report, func(b rotation.Binding) rotation.Result {
 		if err != nil {
-			return rotation.Result{Err: err, Unchanged: true}
+			return rotation.Result{Err: t.result(err, b), Unchanged: true}
 		}
 		err := t.apply(ctx, auth, tok, b)
 		return rotation.Result{Err: t.result(err, b, tok, auth), Unchanged: err != nil && github.Refused(err)}
