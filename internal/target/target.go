@@ -110,8 +110,7 @@ func New(ctx context.Context, t config.Target, d Deps) (rotation.Target, error) 
 		return ssm.New(ctx, ssm.Config{AWS: d.aws(t), Name: t.Name, KMSKeyID: t.KMSKeyID, Log: log})
 	case actionssecret.Type:
 		cfg := actionssecret.Config{
-			GitHub: d.GitHub,
-			Name:   t.Name, Dependabot: t.Dependabot, Repositories: t.Repositories, Environment: t.Environment,
+			GitHub: d.GitHub, Name: t.Name, Dependabot: t.Dependabot, Repositories: t.Repositories, Environment: t.Environment,
 			Organization: t.Organization, Create: t.Create, Verify: t.Verify, Concurrency: t.Concurrency, Log: log,
 			Workflow: actionssecret.Workflow{File: t.Workflow.File, Ref: t.Workflow.Ref, Repository: t.Workflow.Repository, Timeout: t.Workflow.Timeout.D()},
 		}
