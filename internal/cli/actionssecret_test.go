@@ -136,3 +136,114 @@ credentials:
 	}
 	e.canary()
 }
+
+// TestCLI_GitHubActionsSecretApp: a github-actions-secret target that
+// writes as a GitHub App (app: in rotor.yaml, no token_file) rotates the
+// secret from the CLI; a key file others may read stops plan with an error
+// naming the file; an app without the secrets permission is refused
+// naming the permission, and the secret keeps its token. No output holds a
+// token, the app's installation tokens included.
+func TestCLI_GitHubActionsSecretApp(t *testing.T) {
+	e := newE2E(t, "10m")
+	const owner = "MyGitHubUserName"
+	if err := e.sb.GitHub.CreateRepo(ghemu.RepoSpec{Owner: owner, Name: "deploy", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	newApp := func(app string, perms map[string]string) (appID, instID int64, keyFile string) {
+		t.Helper()
+		info, pem, err := e.sb.GitHub.CreateApp(ghemu.AppSpec{Name: app, Owner: owner, Permissions: perms,
+			Installations: []ghemu.InstallationSpec{{Account: owner, Repositories: []string{"deploy"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyFile = filepath.Join(e.dir, app+".pem")
+		if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return info.ID, info.Installations[0].ID, keyFile
+	}
+	writerID, writerInst, writerKey := newApp("secrets-writer", map[string]string{"secrets": "write"})
+	readerID, readerInst, readerKey := newApp("reader", map[string]string{"contents": "read"})
+
+	old := e.tokens[0]
+	gh, err := github.New(e.sb.GitHubURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	place := github.SecretPlace{Level: github.LevelRepo, Owner: owner, Repo: "deploy", Name: "GH_TOKEN"}
+	if err := gh.WriteSecret(context.Background(), e.newToken(owner, "repo"), place, old, nil); err != nil {
+		t.Fatal(err)
+	}
+	secretHolds := func() string {
+		for _, s := range e.sb.GitHub.Secrets() {
+			if s.Repo == "deploy" && s.Name == "GH_TOKEN" {
+				return s.Fingerprint
+			}
+		}
+		return ""
+	}
+	writeConfig := func(appID, instID int64, keyFile string) {
+		t.Helper()
+		cfg := fmt.Sprintf(`store: sqlite:rotor.db
+key: file:rotor.key
+github: {api_url: %s}
+credentials:
+  - name: actions-token
+    source: {type: personal-token, scopes: [repo]}
+    rotate: {every: 30d, renew_before: 7d, grace: 10m}
+    targets:
+      - type: github-actions-secret
+        name: GH_TOKEN
+        repositories: [%s/deploy]
+        app: {app_id: %d, installation_id: %d, private_key_file: %s}
+`, e.sb.GitHubURL, owner, appID, instID, filepath.Base(keyFile))
+		if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig(writerID, writerInst, writerKey)
+	if code, out := e.rotor("", "validate"); code != 0 {
+		t.Fatalf("validate: %d %s", code, out)
+	}
+
+	if err := os.Chmod(writerKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := e.rotor("", "plan")
+	if code == 0 || !strings.Contains(out, writerKey) || !strings.Contains(out, "app") {
+		t.Fatalf("plan with a key file others may read: %d %s, want an error naming the file", code, out)
+	}
+	if err := os.Chmod(writerKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.rotor("", "plan"); code != 0 || !strings.Contains(out, "/repos/"+owner+"/deploy/actions/secrets/GH_TOKEN") {
+		t.Fatalf("plan: %d %s", code, out)
+	}
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "actions-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
+		t.Fatalf("adopt: %d %s", code, out)
+	}
+	first := e.newToken(owner, "repo")
+	if code, out := e.rotor(first.Reveal()+"\n", "rotate", "actions-token", "--token-stdin"); code != 0 {
+		t.Fatalf("rotate: %d %s", code, out)
+	}
+	if got := secretHolds(); got != first.Fingerprint() {
+		t.Fatalf("secret holds %s, want %s", got, first.Fingerprint())
+	}
+
+	// The same target as an app that may not write secrets.
+	writeConfig(readerID, readerInst, readerKey)
+	second := e.newToken(owner, "repo")
+	code, out = e.rotor(second.Reveal()+"\n", "rotate", "actions-token", "--token-stdin")
+	if code == 0 || !strings.Contains(out, "secrets: write") {
+		t.Fatalf("rotate as an app without secrets: exit %d, want a failure naming secrets: write\n%s", code, out)
+	}
+	if got := secretHolds(); got != first.Fingerprint() {
+		t.Fatalf("after the refusal the secret holds %s, want %s", got, first.Fingerprint())
+	}
+	for _, o := range e.outputs {
+		if strings.Contains(o, "ghs_") {
+			t.Fatalf("an installation token appears in an output:\n%s", o)
+		}
+	}
+	e.canary()
+}
