@@ -74,15 +74,7 @@ func TestParse_githubActionsSecretErrors(t *testing.T) {
         verify: workflow
         workflow: {file: c.yml, ref: main}
 `
-	_, err := Parse([]byte(in), "rotor.yaml")
-	var es Errors
-	if !errors.As(err, &es) {
-		t.Fatalf("Parse = %v, want config errors", err)
-	}
-	var got []string
-	for _, e := range es {
-		got = append(got, e.Error())
-	}
+	got := parseErrors(t, in)
 	want := []string{ // sorted by line
 		`rotor.yaml:5: credentials[0].targets[0].token_file: required, or app: a file (0600) with the token that writes the secrets (repo scope or the secrets permission; not the token being rotated), or the GitHub App to write them as`,
 		`rotor.yaml:6: credentials[0].targets[0].name: "GITHUB_TOKEN": not a secret name GitHub allows (letters, digits and _, not a digit first, not GITHUB_ first)`,
@@ -139,15 +131,7 @@ func TestParse_githubActionsSecretApp(t *testing.T) {
 			[]string{"rotor.yaml:5: credentials[0].targets[0].app: an app installation belongs to one account, and these secrets belong to acme and other: use one target per account"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte("credentials:\n  - name: d\n    source: {type: personal-token}\n    targets:\n      - {type: github-actions-secret, name: X, repositories: [acme/deploy], "+tt.target+"}\n"), "rotor.yaml")
-			var es Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("Parse = %v, want config errors", err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
+			got := parseErrors(t, "credentials:\n  - name: d\n    source: {type: personal-token}\n    targets:\n      - {type: github-actions-secret, name: X, repositories: [acme/deploy], "+tt.target+"}\n")
 			if len(got) != len(tt.want) {
 				t.Fatalf("errors %q, want %q", got, tt.want)
 			}
@@ -158,4 +142,19 @@ func TestParse_githubActionsSecretApp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseErrors parses in, which must fail, and returns its errors' texts.
+func parseErrors(t *testing.T, in string) []string {
+	t.Helper()
+	_, err := Parse([]byte(in), "rotor.yaml")
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Parse = %v, want config errors", err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Error())
+	}
+	return got
 }
