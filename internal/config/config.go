@@ -160,6 +160,19 @@ type OrgRevoke struct {
 	PrivateKeyFile string `yaml:"private_key_file"` // PEM, mode 0600
 }
 
+// App names a GitHub App installation that rotor acts as itself (a
+// github-actions-secret target's writer), with the fields and rules of a
+// github-app source.
+type App struct {
+	AppID          int64  `yaml:"app_id"`
+	ClientID       string `yaml:"client_id"`
+	InstallationID int64  `yaml:"installation_id"`
+	PrivateKeyFile string `yaml:"private_key_file"` // PEM, mode 0600
+}
+
+// IsZero reports whether no field is set.
+func (a App) IsZero() bool { return a == App{} }
+
 // Configured reports whether the source has an org_revoke section.
 func (o OrgRevoke) Configured() bool { return o.Org != "" }
 
@@ -272,8 +285,12 @@ type Target struct {
 	// TokenFile holds the token the target reads and writes secrets with
 	// (0600): repo scope or the secrets permission; admin:org or
 	// organization_secrets for an organisation secret.
-	TokenFile string   `yaml:"token_file"`
-	Workflow  Workflow `yaml:"workflow"` // verify: workflow
+	TokenFile string `yaml:"token_file"`
+	// App, instead of TokenFile: the target writes as this GitHub App's
+	// installation, with a token rotor mints and narrows to the
+	// permissions the secrets need (and to the named repositories).
+	App      App      `yaml:"app"`
+	Workflow Workflow `yaml:"workflow"` // verify: workflow
 
 	// Line is where the target starts in the file, for later messages.
 	Line int `yaml:"-"`

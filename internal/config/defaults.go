@@ -151,6 +151,7 @@ func (c *Config) resolvePaths() {
 			}
 			if t := &cr.Targets[j]; t.Type == TargetGitHubActionsSecret {
 				t.TokenFile = c.ResolvePath(t.TokenFile)
+				t.App.PrivateKeyFile = c.ResolvePath(t.App.PrivateKeyFile)
 			}
 		}
 	}

@@ -34,7 +34,7 @@ var targetFields = map[string][]string{
 	TargetSecretsManager: {"secret_id", "json_key", "kms_key_id", "region", "role_arn", "external_id"},
 	TargetSSM:            {"name", "kms_key_id", "region", "role_arn", "external_id"},
 	TargetGitHubActionsSecret: {"name", "repositories", "environment", "organization", "match", "dependabot", "create",
-		"verify", "workflow", "token_file", "concurrency"},
+		"verify", "workflow", "token_file", "app", "concurrency"},
 }
 
 // secretNameRE is a GitHub secret's name ("Naming your secrets").
@@ -268,16 +268,25 @@ func validateOrgRevoke(o OrgRevoke, op string, at atFunc) {
 	case !ownerRE.MatchString(o.Org):
 		at(op+".org", "%s: not an organisation login", quote(o.Org))
 	}
-	if o.AppID < 0 {
+	checkApp(op, o.AppID, o.ClientID, o.InstallationID, o.PrivateKeyFile, at,
+		`the GitHub App with the organisation permission "Personal access tokens" (write)`,
+		"the app's installation on the organisation (its number, from the organisation's Settings → GitHub Apps → Configure)")
+}
+
+// checkApp checks the fields that name a GitHub App installation rotor
+// acts as, by the rules of a github-app source; which and installation
+// say, in errors, what app and installation are meant.
+func checkApp(op string, appID int64, clientID string, installationID int64, keyFile string, at atFunc, which, installation string) {
+	if appID < 0 {
 		at(op+".app_id", "must be a positive number")
 	}
-	if o.AppID == 0 && o.ClientID == "" {
-		at(op, "needs app_id or client_id: the GitHub App with the organisation permission \"Personal access tokens\" (write)")
+	if appID == 0 && clientID == "" {
+		at(op, "needs app_id or client_id: %s", which)
 	}
-	if o.InstallationID <= 0 {
-		at(op+".installation_id", "required: the app's installation on the organisation (its number, from the organisation's Settings → GitHub Apps → Configure)")
+	if installationID <= 0 {
+		at(op+".installation_id", "required: %s", installation)
 	}
-	if o.PrivateKeyFile == "" {
+	if keyFile == "" {
 		at(op+".private_key_file", "required: the app's private key (PEM file, mode 0600)")
 	}
 }
@@ -570,8 +579,19 @@ func (p *parser) validateActionsSecret(t *Target, tp string, at atFunc) {
 			at(tp+".environment", "needs repositories or match: an environment belongs to a repository")
 		}
 	}
-	if t.TokenFile == "" {
-		at(tp+".token_file", "required: a file (0600) with the token that writes the secrets (repo scope or the secrets permission; not the token being rotated)")
+	switch app := p.present[tp+".app"]; {
+	case t.TokenFile == "" && !app:
+		at(tp+".token_file", "required, or app: a file (0600) with the token that writes the secrets (repo scope or the secrets permission; not the token being rotated), or the GitHub App to write them as")
+	case t.TokenFile != "" && app:
+		at(tp+".app", "token_file is set too: the target writes with one of them, the token in token_file or the app's installation token")
+	case app:
+		a := t.App
+		checkApp(tp+".app", a.AppID, a.ClientID, a.InstallationID, a.PrivateKeyFile, at,
+			"the GitHub App whose installation writes the secrets",
+			"the app's installation on the account that owns the secrets (its number, from the account's Settings → GitHub Apps → Configure)")
+		if accounts := secretAccounts(t); len(accounts) > 1 {
+			at(tp+".app", "an app installation belongs to one account, and these secrets belong to %s: use one target per account", strings.Join(accounts, " and "))
+		}
 	}
 	if t.Concurrency < 0 || t.Concurrency > 64 {
 		at(tp+".concurrency", "%d: want 1 to 64 (0: the default)", t.Concurrency)
@@ -618,4 +638,25 @@ func checkKey(at func(path, format string, a ...any), path, spec string) {
 	default:
 		at(path, "%s: want file:PATH or awskms:ARN", quote(spec))
 	}
+}
+
+// secretAccounts lists the accounts (lower case) whose secrets, or whose
+// repositories' secrets, a github-actions-secret target writes.
+func secretAccounts(t *Target) []string {
+	var out []string
+	add := func(owner string) {
+		if o := strings.ToLower(owner); o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	for _, r := range t.Repositories {
+		owner, _, _ := strings.Cut(r, "/")
+		add(owner)
+	}
+	add(t.Organization)
+	add(t.Match.Owner)
+	if owner, _, ok := strings.Cut(t.Workflow.Repository, "/"); ok {
+		add(owner)
+	}
+	return out
 }

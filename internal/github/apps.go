@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,4 +77,27 @@ func (c *Client) AppSlug(ctx context.Context, appJWT string) (string, error) {
 		return "", fmt.Errorf("get app: %w", sanitize(err))
 	}
 	return app.GetSlug(), nil
+}
+
+// InstallationPermissions returns the permissions the installation was
+// granted (GET /app/installations/{id}), by GitHub's names ("secrets":
+// "write").
+func (c *Client) InstallationPermissions(ctx context.Context, appJWT string, installationID int64) (map[string]string, error) {
+	if appJWT == "" {
+		return nil, errors.New("get installation: no app JWT")
+	}
+	in, _, err := c.api(appJWT).Apps.GetInstallation(ctx, installationID)
+	if err != nil {
+		return nil, fmt.Errorf("get installation %d: %w", installationID, sanitize(err))
+	}
+	// go-github's struct has a field per permission; its JSON has GitHub's names.
+	b, err := json.Marshal(in.GetPermissions())
+	if err != nil {
+		return nil, fmt.Errorf("get installation %d: %w", installationID, err)
+	}
+	out := map[string]string{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("get installation %d: %w", installationID, err)
+	}
+	return out, nil
 }

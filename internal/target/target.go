@@ -110,13 +110,23 @@ func New(ctx context.Context, t config.Target, d Deps) (rotation.Target, error) 
 		return ssm.New(ctx, ssm.Config{AWS: d.aws(t), Name: t.Name, KMSKeyID: t.KMSKeyID, Log: log})
 	case actionssecret.Type:
 		cfg := actionssecret.Config{
-			GitHub: d.GitHub, Auth: TokenFile(t.TokenFile),
-			Name: t.Name, Dependabot: t.Dependabot, Repositories: t.Repositories, Environment: t.Environment,
+			GitHub: d.GitHub, Name: t.Name, Dependabot: t.Dependabot, Repositories: t.Repositories, Environment: t.Environment,
 			Organization: t.Organization, Create: t.Create, Verify: t.Verify, Concurrency: t.Concurrency, Log: log,
 			Workflow: actionssecret.Workflow{File: t.Workflow.File, Ref: t.Workflow.Ref, Repository: t.Workflow.Repository, Timeout: t.Workflow.Timeout.D()},
 		}
 		if !t.Match.IsZero() {
 			cfg.Match = &actionssecret.Match{Owner: t.Match.Owner, Repo: t.Match.Repo}
+		}
+		if t.TokenFile != "" || t.App.IsZero() {
+			cfg.Auth = TokenFile(t.TokenFile)
+		} else {
+			// The key is loaded now, so that a key file others can read
+			// stops the target before it writes anything.
+			app, err := github.LoadApp(t.App.AppID, t.App.ClientID, t.App.PrivateKeyFile, nil)
+			if err != nil {
+				return nil, fmt.Errorf("github-actions-secret %s: app: %w", t.Name, err)
+			}
+			cfg.App = &actionssecret.App{App: app, InstallationID: t.App.InstallationID}
 		}
 		return actionssecret.New(cfg)
 	}

@@ -17,10 +17,26 @@ const (
 // fine-grained personal access tokens" and each endpoint's page).
 type op struct {
 	perm   string // fine-grained token and GitHub App permission ("secrets")
+	also   string // a second permission needed at the same level ("environments" for environment secrets); "" none
 	level  string // "read" or "write"
 	scope  string // classic token scope, also on public repositories; "" none
 	role   role   // the least role of the token's user
 	denied string // the message when the user's role falls short
+}
+
+// granted reports whether perms (a fine-grained token's, an installation
+// token's or an installation's) allow o.
+func (o op) granted(perms map[string]string) bool {
+	return grants(perms, o.perm, o.level) && (o.also == "" || grants(perms, o.also, o.level))
+}
+
+// acceptedPerms is o's X-Accepted-GitHub-Permissions at level: the
+// permissions of one set, all needed, separated by commas.
+func (o op) acceptedPerms(level string) string {
+	if o.also == "" {
+		return o.perm + "=" + level
+	}
+	return o.perm + "=" + level + "," + o.also + "=" + level
 }
 
 // authorizeRepo finds the path's repository and decides whether p may do o
@@ -41,17 +57,17 @@ func (s *Server) authorizeRepo(r *http.Request, p *principal, o op) (*repo, *htt
 			}
 			break
 		}
-		if !p.listsRepo(rp) || s.grantRevoked(p, rp.Owner) || !grants(p.perms, o.perm, o.level) {
+		if !p.listsRepo(rp) || s.grantRevoked(p, rp.Owner) || !o.granted(p.perms) {
 			return nil, &httpError{http.StatusForbidden, msgNotByPAT}
 		}
 	case byInstallation:
 		t := s.st.instTokens[p.instValue]
-		if t == nil || !slices.Contains(s.st.tokenRepos(t), rp) || !grants(p.perms, o.perm, o.level) {
+		if t == nil || !slices.Contains(s.st.tokenRepos(t), rp) || !o.granted(p.perms) {
 			return nil, &httpError{http.StatusForbidden, msgNotByIntegration}
 		}
 	case byUserToken:
 		in := s.st.appInstallationFor(p.appID, rp)
-		if in == nil || !grants(in.Permissions, o.perm, o.level) {
+		if in == nil || !o.granted(in.Permissions) {
 			return nil, &httpError{http.StatusForbidden, msgNotByIntegration}
 		}
 	default:
@@ -83,12 +99,12 @@ func (s *Server) authorizeOrg(r *http.Request, p *principal, o op) (*org, *httpE
 			break
 		}
 		t := s.st.pats[p.patID]
-		if t == nil || t.Grant == nil || key(t.Grant.Org) != key(og.Login) || s.grantRevoked(p, og.Login) || !grants(p.perms, o.perm, o.level) {
+		if t == nil || t.Grant == nil || key(t.Grant.Org) != key(og.Login) || s.grantRevoked(p, og.Login) || !o.granted(p.perms) {
 			return nil, &httpError{http.StatusForbidden, msgNotByPAT}
 		}
 	case byInstallation:
 		in := s.st.insts[p.instID]
-		if in == nil || key(in.Account) != key(og.Login) || !grants(p.perms, o.perm, o.level) {
+		if in == nil || key(in.Account) != key(og.Login) || !o.granted(p.perms) {
 			return nil, &httpError{http.StatusForbidden, msgNotByIntegration}
 		}
 	case byUserToken:
@@ -96,7 +112,7 @@ func (s *Server) authorizeOrg(r *http.Request, p *principal, o op) (*org, *httpE
 			return nil, &httpError{http.StatusNotFound, msgNotFound}
 		}
 		in := s.st.ghuInstallation(p.appID, og.Login)
-		if in == nil || !grants(in.Permissions, o.perm, o.level) {
+		if in == nil || !o.granted(in.Permissions) {
 			return nil, &httpError{http.StatusForbidden, msgNotByIntegration}
 		}
 	default:

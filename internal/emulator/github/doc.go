@@ -217,7 +217,8 @@
 // user with write access (the public key: read access), a fine-grained
 // token listing the repository with secrets (Dependabot:
 // dependabot_secrets) read or write, an installation or user token whose
-// app has it; organisation secrets — a classic token with admin:org of an
+// app has it (environment secrets: environments too, at the same level);
+// organisation secrets — a classic token with admin:org of an
 // owner, a fine-grained token of the organisation with
 // organization_secrets (organization_dependabot_secrets), an app
 // installed on the organisation with it. Refusals: 404 where the caller

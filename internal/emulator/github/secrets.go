@@ -200,16 +200,19 @@ func (s *Server) secretRoutes() {
 			api    secretsAPI
 		}{{"/repos/{owner}/{repo}/" + svc + "/secrets", repo}, {"/orgs/{org}/" + svc + "/secrets", org}}
 		if svc == ServiceActions {
+			// Environment secrets need the environments permission
+			// besides secrets (GitHub's pages for the endpoints).
 			env := repo
 			env.level = LevelEnvironment
+			env.op.also = "environments"
 			apis = append(apis, struct {
 				prefix string
 				api    secretsAPI
 			}{"/repos/{owner}/{repo}/environments/{environment_name}/secrets", env})
 		}
 		for _, x := range apis {
-			read := route{mode: authToken, acceptedScopes: x.api.op.scope, acceptedPerms: x.api.op.perm + "=read"}
-			write := route{mode: authToken, acceptedScopes: x.api.op.scope, acceptedPerms: x.api.op.perm + "=write"}
+			read := route{mode: authToken, acceptedScopes: x.api.op.scope, acceptedPerms: x.api.op.acceptedPerms("read")}
+			write := route{mode: authToken, acceptedScopes: x.api.op.scope, acceptedPerms: x.api.op.acceptedPerms("write")}
 			keyAPI := x.api
 			keyAPI.op.role = roleRead
 			s.handle("GET "+x.prefix+"/public-key", read, keyAPI.publicKey)

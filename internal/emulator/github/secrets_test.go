@@ -387,6 +387,43 @@ func TestSecrets_Environment(t *testing.T) {
 	if _, err := c.Actions.DeleteEnvSecret(ctx, "acme", "app", "production", "TOK"); err != nil {
 		t.Fatal(err)
 	}
+
+	// An installation token needs environments besides secrets.
+	if _, _, err := e.srv.CreateApp(AppSpec{Name: "env-bot", Owner: "alice",
+		Permissions:   map[string]string{"secrets": "write", "environments": "write"},
+		Installations: []InstallationSpec{{Account: "acme"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		app  string
+		want int
+	}{{"secrets-bot", http.StatusForbidden}, {"env-bot", http.StatusCreated}} {
+		ac := e.client(t, e.appToken(t, tt.app, "acme"))
+		key, resp, err := ac.Actions.GetEnvPublicKey(ctx, "acme", "app", "production")
+		if tt.want == http.StatusForbidden {
+			if statusOf(resp) != http.StatusForbidden || err == nil || !strings.Contains(err.Error(), msgNotByIntegration) ||
+				resp.Header.Get("X-Accepted-GitHub-Permissions") != "secrets=read,environments=read" {
+				t.Fatalf("%s, environment public key: %d %v", tt.app, statusOf(resp), err)
+			}
+			key = envKeyFor(t, e, "acme", "app", "production")
+		} else if err != nil {
+			t.Fatalf("%s, environment public key: %v", tt.app, err)
+		}
+		resp, err = ac.Actions.CreateOrUpdateEnvSecret(ctx, "acme", "app", "production", "BOT", gh.SecretRequest{KeyID: key.GetKeyID(), EncryptedValue: seal(t, key.GetKey(), "v")})
+		if statusOf(resp) != tt.want {
+			t.Fatalf("%s, put an environment secret: %d %v, want %d", tt.app, statusOf(resp), err, tt.want)
+		}
+	}
+}
+
+// envKeyFor is the environment's public key, read as its owner.
+func envKeyFor(t *testing.T, e *env, owner, repo, environment string) *gh.PublicKey {
+	t.Helper()
+	key, _, err := e.client(t, aliceClassic).Actions.GetEnvPublicKey(context.Background(), owner, repo, environment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 func TestSecrets_Organisation(t *testing.T) {

@@ -2,21 +2,16 @@ package githubapp
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/rotor-ci/rotor/internal/github"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/secretfile"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -39,7 +34,7 @@ type Config struct {
 type Source struct {
 	cfg Config
 	gh  *github.Client
-	key *rsa.PrivateKey
+	app *github.App
 
 	mu   sync.Mutex
 	slug string // the app's slug, once GitHub told it
@@ -56,58 +51,21 @@ func New(cfg Config, gh *github.Client) (*Source, error) {
 	if cfg.InstallationID <= 0 {
 		return nil, errors.New("github-app: need installation_id")
 	}
-	key, err := loadKey(cfg.PrivateKeyFile)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Source{cfg: cfg, gh: gh, key: key}, nil
-}
-
-func loadKey(path string) (*rsa.PrivateKey, error) {
-	if path == "" {
-		return nil, errors.New("github-app: need private_key_file")
-	}
-	pem, err := secretfile.Read(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("private key file %s does not exist (download one from the app's settings: Generate a private key)", path)
-	case err != nil:
-		return nil, fmt.Errorf("private key file: %w", err)
-	}
-	key, err := jwt.ParseRSAPrivateKeyFromPEM(pem)
-	clear(pem)
+	app, err := github.LoadApp(cfg.AppID, cfg.ClientID, cfg.PrivateKeyFile, cfg.Now)
 	if err != nil {
-		// jwt's errors describe the encoding, never the key material.
-		return nil, fmt.Errorf("private key file %s is not an RSA private key in PEM: %v", path, err)
+		return nil, err
 	}
-	return key, nil
+	return &Source{cfg: cfg, gh: gh, app: app}, nil
 }
 
 // Type implements rotation.Source.
 func (s *Source) Type() string { return Type }
 
-// JWT signs the app's JWT: RS256, issued a minute ago (GitHub's clock may be
-// behind), valid nine minutes (GitHub allows ten), issued by the client id
-// when configured, else by the app id.
-func (s *Source) JWT() (string, error) {
-	now := s.cfg.Now()
-	iss := s.cfg.ClientID
-	if iss == "" {
-		iss = strconv.FormatInt(s.cfg.AppID, 10)
-	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
-		Issuer:    iss,
-		IssuedAt:  jwt.NewNumericDate(now.Add(-60 * time.Second)),
-		ExpiresAt: jwt.NewNumericDate(now.Add(9 * time.Minute)),
-	}).SignedString(s.key)
-	if err != nil {
-		return "", fmt.Errorf("sign app JWT: %w", err)
-	}
-	return signed, nil
-}
+// JWT signs the app's JWT (github.App.JWT).
+func (s *Source) JWT() (string, error) { return s.app.JWT() }
 
 // Mint creates an installation token narrowed to the configured
 // repositories and permissions. Every call makes a live token.

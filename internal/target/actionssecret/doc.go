@@ -25,8 +25,9 @@
 // create secrets unless create is set: a named secret that is missing is an
 // error naming it.
 //
-// The target writes with its own token (a file the config names), not the
-// token it rotates: writing secrets needs rights on the repositories
+// The target writes with its own token (a file the config names, or the
+// installation tokens of a GitHub App it writes as, narrowed to the
+// permissions and repositories it needs), not the token it rotates: writing secrets needs rights on the repositories
 // (repo scope, or the secrets permission) that the rotated token should not
 // need. Neither token appears in a log line or an error.
 package actionssecret

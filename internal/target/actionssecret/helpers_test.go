@@ -40,6 +40,12 @@ type env struct {
 
 func newEnv(t *testing.T, workflows ...ghemu.WorkflowSpec) *env {
 	t.Helper()
+	return newEnvWith(t, nil, ghemu.Options{}, workflows...)
+}
+
+// newEnvWith is newEnv with apps in the world and the emulator's options.
+func newEnvWith(t *testing.T, apps []ghemu.AppSpec, opts ghemu.Options, workflows ...ghemu.WorkflowSpec) *env {
+	t.Helper()
 	if len(workflows) == 0 {
 		workflows = []ghemu.WorkflowSpec{{File: "check.yml", Job: ghemu.JobSpec{Secret: "GH_TOKEN", Reads: "acme/app"}}}
 	}
@@ -52,7 +58,8 @@ func newEnv(t *testing.T, workflows ...ghemu.WorkflowSpec) *env {
 			{Owner: "acme", Name: "web", Private: true},
 			{Owner: "alice", Name: "own", Private: true},
 		},
-	}, ghemu.Options{})
+		Apps: apps,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +156,7 @@ func (e *env) holds(t *testing.T, b rotation.Binding) string {
 func (e *env) target(t *testing.T, c Config) *Target {
 	t.Helper()
 	c.GitHub = e.gh
-	if c.Auth == nil {
+	if c.Auth == nil && c.App == nil {
 		c.Auth = func(context.Context) (token.Token, error) { return e.writer, nil }
 	}
 	c.Log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,11 @@ type Config struct {
 	// admin:org or organization_secrets for an organisation secret). It
 	// is called for each operation, so a rotated file is picked up.
 	Auth func(ctx context.Context) (token.Token, error)
+	// App, instead of Auth: the target writes as this GitHub App's
+	// installation, with installation tokens narrowed to what the target
+	// needs (AppPermissions, AppRepositories), each used until it has
+	// less than github.RenewWithin of its life left.
+	App *App
 
 	Name         string   // the secret's name
 	Dependabot   bool     // Dependabot secrets instead of Actions secrets
@@ -96,6 +102,12 @@ type Config struct {
 	Workflow    Workflow
 	Concurrency int // writes at once (default 4)
 	Log         *slog.Logger
+}
+
+// App is a GitHub App installation the target writes as.
+type App struct {
+	App            *github.App
+	InstallationID int64
 }
 
 // Target keeps a token in GitHub secrets. Safe for concurrent use.
@@ -126,8 +138,8 @@ var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // New checks c and builds the target. It calls no GitHub API; Discover does.
 func New(c Config) (*Target, error) {
-	if c.GitHub == nil || c.Auth == nil {
-		return nil, errors.New("github-actions-secret: a GitHub client and a token to write with are required")
+	if c.GitHub == nil || (c.Auth == nil) == (c.App == nil) {
+		return nil, errors.New("github-actions-secret: a GitHub client and a token or an app (one of them) to write with are required")
 	}
 	if err := CheckName(c.Name); err != nil {
 		return nil, err
@@ -174,6 +186,9 @@ func New(c Config) (*Target, error) {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
 	}
+	if c.App != nil {
+		c.Auth = c.GitHub.InstallationTokens(c.App.App, c.App.InstallationID, AppRepositories(c), AppPermissions(c)).Token
+	}
 	log := c.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -183,6 +198,54 @@ func New(c Config) (*Target, error) {
 		host = strings.TrimSuffix(u.Host+u.Path, "/")
 	}
 	return &Target{c: c, host: host, log: log.With("target", Type, "secret", c.Name), written: map[string]write{}}, nil
+}
+
+// AppPermissions are the permissions an app installation token needs to
+// do all that a target configured by c does, by GitHub's "Permissions
+// required for GitHub Apps": the secrets' own permission (write, which
+// reads too), environments for environment secrets, actions to dispatch
+// and read a verify workflow, and metadata, which every token has.
+func AppPermissions(c Config) map[string]string {
+	p := map[string]string{"metadata": "read"}
+	if len(c.Repositories) > 0 || c.Match != nil {
+		if c.Dependabot {
+			p["dependabot_secrets"] = "write"
+		} else {
+			p["secrets"] = "write"
+		}
+		if c.Environment != "" {
+			p["environments"] = "write"
+		}
+	}
+	if c.Organization != "" {
+		if c.Dependabot {
+			p["organization_dependabot_secrets"] = "write"
+		} else {
+			p["organization_secrets"] = "write"
+		}
+	}
+	if c.Verify == VerifyWorkflow {
+		p["actions"] = "write"
+	}
+	return p
+}
+
+// AppRepositories are the repositories (names, without owner) an app
+// installation token is narrowed to: the named ones and the verify
+// workflow's, or none (all the installation has) when the target matches
+// an owner's repositories or writes an organisation secret, which reach
+// beyond named repositories.
+func AppRepositories(c Config) []string {
+	if c.Match != nil || c.Organization != "" {
+		return nil
+	}
+	var out []string
+	for _, r := range append(slices.Clone(c.Repositories), c.Workflow.Repository) {
+		if _, name, ok := splitRepo(r); ok && !slices.ContainsFunc(out, func(x string) bool { return strings.EqualFold(x, name) }) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // CheckName checks a secret's name as GitHub does: letters, digits and
@@ -284,7 +347,7 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation
 	auth, err := t.auth(ctx)
 	t.each(bindings, report, func(b rotation.Binding) rotation.Result {
 		if err != nil {
-			return rotation.Result{Err: err, Unchanged: true}
+			return rotation.Result{Err: t.result(err, b), Unchanged: true}
 		}
 		err := t.apply(ctx, auth, tok, b)
 		return rotation.Result{Err: t.result(err, b, tok, auth), Unchanged: err != nil && github.Refused(err)}
