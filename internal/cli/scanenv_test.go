@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,28 +41,13 @@ func TestCLI_ScanGitHubEnvironments(t *testing.T) {
 	if err := gh.WriteSecret(ctx, writer, production, old, nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`store: sqlite:rotor.db
-key: file:rotor.key
-github: {api_url: %s}
-credentials:
-  - name: env-token
-    source: {type: personal-token, scopes: [repo]}
-    rotate: {every: 30d, renew_before: 7d, grace: 10m}
-    targets:
-      - type: github-actions-secret
-        name: GH_TOKEN
-        repositories: [%s/deploy]
-        environment: production
-        token_file: ci/gh-writer
-`, e.sb.GitHubURL, owner)
-	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "env-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
+	e.actionsSecretConfig(owner, `environment: production
+        token_file: ci/gh-writer`)
+	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "actions-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
 		t.Fatalf("adopt: %d %s", code, out)
 	}
 	fresh := e.newToken(owner, "repo")
-	if code, out := e.rotor(fresh.Reveal()+"\n", "rotate", "env-token", "--token-stdin"); code != 0 {
+	if code, out := e.rotor(fresh.Reveal()+"\n", "rotate", "actions-token", "--token-stdin"); code != 0 {
 		t.Fatalf("rotate: %d %s", code, out)
 	}
 	// A person copies the token into another environment's secret.
@@ -75,7 +59,7 @@ credentials:
 	prodPath := "repos/" + owner + "/deploy/environments/production/secrets/GH_TOKEN"
 	stagingPath := "repos/" + owner + "/deploy/environments/staging/secrets/DEPLOY_TOKEN"
 	code, out := e.rotor("", "scan", "--github", owner, "--github-token-file", writerFile)
-	if code != 0 || !strings.Contains(out, prodPath) || !strings.Contains(out, stagingPath) || !strings.Contains(out, "env-token v2 current "+fresh.Fingerprint()) {
+	if code != 0 || !strings.Contains(out, prodPath) || !strings.Contains(out, stagingPath) || !strings.Contains(out, "actions-token v2 current "+fresh.Fingerprint()) {
 		t.Fatalf("scan --github: %d %s", code, out)
 	}
 	code, out = e.rotor("", "scan", "--github", owner, "--github-token-file", writerFile, "-o", "json")
@@ -90,8 +74,8 @@ credentials:
 	if f := match[prodPath]; f.Match != scan.MatchBinding || f.Fingerprint != fresh.Fingerprint() {
 		t.Errorf("%s: %+v, want rotor's binding holding %s", prodPath, f, fresh.Fingerprint())
 	}
-	if f := match[stagingPath]; f.Match != scan.MatchTime || f.Credential != "env-token" {
-		t.Errorf("%s: %+v, want a secret written near rotor's write of env-token", stagingPath, f)
+	if f := match[stagingPath]; f.Match != scan.MatchTime || f.Credential != "actions-token" {
+		t.Errorf("%s: %+v, want a secret written near rotor's write of actions-token", stagingPath, f)
 	}
 
 	// A fine-grained token that may read secrets but not list
