@@ -168,18 +168,7 @@ func TestFleet_MotoAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := f.Discover(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, w := range changed {
-		want = append(want, w.id())
-	}
-	slices.Sort(want)
-	if d := cmp.Diff(want, bindingIDs(bs)); d != "" {
-		t.Fatalf("bindings (-want +got):\n%s", d)
-	}
+	bs := discoverExactly(ctx, t, f, changed)
 	for _, b := range bs {
 		if b.Attrs[AttrAccount] == "" || b.Attrs[AttrRegion] == "" {
 			t.Errorf("%s: attrs %v lack account or region", b.ID, b.Attrs)
@@ -259,18 +248,7 @@ func TestFleet_MotoOrganization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := f.Discover(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, w := range changed {
-		want = append(want, w.id())
-	}
-	slices.Sort(want)
-	if d := cmp.Diff(want, bindingIDs(bs)); d != "" {
-		t.Fatalf("bindings (-want +got):\n%s", d)
-	}
+	bs := discoverExactly(ctx, t, f, changed)
 	wantPlaces := []string{dev + ":eu-west-1", dev + ":us-east-1", prod + ":eu-west-1", prod + ":us-east-1"}
 	slices.Sort(wantPlaces)
 	if d := cmp.Diff(wantPlaces, f.Places()); d != "" {
@@ -283,4 +261,23 @@ func TestFleet_MotoOrganization(t *testing.T) {
 	if fs := failures(collect(func(report func(rotation.Result)) { f.Verify(ctx, fresh, bs, report) })); len(fs) > 0 {
 		t.Errorf("Verify: %v", fs)
 	}
+}
+
+// discoverExactly discovers f and fails t unless it finds the bindings of
+// the pipelines in want and no others.
+func discoverExactly(ctx context.Context, t *testing.T, f *Fleet, want []fleetPipeline) []rotation.Binding {
+	t.Helper()
+	bs, err := f.Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, w := range want {
+		ids = append(ids, w.id())
+	}
+	slices.Sort(ids)
+	if d := cmp.Diff(ids, bindingIDs(bs)); d != "" {
+		t.Fatalf("bindings (-want +got):\n%s", d)
+	}
+	return bs
 }
