@@ -265,12 +265,7 @@ func (c *Check) checkAWS(ex *exchange) (string, string, []Violation) {
 	// Requests the protocol itself refuses: the emulator must refuse them
 	// too, and a strict check blames the client.
 	protocolProblem := func(problem string) (string, string, []Violation) {
-		if !c.lenient {
-			bad("request", "", problem)
-		}
-		if !refused {
-			bad("response "+strconv.Itoa(ex.status), "", "the emulator accepted a request AWS refuses ("+problem+")")
-		}
+		refuseProtocol(c.lenient, ex.status, problem, bad)
 		return service, op, vs
 	}
 	if op == "" {
@@ -620,4 +615,16 @@ func kindOf(v any) string {
 		return "a boolean"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// refuseProtocol records a request the protocol itself refuses (AWS JSON
+// or Query): the client is blamed unless the check is lenient, and the
+// emulator too when it did not refuse the request as AWS would.
+func refuseProtocol(lenient bool, status int, problem string, bad func(part, path, problem string)) {
+	if !lenient {
+		bad("request", "", problem)
+	}
+	if status < 400 {
+		bad("response "+strconv.Itoa(status), "", "the emulator accepted a request AWS refuses ("+problem+")")
+	}
 }

@@ -92,12 +92,7 @@ func (c *Check) checkQuery(ex *exchange) (string, string, []Violation) {
 	}
 	refused := ex.status >= 400
 	protocolProblem := func(problem string) (string, string, []Violation) {
-		if !c.lenient {
-			bad("request", "", problem)
-		}
-		if !refused {
-			bad("response "+strconv.Itoa(ex.status), "", "the emulator accepted a request AWS refuses ("+problem+")")
-		}
+		refuseProtocol(c.lenient, ex.status, problem, bad)
 		return service, op, vs
 	}
 	if op == "" {
