@@ -75,9 +75,20 @@ func (s *Server) hookRoutes() {
 	s.admin.HandleFunc("POST /_emulator/apps/{name}/installations", s.adminInstallApp)
 }
 
-// hookAccess returns the path's repository when p may manage its hooks at
-// level ("read", "write", "admin"), nil otherwise (GitHub answers 404).
-// Callers hold s.mu.
+// hookRepo returns the path's repository when p may manage its hooks at
+// level ("read", "write", "admin"); otherwise it answers 404, as GitHub
+// does, and returns nil.
+func (s *Server) hookRepo(w http.ResponseWriter, r *http.Request, p *principal, level string) *repo {
+	s.mu.Lock()
+	rp := s.hookAccess(r, p, level)
+	s.mu.Unlock()
+	if rp == nil {
+		writeNotFound(w)
+	}
+	return rp
+}
+
+// hookAccess is hookRepo's decision. Callers hold s.mu.
 func (s *Server) hookAccess(r *http.Request, p *principal, level string) *repo {
 	rp := s.st.repo(r.PathValue("owner"), r.PathValue("repo"))
 	if rp == nil {
@@ -149,11 +160,8 @@ func renderHook(r *http.Request, rp *repo, h *hook) hookJSON {
 }
 
 func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, p *principal) {
-	s.mu.Lock()
-	rp := s.hookAccess(r, p, "read")
-	s.mu.Unlock()
+	rp := s.hookRepo(w, r, p, "read")
 	if rp == nil {
-		writeNotFound(w)
 		return
 	}
 	s.hooks.mu.Lock()
@@ -166,11 +174,8 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request, p *principal)
 }
 
 func (s *Server) getHook(w http.ResponseWriter, r *http.Request, p *principal) {
-	s.mu.Lock()
-	rp := s.hookAccess(r, p, "read")
-	s.mu.Unlock()
+	rp := s.hookRepo(w, r, p, "read")
 	if rp == nil {
-		writeNotFound(w)
 		return
 	}
 	id, _ := strconv.ParseInt(r.PathValue("hook_id"), 10, 64)
@@ -212,11 +217,8 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request, p *principal
 		writeHTTPError(w, herr)
 		return
 	}
-	s.mu.Lock()
-	rp := s.hookAccess(r, p, "write")
-	s.mu.Unlock()
+	rp := s.hookRepo(w, r, p, "write")
 	if rp == nil {
-		writeNotFound(w)
 		return
 	}
 	switch {
@@ -265,11 +267,8 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request, p *principal
 }
 
 func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request, p *principal) {
-	s.mu.Lock()
-	rp := s.hookAccess(r, p, "admin")
-	s.mu.Unlock()
+	rp := s.hookRepo(w, r, p, "admin")
 	if rp == nil {
-		writeNotFound(w)
 		return
 	}
 	id, _ := strconv.ParseInt(r.PathValue("hook_id"), 10, 64)
