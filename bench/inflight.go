@@ -63,7 +63,8 @@ type inflightResult struct {
 	CLIStopped    int
 	CLIBusyAtRun  int // of the CLI's pipelines, how many were busy when it updated them
 	CLIWall       time.Duration
-	CLIStoppedAll int // extrapolated to N
+	CLIStoppedAll int    // extrapolated to N
+	Output        string `json:"-"` // rotor's output when it exited non-zero
 }
 
 // execRunner starts executions through the API, as CI does.
@@ -189,6 +190,7 @@ func measureInFlight(ctx context.Context, bin, tmp string, s shape, i int, io_ i
 	case rerr == nil:
 	case errors.As(rerr, &ee):
 		res.Exit = ee.ExitCode()
+		res.Output = p.Output // why it failed, for the report
 	default:
 		return res, fmt.Errorf("%w\n%s", rerr, p.Output)
 	}
@@ -295,7 +297,7 @@ func runInFlight(ctx context.Context, bin, tmp string, o options, io_ inflightOp
 	reportInFlight(stdout, results)
 	for _, r := range results {
 		if r.Stopped != r.Raced || r.NotOnNew != 0 || !r.OldRevoked {
-			return fmt.Errorf("a check failed (%s): see the table", r.Shape)
+			return fmt.Errorf("a check failed (%s): see the table; rotor printed:\n%s", r.Shape, indent(r.Output))
 		}
 	}
 	return nil

@@ -51,8 +51,9 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation
 func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string, bs []bound, interrupt bool) (stopped []string, err error) {
 	inDoubt := false
 	var readVersion int32 // the version GetPipeline showed, once read
+	readBack := false     // the version was read again after the update's last attempt
 	defer func() {
-		if err != nil && inDoubt && readVersion != 0 && !t.updatedSince(ctx, name, readVersion) {
+		if err != nil && inDoubt && !readBack && readVersion != 0 && !t.updatedSince(ctx, name, readVersion) {
 			// Read back: no update reached AWS after all.
 			inDoubt = false
 		}
@@ -144,14 +145,22 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 	gate := &idleGate{t: t, pipeline: name, interrupt: interrupt}
 	uout, err := t.client.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: decl}, upd.option, gate.option)
 	if err != nil && gate.attempts > 1 {
-		// The SDK retried (a timeout, a lost answer, a 5xx): the first
-		// attempt may have updated the pipeline, whatever stopped the
-		// retry (the pipeline busy now, perhaps with the very execution
-		// that update started). The binding may hold the new token: in
-		// doubt, never "left as it was" or "waiting", so that rollback
-		// restores it before the new token is revoked (I1).
-		inDoubt = true
-		return nil, fmt.Errorf("pipeline %s: update (retried; an earlier attempt may have reached AWS): %w", name, awsx.Sanitize(err, secrets...))
+		// The SDK retried (a throttle, a timeout, a lost answer, a 5xx):
+		// an earlier attempt may have updated the pipeline, whatever
+		// stopped the retry (the pipeline busy now, perhaps with the very
+		// execution that update started). Read back: a version that has
+		// moved means the binding may hold the new token, in doubt, never
+		// "left as it was" or "waiting", so that rollback restores it
+		// before the new token is revoked (I1). A version that has not
+		// moved means no attempt landed, and the last answer is the whole
+		// story: a pipeline busy now waits like any other (a throttled
+		// first attempt is common on a busy day, and treating its busy
+		// retry as in doubt rolled back a whole run in CI).
+		readBack = readVersion != 0
+		if !readBack || t.updatedSince(ctx, name, readVersion) {
+			inDoubt = true
+			return nil, fmt.Errorf("pipeline %s: update (retried; an earlier attempt may have reached AWS): %w", name, awsx.Sanitize(err, secrets...))
+		}
 	}
 	if err != nil {
 		if r := (*refusal)(nil); errors.As(err, &r) {
@@ -165,7 +174,7 @@ func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string
 		}
 		clean := awsx.Sanitize(err, secrets...)
 		var ae *awsx.Error
-		inDoubt = !errors.As(clean, &ae) || ae.Status == 0 || ae.Status >= 500
+		inDoubt = !readBack && (!errors.As(clean, &ae) || ae.Status == 0 || ae.Status >= 500)
 		return nil, fmt.Errorf("pipeline %s: update: %w", name, clean)
 	}
 

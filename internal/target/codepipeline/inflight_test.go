@@ -478,3 +478,53 @@ func TestApply_RetriedUpdateThatNeverLandedIsUnchanged(t *testing.T) {
 		t.Errorf("result %+v: want an error marked unchanged (the version never moved)", res)
 	}
 }
+
+// TestApply_ThrottledUpdateThatMeetsADeploymentWaits: the first attempt is
+// throttled (it never reached the pipeline) and, meanwhile, a deployment
+// starts, so the SDK's retry finds the pipeline busy. Read back, the
+// version has not moved: the pipeline is busy like any other, here left
+// waiting (in_flight: skip) on the old token. Taken as in doubt, it failed
+// and the whole run rolled back (the in-flight benchmark in CI, under load).
+func TestApply_ThrottledUpdateThatMeetsADeploymentWaits(t *testing.T) {
+	isolate(t)
+	var throttled atomic.Bool
+	var be backend
+	be, gh := emulatorBackend(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdatePipeline") && throttled.CompareAndSwap(false, true) {
+				name := "p"
+				if _, err := be.admin.StartPipelineExecution(r.Context(), &sdk.StartPipelineExecutionInput{Name: &name}); err != nil {
+					t.Errorf("start a deployment: %v", err)
+				}
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"__type":"ThrottlingException","message":"Rate exceeded"}`)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	old, fresh := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
+	gh.allow(old, true)
+	gh.allow(fresh, true)
+	create(t, be, testDecl("p", ghSpec{"GitHub", "acme", "deploy", old}))
+	for be.emu.Busy("p") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	be.emu.SetRunTime("p", "Build", time.Hour) // the deployment the retry meets
+	tg := newTarget(t, be, Config{Match: &Match{Repo: "deploy"}, InFlight: InFlightSkip})
+	bs, err := tg.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := applyResults(tg, fresh, bs, rotation.WaitBounds{})[id("p", "Source", "GitHub")]
+	if !throttled.Load() {
+		t.Fatal("no UpdatePipeline was throttled: the test shows nothing")
+	}
+	if got := be.stored(t, "p", "GitHub"); !got.Equal(old) {
+		t.Fatalf("the pipeline holds %v, want the old token", got)
+	}
+	if res.Err != nil || res.Waiting == "" {
+		t.Errorf("result %+v: want waiting on the old token (the throttled attempt never landed), not failed", res)
+	}
+}
