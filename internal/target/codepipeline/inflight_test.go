@@ -404,20 +404,7 @@ func TestApply_RetriedUpdateIsInDoubt(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	old, fresh := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
-	gh.allow(old, true)
-	gh.allow(fresh, true)
-	create(t, be, testDecl("p", ghSpec{"GitHub", "acme", "deploy", old}))
-	for be.emu.Busy("p") {
-		time.Sleep(5 * time.Millisecond)
-	}
-	be.emu.SetRunTime("p", "Build", time.Hour) // the deployment the lost update's retry meets
-	tg := newTarget(t, be, Config{Match: &Match{Repo: "deploy"}, InFlight: InFlightSkip})
-	bs, err := tg.Discover(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := applyResults(tg, fresh, bs, rotation.WaitBounds{})[id("p", "Source", "GitHub")]
+	_, fresh, res := applyToIdle(t, be, gh, time.Hour) // the deployment the lost update's retry meets
 	if !lost.Load() {
 		t.Fatal("the update was never sent")
 	}
@@ -455,19 +442,7 @@ func TestApply_RetriedUpdateThatNeverLandedIsUnchanged(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	old, fresh := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
-	gh.allow(old, true)
-	gh.allow(fresh, true)
-	create(t, be, testDecl("p", ghSpec{"GitHub", "acme", "deploy", old}))
-	for be.emu.Busy("p") {
-		time.Sleep(5 * time.Millisecond)
-	}
-	tg := newTarget(t, be, Config{Match: &Match{Repo: "deploy"}, InFlight: InFlightSkip})
-	bs, err := tg.Discover(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := applyResults(tg, fresh, bs, rotation.WaitBounds{})[id("p", "Source", "GitHub")]
+	old, _, res := applyToIdle(t, be, gh, 0)
 	if calls.Load() < 2 {
 		t.Fatalf("UpdatePipeline sent %d times: the SDK did not retry, the test shows nothing", calls.Load())
 	}
@@ -504,20 +479,7 @@ func TestApply_ThrottledUpdateThatMeetsADeploymentWaits(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	old, fresh := token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
-	gh.allow(old, true)
-	gh.allow(fresh, true)
-	create(t, be, testDecl("p", ghSpec{"GitHub", "acme", "deploy", old}))
-	for be.emu.Busy("p") {
-		time.Sleep(5 * time.Millisecond)
-	}
-	be.emu.SetRunTime("p", "Build", time.Hour) // the deployment the retry meets
-	tg := newTarget(t, be, Config{Match: &Match{Repo: "deploy"}, InFlight: InFlightSkip})
-	bs, err := tg.Discover(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := applyResults(tg, fresh, bs, rotation.WaitBounds{})[id("p", "Source", "GitHub")]
+	old, _, res := applyToIdle(t, be, gh, time.Hour) // the deployment the retry meets
 	if !throttled.Load() {
 		t.Fatal("no UpdatePipeline was throttled: the test shows nothing")
 	}
@@ -527,4 +489,29 @@ func TestApply_ThrottledUpdateThatMeetsADeploymentWaits(t *testing.T) {
 	if res.Err != nil || res.Waiting == "" {
 		t.Errorf("result %+v: want waiting on the old token (the throttled attempt never landed), not failed", res)
 	}
+}
+
+// applyToIdle creates pipeline p holding a generated token (old), waits for the
+// execution CreatePipeline starts to end, gives p's Build stage buildTime
+// (0: the emulator's default) for the deployments that start from then on,
+// and applies a new token to p with in_flight: skip. be's wrapper decides
+// how the emulator answers.
+func applyToIdle(t *testing.T, be backend, gh *fakeGitHub, buildTime time.Duration) (old, fresh token.Token, res rotation.Result) {
+	t.Helper()
+	old, fresh = token.Generate(token.KindClassicPAT), token.Generate(token.KindClassicPAT)
+	gh.allow(old, true)
+	gh.allow(fresh, true)
+	create(t, be, testDecl("p", ghSpec{"GitHub", "acme", "deploy", old}))
+	for be.emu.Busy("p") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if buildTime > 0 {
+		be.emu.SetRunTime("p", "Build", buildTime)
+	}
+	tg := newTarget(t, be, Config{Match: &Match{Repo: "deploy"}, InFlight: InFlightSkip})
+	bs, err := tg.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return old, fresh, applyResults(tg, fresh, bs, rotation.WaitBounds{})[id("p", "Source", "GitHub")]
 }
