@@ -24,7 +24,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/seal/sealtest"
 	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/target/secretsmanager"
 	ssmtarget "github.com/rotor-ci/rotor/internal/target/ssm"
@@ -199,14 +199,7 @@ func newPair(t *testing.T, c *clients, holder rotation.Target, pipeline string, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	dir := t.TempDir()
-	if err := seal.Generate(dir + "/rotor.key"); err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := seal.Open("file:rotor.key", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sealer := sealtest.Key(t)
 	j := &journal{}
 	p := &pair{
 		engine: &rotation.Engine{Store: st, Sealer: sealer, Log: log, Holder: "test"},

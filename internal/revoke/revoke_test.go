@@ -14,7 +14,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/github"
 	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/revoke"
-	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/seal/sealtest"
 	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/token"
 	"github.com/rotor-ci/rotor/internal/wiring"
@@ -45,13 +45,7 @@ func setup(t *testing.T, limit int) (*ghemu.Server, *github.Client, *revoke.Queu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := seal.Generate(filepath.Join(dir, "k")); err != nil {
-		t.Fatal(err)
-	}
-	key, err := seal.Open("file:k", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := sealtest.Key(t)
 	c := &clock{now: time.Now().UTC()}
 	var alive []revoke.Item
 	q := &revoke.Queue{Store: st, Sealer: key, GitHub: wiring.RevocationGitHub(gh), Limit: limit, Now: c.Now,

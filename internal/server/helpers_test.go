@@ -17,7 +17,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/alert"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/seal/sealtest"
 	"github.com/rotor-ci/rotor/internal/status"
 	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/token"
@@ -274,13 +274,7 @@ func newHarness(t *testing.T, creds ...config.Credential) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h.st = st
-	keyFile := filepath.Join(dir, "rotor.key")
-	if err := seal.Generate(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	if h.sealer, err = seal.Open("file:"+keyFile, dir); err != nil {
-		t.Fatal(err)
-	}
+	h.sealer = sealtest.Key(t)
 	h.eng = &rotation.Engine{Store: st, Sealer: h.sealer, Now: h.clock.Now, Holder: "test/1"}
 	for _, cc := range creds {
 		h.srcs[cc.Name] = &source{typ: cc.Source.Type, gh: h.gh}

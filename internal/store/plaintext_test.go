@@ -9,7 +9,7 @@ import (
 
 	"github.com/rotor-ci/rotor/internal/audit"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/seal/sealtest"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -17,13 +17,7 @@ import (
 // the file, its WAL, or anything read back.
 func TestStore_noPlaintext(t *testing.T) {
 	dir := t.TempDir()
-	if err := seal.Generate(filepath.Join(dir, "rotor.key")); err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := seal.Open("file:rotor.key", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sealer := sealtest.Key(t)
 	s := openT(t, "sqlite:"+filepath.Join(dir, "rotor.db"))
 	tok := token.Generate(token.KindClassicPAT)
 	sealed, err := sealer.Seal(context.Background(), rotation.SealContext{Credential: "c", Fingerprint: tok.Fingerprint()}, tok)

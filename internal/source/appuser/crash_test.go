@@ -12,7 +12,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/github/githubtest"
 	"github.com/rotor-ci/rotor/internal/grant"
 	"github.com/rotor-ci/rotor/internal/rotation"
-	"github.com/rotor-ci/rotor/internal/seal"
+	"github.com/rotor-ci/rotor/internal/seal/sealtest"
 	"github.com/rotor-ci/rotor/internal/source/appuser"
 	"github.com/rotor-ci/rotor/internal/store"
 	"github.com/rotor-ci/rotor/internal/target/file"
@@ -46,13 +46,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := seal.Generate(filepath.Join(dir, "rotor.key")); err != nil {
-		t.Fatal(err)
-	}
-	key, err := seal.Open("file:rotor.key", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := sealtest.Key(t)
 	secret, err := emu.CreateClientSecret("rotor-user")
 	if err != nil {
 		t.Fatal(err)
