@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/smithy-go"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/rotor-ci/rotor/internal/ratelimit"
 	"github.com/rotor-ci/rotor/internal/token"
@@ -291,7 +294,8 @@ func (e *apiErr) ErrorMessage() string          { return e.code }
 func (e *apiErr) ErrorFault() smithy.ErrorFault { return smithy.FaultUnknown }
 
 // TestPace checks that every attempt, retries included, passes through the
-// operation's limiter and reports how it was answered.
+// operation's limiter and reports how it was answered, to the limiter and
+// to the observer.
 func TestPace(t *testing.T) {
 	isolate(t)
 	var n atomic.Int64
@@ -314,8 +318,13 @@ func TestPace(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := ratelimit.NewGroup(ratelimit.Options{Initial: 1000})
+	var (
+		mu    sync.Mutex
+		calls []ratelimit.Call
+	)
+	observe := func(c ratelimit.Call) { mu.Lock(); calls = append(calls, c); mu.Unlock() }
 	c := codepipeline.NewFromConfig(cfg, func(o *codepipeline.Options) {
-		o.APIOptions = append(o.APIOptions, Pace(g))
+		o.APIOptions = append(o.APIOptions, Pace(g, observe))
 		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 5
 			o.RateLimiter = sdkratelimit.None
@@ -328,12 +337,39 @@ func TestPace(t *testing.T) {
 	if _, err := c.GetPipeline(context.Background(), &codepipeline.GetPipelineInput{Name: aws.String("p")}); !IsCode(err, "PipelineNotFoundException") {
 		t.Fatalf("GetPipeline: %v", err)
 	}
+	// An unpaced call is observed, but neither waits nor teaches the
+	// limiter.
+	unpaced := func(o *codepipeline.Options) { o.APIOptions = append(o.APIOptions, Unpaced) }
+	if _, err := c.ListPipelines(context.Background(), &codepipeline.ListPipelinesInput{}, unpaced); !IsCode(err, "PipelineNotFoundException") {
+		t.Fatalf("unpaced ListPipelines: %v", err)
+	}
 	got := g.Stats()
 	if s := got["ListPipelines"]; s.Throttles != 2 || s.Successes != 1 {
 		t.Errorf("ListPipelines stats = %+v, want 2 throttles and 1 success", s)
 	}
 	if s := got["GetPipeline"]; s.Throttles != 0 || s.Successes != 1 {
 		t.Errorf("GetPipeline stats = %+v, want 1 success (a 4xx answer)", s)
+	}
+	// The observer tells the 4xx answer from a success, and sees the rate
+	// the limiter allows after each answer.
+	call := func(op, result string) ratelimit.Call {
+		return ratelimit.Call{Service: "codepipeline", Operation: op, Region: "us-east-1", Result: result}
+	}
+	want := []ratelimit.Call{
+		call("ListPipelines", ratelimit.ResultThrottled), call("ListPipelines", ratelimit.ResultThrottled),
+		call("ListPipelines", ratelimit.ResultOK), call("GetPipeline", ratelimit.ResultError),
+		call("ListPipelines", ratelimit.ResultError),
+	}
+	if diff := cmp.Diff(want, calls, cmpopts.IgnoreFields(ratelimit.Call{}, "Rate")); diff != "" {
+		t.Fatalf("observed calls (-want +got):\n%s", diff)
+	}
+	for _, i := range []int{2, 3} { // each operation's last paced call
+		if c := calls[i]; c.Rate != got[c.Operation].Rate || c.Rate <= 0 {
+			t.Errorf("%s observed at %v calls/s, its limiter is at %v", c.Operation, c.Rate, got[c.Operation].Rate)
+		}
+	}
+	if r := calls[4].Rate; r != 0 {
+		t.Errorf("unpaced call observed at %v calls/s, want 0 (no limiter)", r)
 	}
 }
 

@@ -10,7 +10,7 @@
 //	cfg, err := awsx.Load(ctx, awsx.Config{Region: "us-east-1"})
 //	lim := ratelimit.NewGroup(ratelimit.Options{})
 //	client := codepipeline.NewFromConfig(cfg, func(o *codepipeline.Options) {
-//		o.APIOptions = append(o.APIOptions, awsx.Pace(lim))
+//		o.APIOptions = append(o.APIOptions, awsx.Pace(lim, nil))
 //	})
 //	…
 //	if err != nil { return awsx.Sanitize(err, tok) }

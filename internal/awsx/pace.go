@@ -3,6 +3,7 @@ package awsx
 import (
 	"context"
 	"errors"
+	"strings"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -16,20 +17,31 @@ import (
 // limiter how the server answered. Add it to a client's APIOptions:
 //
 //	codepipeline.NewFromConfig(cfg, func(o *codepipeline.Options) {
-//		o.APIOptions = append(o.APIOptions, awsx.Pace(g))
+//		o.APIOptions = append(o.APIOptions, awsx.Pace(g, nil))
 //	})
-func Pace(g *ratelimit.Group) func(*middleware.Stack) error {
+//
+// observe, if not nil, hears of every attempt once it is answered, with its
+// service, operation, region, result and the limiter's rate after the
+// answer (the caller adds the account, which the request does not name). It
+// is called on the calling goroutine, so it must be quick and safe for
+// concurrent use. An attempt that never left (its context ended while it
+// waited for its slot) is not one.
+func Pace(g *ratelimit.Group, observe func(ratelimit.Call)) func(*middleware.Stack) error {
 	return func(s *middleware.Stack) error {
 		// After the retry middleware, so each attempt waits its turn; before
 		// signing, so the signature is as fresh as the attempt.
 		if _, ok := s.Finalize.Get("Retry"); ok {
-			return s.Finalize.Insert(pacer{g}, "Retry", middleware.After)
+			return s.Finalize.Insert(pacer{g: g, observe: observe}, "Retry", middleware.After)
 		}
-		return s.Finalize.Add(pacer{g}, middleware.After)
+		return s.Finalize.Add(pacer{g: g, observe: observe}, middleware.After)
 	}
 }
 
-type pacer struct{ g *ratelimit.Group }
+type pacer struct {
+	g       *ratelimit.Group
+	observe func(ratelimit.Call)
+	unpaced bool // Unpaced: observed only
+}
 
 // PaceID names the pacing middleware in the stack, for middleware that must
 // run right after the wait for a slot.
@@ -40,7 +52,13 @@ func (pacer) ID() string { return PaceID }
 func (p pacer) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 	middleware.FinalizeOutput, middleware.Metadata, error,
 ) {
-	l := p.g.For(awsmiddleware.GetOperationName(ctx))
+	op := awsmiddleware.GetOperationName(ctx)
+	if p.unpaced {
+		out, md, err := next.HandleFinalize(ctx, in)
+		p.report(ctx, op, err, 0)
+		return out, md, err
+	}
+	l := p.g.For(op)
 	if err := l.Wait(ctx); err != nil {
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 	}
@@ -54,7 +72,44 @@ func (p pacer) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, 
 		// A validation error or a missing pipeline: the server had room.
 		l.OnSuccess()
 	}
+	p.report(ctx, op, err, l.Rate())
 	return out, md, err
+}
+
+// report tells the observer, if any, of one attempt.
+func (p pacer) report(ctx context.Context, op string, err error, rate float64) {
+	if p.observe == nil {
+		return
+	}
+	result := ratelimit.ResultError
+	switch {
+	case err == nil:
+		result = ratelimit.ResultOK
+	case IsThrottle(err):
+		result = ratelimit.ResultThrottled
+	}
+	p.observe(ratelimit.Call{
+		Service: serviceName(awsmiddleware.GetServiceID(ctx)), Operation: op,
+		Region: awsmiddleware.GetRegion(ctx), Result: result, Rate: rate,
+	})
+}
+
+// Unpaced is an SDK API option that takes one call out of Pace's pacing:
+// it neither waits for a slot nor tells the limiter how it was answered
+// (the caller bounds its rate otherwise), but Pace's observer still hears
+// of each attempt, with Rate 0. Without Pace in the stack it does nothing.
+func Unpaced(s *middleware.Stack) error {
+	m, ok := s.Finalize.Get(PaceID)
+	if !ok {
+		return nil
+	}
+	p, ok := m.(pacer)
+	if !ok {
+		return nil
+	}
+	p.unpaced = true
+	_, err := s.Finalize.Swap(PaceID, p)
+	return err
 }
 
 // answered reports an error the server sent with a 4xx status.
@@ -62,3 +117,8 @@ func answered(err error) bool {
 	var re *awshttp.ResponseError
 	return errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500
 }
+
+// serviceName is the SDK's service ID as rotor names services elsewhere
+// (target types, metrics): "CodePipeline" → "codepipeline", "Secrets
+// Manager" → "secretsmanager".
+func serviceName(id string) string { return strings.ToLower(strings.ReplaceAll(id, " ", "")) }

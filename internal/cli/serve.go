@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rotor-ci/rotor/internal/alert"
@@ -86,7 +87,9 @@ func runServe(ctx context.Context, app *App, f serveFlags) error {
 		return &UsageError{Err: err}
 	}
 	defer app.reloadAlertsOnHangup(notifiers)()
-	env, err := wiring.Open(ctx, cfg, app.Log, app.Wiring...)
+	// Targets are built per run; the AWS call counts outlive them here.
+	calls := server.NewAWSCalls()
+	env, err := wiring.Open(ctx, cfg, app.Log, append(slices.Clone(app.Wiring), wiring.WithAWSCalls(calls.Observe))...)
 	if err != nil {
 		return err
 	}
@@ -103,6 +106,7 @@ func runServe(ctx context.Context, app *App, f serveFlags) error {
 		Alerts:      notifiers,
 		Log:         app.Log,
 		Revocations: env.Revocations(),
+		AWSCalls:    calls,
 	}, server.Options{Listen: f.listen, Tick: f.tick, Workers: f.workers})
 	if errors.Is(err, server.ErrAuthToken) || errors.Is(err, server.ErrTLS) || errors.Is(err, server.ErrInsecureListen) {
 		return &UsageError{Err: err}

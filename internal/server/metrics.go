@@ -62,6 +62,9 @@ func newMetrics(s *Server) *metrics {
 	}
 	m.reg.MustRegister(m.rotations, m.apiErrors, m.storeErrs, m.alerts, m.durations, m.stopped, &stateCollector{s: s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.deps.AWSCalls != nil {
+		m.reg.MustRegister(s.deps.AWSCalls)
+	}
 	return m
 }
 

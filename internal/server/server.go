@@ -39,6 +39,9 @@ type Deps struct {
 	// revocation API: every tick sends what its hourly budget allows and
 	// alerts on tokens still alive after their revocation.
 	Revocations *revoke.Queue
+	// AWSCalls, if set, is shown in /metrics: the AWS calls that the
+	// targets Credential builds report (wiring.WithAWSCalls).
+	AWSCalls *AWSCalls
 }
 
 // Options tune the daemon. The zero value is what production uses.

@@ -12,6 +12,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/config"
 	"github.com/rotor-ci/rotor/internal/github"
+	"github.com/rotor-ci/rotor/internal/ratelimit"
 	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/secretfile"
 	"github.com/rotor-ci/rotor/internal/target/actionssecret"
@@ -46,6 +47,9 @@ type Deps struct {
 	Holds cfnref.Holds
 	// GitHub is the GitHub API client (github-actions-secret).
 	GitHub *github.Client
+	// AWSCalls, if set, hears of every attempt of every paced AWS call
+	// (codepipeline), with its account and region: rotor serve's metrics.
+	AWSCalls func(ratelimit.Call)
 }
 
 func (d Deps) aws(t config.Target) awsx.Config {
@@ -87,6 +91,7 @@ func New(ctx context.Context, t config.Target, d Deps) (rotation.Target, error) 
 			Progress:                 d.Progress,
 			Holds:                    d.Holds,
 			Inventory:                d.Inventory,
+			Calls:                    d.AWSCalls,
 		}
 		if !t.Match.IsZero() {
 			cfg.Match = &codepipeline.Match{Owner: t.Match.Owner, Repo: t.Match.Repo, Branch: t.Match.Branch}

@@ -57,6 +57,7 @@ func (e *Env) Credential(ctx context.Context, cc *config.Credential, opts Creden
 		AWS: func(t config.Target) awsx.Config { return e.opts.aws(target.AWSConfig(e.Config.AWS, t)) },
 		Log: e.Log, Progress: opts.Progress, Known: e.known(cc.Name), Dir: e.Config.Dir(),
 		CloudFormation: e.opts.cloudFormationClient, GitHub: e.GitHub, Inventory: e.store,
+		AWSCalls: e.opts.awsCalls,
 	}
 	var targets []rotation.Target
 	// The engine sets each binding's Slot before Vet; targets is complete

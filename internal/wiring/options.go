@@ -9,6 +9,7 @@ import (
 	"github.com/rotor-ci/rotor/internal/awsx"
 	"github.com/rotor-ci/rotor/internal/cfnref"
 	"github.com/rotor-ci/rotor/internal/config"
+	"github.com/rotor-ci/rotor/internal/ratelimit"
 )
 
 // Option changes how wiring builds the implementations: tests and the demo
@@ -20,6 +21,8 @@ type options struct {
 	// staticAWS, if set, are the credentials of every AWS client, which
 	// then read no shared config file or profile of the machine.
 	staticAWS *credentials.StaticCredentialsProvider
+	// awsCalls hears of every paced AWS call of every target built.
+	awsCalls func(ratelimit.Call)
 }
 
 func newOptions(opts []Option) options {
@@ -46,6 +49,16 @@ func WithStaticAWSCredentials(accessKeyID, secretAccessKey string) Option {
 		p := credentials.NewStaticCredentialsProvider(accessKeyID, secretAccessKey, "")
 		o.staticAWS = &p
 	}
+}
+
+// WithAWSCalls has every target that paces its AWS calls (codepipeline)
+// report each attempt, retries included, to observe, with its account,
+// region and result. One observer serves every credential and run of the
+// process, so that what it counts outlives the targets, which are built
+// per run: rotor serve's per-account call and throttle metrics. observe
+// must be quick and safe for concurrent use.
+func WithAWSCalls(observe func(ratelimit.Call)) Option {
+	return func(o *options) { o.awsCalls = observe }
 }
 
 // aws applies the options to an AWS configuration wiring built.

@@ -57,7 +57,8 @@ func daemon() int {
 		log.Error("config", "err", err)
 		return 2
 	}
-	env, err := wiring.Open(ctx, cfg, log)
+	calls := server.NewAWSCalls()
+	env, err := wiring.Open(ctx, cfg, log, wiring.WithAWSCalls(calls.Observe))
 	if err != nil {
 		log.Error("open", "err", err)
 		return 1
@@ -79,7 +80,7 @@ func daemon() int {
 		return 2
 	}
 	srv, err := server.New(server.Deps{
-		Config: cfg, Store: env.Store, Engine: eng, Alerts: notifiers, Log: log,
+		Config: cfg, Store: env.Store, Engine: eng, Alerts: notifiers, Log: log, AWSCalls: calls,
 		Credential: func(ctx context.Context, cc *config.Credential) (rotation.Credential, error) {
 			return env.Credential(ctx, cc, wiring.CredentialOptions{})
 		},
@@ -307,7 +308,8 @@ func TestServe_endToEnd(t *testing.T) {
 	}
 	var metrics string
 	d1.get(t, "/metrics", &metrics)
-	for _, want := range []string{`rotor_rotations_total{credential="ci-app",result="succeeded"}`, `rotor_credential_created_timestamp_seconds{credential="ci-app"}`, `rotor_last_run_success{credential="ci-app"} 1`} {
+	for _, want := range []string{`rotor_rotations_total{credential="ci-app",result="succeeded"}`, `rotor_credential_created_timestamp_seconds{credential="ci-app"}`, `rotor_last_run_success{credential="ci-app"} 1`,
+		`rotor_aws_calls_total{account="123456789012",operation="UpdatePipeline",region="us-east-1",result="ok",service="codepipeline"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

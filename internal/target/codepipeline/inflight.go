@@ -90,20 +90,12 @@ func (e *gateError) Error() string        { return e.err.Error() }
 func (e *gateError) Unwrap() error        { return e.err }
 func (e *gateError) RetryableError() bool { return false }
 
-// unpaced takes the pacer out of one call. The idle check inside an
-// UpdatePipeline runs once per update slot, so the update's limiter already
-// bounds its rate; a second limiter in series would only add its own wait
-// to the window (and, measured at 1,000 pipelines, cost a third of the
-// update throughput).
-func unpaced(o *codepipeline.Options) {
-	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
-		if _, ok := s.Finalize.Get(awsx.PaceID); !ok {
-			return nil
-		}
-		_, err := s.Finalize.Remove(awsx.PaceID)
-		return err
-	})
-}
+// unpaced takes one call out of pacing (it is still counted in metrics).
+// The idle check inside an UpdatePipeline runs once per update slot, so the
+// update's limiter already bounds its rate; a second limiter in series would
+// only add its own wait to the window (and, measured at 1,000 pipelines,
+// cost a third of the update throughput).
+func unpaced(o *codepipeline.Options) { o.APIOptions = append(o.APIOptions, awsx.Unpaced) }
 
 // idleGate is the idle check of one UpdatePipeline call.
 type idleGate struct {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 )
 
@@ -58,6 +59,7 @@ type inventory struct {
 	changed map[string]bool  // pipelines to write at the next save
 	removed map[string]bool  // pipelines to delete at the next save
 	entries map[string]facts // by pipeline name
+	acct    string           // account(), once found
 }
 
 // keeper is where an inventory lives between processes.
@@ -342,6 +344,25 @@ func (inv *inventory) arn(name string) string {
 	defer inv.mu.Unlock()
 	inv.load()
 	return inv.entries[name].Arn
+}
+
+// account is the account of the pipelines the inventory remembers (a view
+// sees one account), or "" when it remembers none. Once found it is kept:
+// it only names calls in metrics (Target.callAccount).
+func (inv *inventory) account() string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.acct != "" {
+		return inv.acct
+	}
+	inv.load()
+	for _, e := range inv.entries {
+		if a, err := arn.Parse(e.Arn); err == nil && a.AccountID != "" {
+			inv.acct = a.AccountID
+			break
+		}
+	}
+	return inv.acct
 }
 
 // retain forgets every pipeline not in names (a full listing of the region).

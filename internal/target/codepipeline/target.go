@@ -123,6 +123,11 @@ type Config struct {
 	Progress func(rotation.Progress)
 	// Limits tunes the adaptive limiter; zero: its defaults.
 	Limits ratelimit.Options
+	// Calls, if set, hears of every attempt of every CodePipeline call
+	// (retries included) with its account and region: rotor serve's
+	// per-account call and throttle metrics. It must be quick and safe for
+	// concurrent use.
+	Calls func(ratelimit.Call)
 	// Inventory keeps the pipeline inventory (what discovery learned of
 	// each pipeline at each version; nothing secret) for every replica and
 	// the next process, so that discovery reads only pipelines that changed
@@ -229,26 +234,54 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	if cfg.pageSize <= 0 {
 		cfg.pageSize = maxPageSize
 	}
-	limits := ratelimit.NewGroup(cfg.Limits)
-	client := codepipeline.NewFromConfig(awsCfg, func(o *codepipeline.Options) {
-		o.APIOptions = append(o.APIOptions, awsx.Pace(limits))
-	})
 	cfn := cfg.CloudFormation
 	if cfn == nil {
 		cfn = cloudformation.NewFromConfig(awsCfg)
 	}
-	return &Target{
+	t := &Target{
 		cfg:      cfg,
-		client:   client,
 		region:   awsCfg.Region,
-		limits:   limits,
+		limits:   ratelimit.NewGroup(cfg.Limits),
 		log:      log.With("target", Type, "region", awsCfg.Region),
 		inv:      newInventory(cfg.keeper(awsCfg.Region)),
 		pageSize: cfg.pageSize,
 		cfn:      cfn,
 		records:  map[string]*record{},
 		tagsRead: map[string]time.Time{},
-	}, nil
+	}
+	var observe func(ratelimit.Call)
+	if cfg.Calls != nil {
+		observe = t.observe
+	}
+	t.client = codepipeline.NewFromConfig(awsCfg, func(o *codepipeline.Options) {
+		o.APIOptions = append(o.APIOptions, awsx.Pace(t.limits, observe))
+	})
+	return t, nil
+}
+
+// observe passes a paced call on to Config.Calls with the account it went
+// to, which the request does not name.
+func (t *Target) observe(c ratelimit.Call) {
+	c.Account = t.callAccount()
+	t.cfg.Calls(c)
+}
+
+// callAccount is the account a call went to, as far as the target knows at
+// the time: its own once its pipelines named it; before that the role's
+// (every place of a fleet has one), or the account of the pipelines that
+// the inventory remembers of this view, from earlier discoveries of this
+// process or, through the store, of another; "" when none is known yet, as
+// for the first calls (ListPipelines, the first GetPipelines) of a target
+// without a role that has never discovered before. The last two only name
+// calls: they decide nothing about bindings.
+func (t *Target) callAccount() string {
+	if a := t.ownAccount(); a != "" {
+		return a
+	}
+	if a := accountOf(t.cfg.AWS.RoleARN); a != "" {
+		return a
+	}
+	return t.inv.account()
 }
 
 // keeper is where the inventory of the account view the target talks to
