@@ -55,11 +55,7 @@ func TestFleet_Calls(t *testing.T) {
 	isolate(t)
 	sb := startFleetSandbox(t)
 	ctx := context.Background()
-	places := []Place{
-		{RoleARN: fleetRole("111111111111"), ExternalID: "ext", Region: "us-east-1"},
-		{RoleARN: fleetRole("111111111111"), ExternalID: "ext", Region: "eu-west-1"},
-		{RoleARN: fleetRole("222222222222"), ExternalID: "ext", Region: "us-east-1"},
-	}
+	places := sandboxPlaces()
 	// prod (222…) lets each operation through once, then throttles it
 	// until the observer has seen a throttle there: Apply's fresh read of
 	// prod-a (discovery read it first) is throttled exactly once, and its

@@ -79,6 +79,16 @@ func fleetBase(endpoint string) Config {
 
 func fleetRole(account string) string { return "arn:aws:iam::" + account + ":role/rotor" }
 
+// sandboxPlaces are fleetWorld's places under unit Workloads: dev
+// (111…) in us-east-1 and eu-west-1, prod (222…) in us-east-1.
+func sandboxPlaces() []Place {
+	return []Place{
+		{RoleARN: fleetRole("111111111111"), ExternalID: "ext", Region: "us-east-1"},
+		{RoleARN: fleetRole("111111111111"), ExternalID: "ext", Region: "eu-west-1"},
+		{RoleARN: fleetRole("222222222222"), ExternalID: "ext", Region: "us-east-1"},
+	}
+}
+
 // TestFleet_Accounts: one target over accounts × regions reaches each
 // through its role and external id, finds every place's bindings (IDs
 // naming account and region), applies the token in each and verifies it;
@@ -87,11 +97,7 @@ func TestFleet_Accounts(t *testing.T) {
 	isolate(t)
 	sb := startFleetSandbox(t)
 	ctx := context.Background()
-	places := []Place{
-		{RoleARN: fleetRole("111111111111"), ExternalID: "ext", Region: "us-east-1"},
-		{RoleARN: fleetRole("111111111111"), ExternalID: "ext", Region: "eu-west-1"},
-		{RoleARN: fleetRole("222222222222"), ExternalID: "ext", Region: "us-east-1"},
-	}
+	places := sandboxPlaces()
 	var (
 		mu   sync.Mutex
 		last rotation.Progress
