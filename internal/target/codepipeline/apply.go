@@ -45,9 +45,10 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, bindings []rotation
 // pipeline's executions: one in progress makes it a *busyError, unless
 // interrupt is set, and then the executions the update stops are returned.
 // An error is marked unchanged (see rotation.Result.Unchanged) unless the
-// update may have reached the service: only a 5xx, a timeout or a lost
-// connection on UpdatePipeline leaves that in doubt, and then rollback
-// restores the pipeline.
+// update may have reached the service: a 5xx, a timeout, a lost connection
+// or any failure after the SDK retried leaves that in doubt until the
+// pipeline's version, read back, shows whether it moved; still in doubt,
+// rollback restores the pipeline.
 func (t *Target) applyPipeline(ctx context.Context, tok token.Token, name string, bs []bound, interrupt bool) (stopped []string, err error) {
 	inDoubt := false
 	var readVersion int32 // the version GetPipeline showed, once read
