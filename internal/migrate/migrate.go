@@ -66,7 +66,7 @@ type Migrator struct {
 	Log      *slog.Logger
 	Holder   string
 	LeaseTTL time.Duration // default 30 s
-	Now         func() time.Time
+	Now      func() time.Time
 	// Concurrency bounds how many pipelines move at once (default 8).
 	Concurrency int
 	// MaxWait bounds the wait for a busy pipeline on the way back to
@@ -91,19 +91,19 @@ type Action struct {
 	// moves (or would move) to; "" for a dry run given none.
 	Connection string   `json:"connection,omitempty"`
 	Status     string   `json:"status"` // pending, refused, applied, verified, rolled_back, waiting, failed
-	Error    string   `json:"error,omitempty"`
-	Blockers []string `json:"blockers,omitempty"`
-	Webhooks []string `json:"webhooks,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Blockers   []string `json:"blockers,omitempty"`
+	Webhooks   []string `json:"webhooks,omitempty"`
 }
 
 // Result is a migration's outcome.
 type Result struct {
-	Credential string   `json:"credential"`
-	RunID      int64    `json:"run_id,omitempty"`
+	Credential string `json:"credential"`
+	RunID      int64  `json:"run_id,omitempty"`
 	// Connections are those the actions move to, one per account × region.
 	Connections []string `json:"connections"`
 	DryRun      bool     `json:"dry_run,omitempty"`
-	Actions    []Action `json:"actions"`
+	Actions     []Action `json:"actions"`
 	// Migrated: every action of the credential moved; the token retires
 	// after the grace period.
 	Migrated bool `json:"migrated"`
