@@ -15,7 +15,7 @@ import (
 
 type migrateFlags struct {
 	pipeline         string
-	connection       string
+	connections      []string
 	createConnection string
 	dryRun           bool
 }
@@ -33,9 +33,17 @@ A pipeline running a deployment is waited for, never stopped. Each pipeline is
 then verified by an execution of its source action; one that fails is put
 back on its version 1 action with the token rotor holds (exit code 3).
 
+A connection belongs to one AWS account and region, and a pipeline can use
+only one of its own: give --connection once per account × region that the
+credential's pipelines are in (each action moves to the one of its place).
+An action whose account and region has no connection refuses the whole
+command before anything is written; so do two connections of one place.
+
 A connection created by API is PENDING until someone completes the handshake
-in the AWS console (there is no API for it): --create-connection creates one,
-prints where to complete it, and stops; run again with --connection ARN.
+in the AWS console (there is no API for it): --create-connection creates one
+in the account and region of the pipelines (narrow with --pipeline to one
+place's pipeline when they span several), prints where to complete it, and
+stops; run again with --connection ARN.
 
 When the credential's last action has moved, its version 1 webhooks are gone
 (deregistered before each move, deleted after it), its token is retired after
@@ -47,22 +55,32 @@ See docs/migrate.md.`,
 		Example: `  rotor plan codepipeline-test-repo            # what would move, and what blocks it
   rotor migrate codepipeline-test-repo --create-connection github-acme
   rotor migrate codepipeline-test-repo --connection arn:aws:codeconnections:us-east-1:123456789012:connection/abc --dry-run
-  rotor migrate codepipeline-test-repo --connection arn:aws:codeconnections:us-east-1:123456789012:connection/abc`,
+  rotor migrate codepipeline-test-repo --connection arn:aws:codeconnections:us-east-1:123456789012:connection/abc
+
+  # pipelines in two accounts: one connection in each
+  rotor migrate payments-github --create-connection github-acme --pipeline dev-deploy
+  rotor migrate payments-github \
+      --connection arn:aws:codeconnections:eu-west-1:111111111111:connection/def \
+      --connection arn:aws:codeconnections:us-east-1:123456789012:connection/abc`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMigrate(cmd, app, args[0], f)
 		},
 	}
 	cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "move only this pipeline's actions")
-	cmd.Flags().StringVar(&f.connection, "connection", "", "ARN of an AVAILABLE CodeConnections (or codestar-connections) connection")
-	cmd.Flags().StringVar(&f.createConnection, "create-connection", "", "create a GitHub connection by this name, print how to complete it, and stop")
+	cmd.Flags().StringArrayVar(&f.connections, "connection", nil, "ARN of an AVAILABLE CodeConnections (or codestar-connections) connection; repeat it, one per account × region of the pipelines")
+	cmd.Flags().StringVar(&f.createConnection, "create-connection", "", "create a GitHub connection by this name in the pipelines' account and region, print how to complete it, and stop")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "show what would move and change nothing")
 	return cmd
 }
 
 func runMigrate(cmd *cobra.Command, app *App, name string, f migrateFlags) error {
-	if f.connection != "" && f.createConnection != "" {
+	if len(f.connections) > 0 && f.createConnection != "" {
 		return usageErrorf("give --connection or --create-connection, not both")
+	}
+	// A malformed ARN, or two of one place, is refused before anything is read.
+	if _, err := migrate.ParseConnections(f.connections); err != nil {
+		return &UsageError{Err: err}
 	}
 	return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
 		cc, err := env.Lookup(name)
@@ -78,15 +96,16 @@ func runMigrate(cmd *cobra.Command, app *App, name string, f migrateFlags) error
 			return &UsageError{Err: err}
 		}
 		if f.createConnection != "" {
-			arn, err := m.Connections.Create(ctx, f.createConnection)
-			if err != nil {
+			created, err := migrate.CreateConnection(ctx, mc, f.pipeline, f.createConnection)
+			if errors.Is(err, migrate.ErrSeveralPlaces) || errors.Is(err, migrate.ErrNothing) {
+				return &UsageError{Err: err}
+			} else if err != nil {
 				return err
 			}
-			out := map[string]string{"connection": arn, "status": migrate.ConnectionPending, "console_url": m.Connections.ConsoleURL(arn)}
-			return app.emit(out, func(w io.Writer) {
-				fmt.Fprintf(w, "created connection %s (PENDING)\n", arn)
-				fmt.Fprintf(w, "rotor cannot complete it: there is no API for the console handshake. Open\n  %s\n", out["console_url"])
-				fmt.Fprintf(w, "choose \"Update pending connection\", install the AWS Connector for GitHub on the\naccount or organisation that owns the repositories, then run:\n  rotor migrate %s --connection %s\n", name, arn)
+			return app.emit(created, func(w io.Writer) {
+				fmt.Fprintf(w, "created connection %s (PENDING) in %s\n", created.Connection, created.Place)
+				fmt.Fprintf(w, "rotor cannot complete it: there is no API for the console handshake. Open\n  %s\n", created.ConsoleURL)
+				fmt.Fprintf(w, "choose \"Update pending connection\", install the AWS Connector for GitHub on the\naccount or organisation that owns the repositories, then run:\n  rotor migrate %s --connection %s\n", name, created.Connection)
 			})
 		}
 		m.Observe = func(a migrate.Action) {
@@ -94,9 +113,11 @@ func runMigrate(cmd *cobra.Command, app *App, name string, f migrateFlags) error
 				fmt.Fprintf(app.Err, "  %s: %s%s\n", a.Binding, a.Status, prefixed(": ", a.Error))
 			}
 		}
-		res, err := m.Migrate(ctx, mc, migrate.Options{Pipeline: f.pipeline, Connection: f.connection, DryRun: f.dryRun})
-		if err != nil && res.RunID == 0 && !res.DryRun {
-			if errors.Is(err, migrate.ErrNotAvailable) || errors.Is(err, migrate.ErrNothing) {
+		res, err := m.Migrate(ctx, mc, migrate.Options{Pipeline: f.pipeline, Connections: f.connections, DryRun: f.dryRun})
+		if err != nil && res.RunID == 0 {
+			// Refused before anything was written (a dry run writes nothing).
+			if errors.Is(err, migrate.ErrNotAvailable) || errors.Is(err, migrate.ErrNothing) ||
+				errors.Is(err, migrate.ErrNoConnection) || errors.Is(err, migrate.ErrBadConnection) {
 				return &UsageError{Err: err}
 			}
 			return err
@@ -127,9 +148,19 @@ func printMigration(w io.Writer, res migrate.Result) {
 	if res.DryRun {
 		verb = "dry run: would move"
 	}
-	fmt.Fprintf(w, "%s %s to %s\n", verb, res.Credential, res.Connection)
+	to := strings.Join(res.Connections, ", ")
+	switch {
+	case len(res.Connections) == 0:
+		to = "a connection (none given)"
+	case len(res.Connections) > 1:
+		to = fmt.Sprintf("%d connections, one per account × region", len(res.Connections))
+	}
+	fmt.Fprintf(w, "%s %s to %s\n", verb, res.Credential, to)
 	for _, a := range res.Actions {
 		fmt.Fprintf(w, "  %-60s %s%s\n", a.Binding, a.Status, prefixed(": ", a.Error))
+		if len(res.Connections) > 1 && a.Connection != "" {
+			fmt.Fprintf(w, "      connection: %s\n", a.Connection)
+		}
 		if len(a.Webhooks) > 0 {
 			fmt.Fprintf(w, "      webhooks: %s\n", strings.Join(a.Webhooks, ", "))
 		}

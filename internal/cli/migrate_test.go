@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"reflect"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cp "github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/rotor-ci/rotor/internal/emulator"
 	cpemu "github.com/rotor-ci/rotor/internal/emulator/codepipeline"
@@ -79,14 +82,20 @@ func (e *e2e) connection(handshake bool) string {
 		e.t.Fatalf("created %v", created)
 	}
 	if handshake {
-		body, _ := json.Marshal(map[string]any{"connection_arn": arn, "github_account": emulator.SeedUser, "repositories": []string{emulator.SeedRepo}})
-		resp, err := http.Post(e.sb.AWSURL+"/_emulator/connections/handshake", "application/json", bytes.NewReader(body))
-		if err != nil || resp.StatusCode != http.StatusOK {
-			e.t.Fatalf("handshake: %v %v", resp, err)
-		}
-		resp.Body.Close()
+		e.handshake(arn)
 	}
 	return arn
+}
+
+// handshake completes a connection as a person would in the console.
+func (e *e2e) handshake(arn string) {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"connection_arn": arn, "github_account": emulator.SeedUser, "repositories": []string{emulator.SeedRepo}})
+	resp, err := http.Post(e.sb.AWSURL+"/_emulator/connections/handshake", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("handshake: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
 
 // declarations reads every pipeline's declaration.
@@ -406,6 +415,193 @@ func TestCLI_MigrateHonoursInFlightSkip(t *testing.T) {
 	}
 	if st := e.state(e.tokens[0].Fingerprint()); st == ghemu.StateRevoked {
 		t.Error("the token was revoked with an action still on version 1")
+	}
+	e.canary()
+}
+
+// newTwoAccountMigrateE2E is an installation whose credential pipeline-token
+// feeds, through one codepipeline target over two accounts (accounts:), the
+// seed pipeline in 123456789012 us-east-1 and DevPipeline in 111111111111
+// eu-west-1 (devAccount's roles); its token is adopted.
+func newTwoAccountMigrateE2E(t *testing.T) *e2e {
+	t.Helper()
+	e := newE2EWorld(t, "0s", func(w *emulator.World) {
+		parsed, err := emulator.ParseWorld("dev.yaml", []byte(devAccount))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.AWS = parsed.AWS
+		dev := strings.ReplaceAll(string(emulator.GitHubPipeline("DevPipeline", emulator.SeedUser, emulator.SeedRepo, emulator.SeedBranch, emulator.SeedTokenNote)), "123456789012", "111111111111")
+		r, err := emulator.ParseWorld("regions.yaml", []byte("codepipeline:\n  regions:\n    - account: \"111111111111\"\n      region: eu-west-1\n      pipelines: ["+dev+"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.CodePipeline.Regions = r.CodePipeline.Regions
+	})
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "      - {type: codepipeline, pipelines: [MyFirstPipeline]}\n      - {type: file, path: ci/github-token}\n",
+		"      - type: codepipeline\n        match: {owner: "+emulator.SeedUser+"}\n        verify: execution\n        accounts:\n"+
+			"          - {role_arn: \"arn:aws:iam::123456789012:role/rotor\", regions: [us-east-1]}\n"+
+			"          - {role_arn: \"arn:aws:iam::111111111111:role/rotor\", external_id: rotor-ext, regions: [eu-west-1]}\n", 1)
+	if cfg == string(b) {
+		t.Fatal("the config has no codepipeline target to change")
+	}
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.rotor(e.tokens[0].Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
+		t.Fatalf("adopt: %d\n%s", code, out)
+	}
+	return e
+}
+
+// placedPipeline is one pipeline of the two-account installation, read from
+// the emulator of its account and region.
+type placedPipeline struct{ account, region, name string }
+
+func (e *e2e) rawPipelines(ps ...placedPipeline) map[placedPipeline]string {
+	e.t.Helper()
+	out := map[placedPipeline]string{}
+	for _, p := range ps {
+		raw, version, ok := e.sb.CodePipeline.In(p.account, p.region).Pipeline(p.name)
+		if !ok {
+			e.t.Fatalf("no pipeline %v", p)
+		}
+		out[p] = fmt.Sprintf("version %d: %s", version, raw)
+	}
+	return out
+}
+
+// TestCLI_MigrateTwoAccounts: a credential whose pipelines are in two
+// accounts and regions. --create-connection refuses to pick a place, and
+// creates in the one --pipeline narrows to. With only the home account's
+// connection, migrate (and its dry run) is refused before any write, naming
+// the other account's pipeline: every declaration and version unchanged,
+// no run opened. A malformed ARN and two connections of one place are usage
+// errors. With one connection per place, each action moves to its own
+// place's (-o json says which, before and after), both are verified, and
+// the credential is migrated.
+func TestCLI_MigrateTwoAccounts(t *testing.T) {
+	e := newTwoAccountMigrateE2E(t)
+	home := placedPipeline{"123456789012", "us-east-1", emulator.SeedPipeline}
+	dev := placedPipeline{"111111111111", "eu-west-1", "DevPipeline"}
+	before := e.rawPipelines(home, dev)
+
+	code, out := e.rotor("", "migrate", "pipeline-token", "--create-connection", "github-acme")
+	if code != ExitUsage || !strings.Contains(out, "account 111111111111, region eu-west-1; account 123456789012, region us-east-1") || len(e.sb.Connections.Connections()) != 0 {
+		t.Fatalf("--create-connection over two places: exit %d, connections %v\n%s", code, e.sb.Connections.Connections(), out)
+	}
+	create := func(name, pipeline, wantPrefix string) string {
+		t.Helper()
+		code, out := e.rotor("", "migrate", "pipeline-token", "--create-connection", name, "--pipeline", pipeline, "-o", "json")
+		var created map[string]string
+		if code != 0 || json.NewDecoder(strings.NewReader(out)).Decode(&created) != nil || !strings.HasPrefix(created["connection"], wantPrefix) {
+			t.Fatalf("--create-connection %s --pipeline %s: exit %d\n%s", name, pipeline, code, out)
+		}
+		e.handshake(created["connection"])
+		return created["connection"]
+	}
+	homeConn := create("github-home", emulator.SeedPipeline, "arn:aws:codeconnections:us-east-1:123456789012:connection/")
+	devConn := create("github-dev", "DevPipeline", "arn:aws:codeconnections:eu-west-1:111111111111:connection/")
+
+	// (a) One connection for two places: refused, nothing written.
+	for _, dry := range []bool{true, false} {
+		args := []string{"migrate", "pipeline-token", "--connection", homeConn}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		code, out := e.rotor("", args...)
+		if code != ExitUsage || !strings.Contains(out, "rotor: pipeline-token: no connection in the pipeline's account and region, for:\n  DevPipeline (account 111111111111, region eu-west-1)\nNothing was changed.") ||
+			strings.Contains(out, "MyFirstPipeline (") {
+			t.Fatalf("migrate %v with the home account's connection only: exit %d\n%s", args, code, out)
+		}
+		if !dry {
+			t.Logf("what a user sees:\n%s", out)
+		}
+	}
+	if d := cmp.Diff(before, e.rawPipelines(home, dev)); d != "" {
+		t.Fatalf("a refused migration changed a pipeline (-before +after):\n%s", d)
+	}
+	if code, out := e.rotor("", "history", "pipeline-token"); code != 0 || strings.Contains(out, "migrate") {
+		t.Errorf("a refused migration opened a run: %d\n%s", code, out)
+	}
+
+	// (c) Usage errors, named.
+	bad := "arn:aws:codeconnections:us-east-1:12345:connection/x"
+	if code, out := e.rotor("", "migrate", "pipeline-token", "--connection", bad); code != ExitUsage || !strings.Contains(out, `--connection "`+bad+`"`) {
+		t.Errorf("a malformed ARN: exit %d\n%s", code, out)
+	}
+	other := "arn:aws:codestar-connections:us-east-1:123456789012:connection/other"
+	if code, out := e.rotor("", "migrate", "pipeline-token", "--connection", homeConn, "--connection", devConn, "--connection", other); code != ExitUsage ||
+		!strings.Contains(out, homeConn) || !strings.Contains(out, other) || !strings.Contains(out, "one connection per account × region") {
+		t.Errorf("two connections in one place: exit %d\n%s", code, out)
+	}
+	if d := cmp.Diff(before, e.rawPipelines(home, dev)); d != "" {
+		t.Fatalf("a usage error changed a pipeline (-before +after):\n%s", d)
+	}
+
+	// (b) One connection per place.
+	wantConn := map[string]string{
+		"codepipeline:123456789012:us-east-1:MyFirstPipeline/Source/Source": homeConn,
+		"codepipeline:111111111111:eu-west-1:DevPipeline/Source/Source":     devConn,
+	}
+	result := func(args ...string) (string, map[string]string) {
+		t.Helper()
+		code, out := e.rotor("", append([]string{"migrate", "pipeline-token", "--connection", devConn, "--connection", homeConn, "-o", "json"}, args...)...)
+		var res struct {
+			Connections []string `json:"connections"`
+			Migrated    bool     `json:"migrated"`
+			Actions     []struct {
+				Binding, Connection, Status string
+			} `json:"actions"`
+		}
+		if code != 0 || json.NewDecoder(strings.NewReader(out)).Decode(&res) != nil {
+			t.Fatalf("migrate %v: exit %d\n%s", args, code, out)
+		}
+		got := map[string]string{}
+		for _, a := range res.Actions {
+			got[a.Binding] = a.Connection + " " + a.Status
+		}
+		if d := cmp.Diff([]string{devConn, homeConn}, res.Connections, cmpopts.SortSlices(func(a, b string) bool { return a < b })); d != "" {
+			t.Errorf("connections (-want +got):\n%s", d)
+		}
+		return fmt.Sprint(res.Migrated), got
+	}
+	_, got := result("--dry-run")
+	for id, conn := range wantConn {
+		if got[id] != conn+" pending" {
+			t.Errorf("dry run: %s would use %q, want %s", id, got[id], conn)
+		}
+	}
+	if d := cmp.Diff(before, e.rawPipelines(home, dev)); d != "" {
+		t.Fatalf("the dry run changed a pipeline (-before +after):\n%s", d)
+	}
+	migrated, got := result()
+	for id, conn := range wantConn {
+		if got[id] != conn+" verified" {
+			t.Errorf("%s: %q, want verified on %s", id, got[id], conn)
+		}
+	}
+	if migrated != "true" {
+		t.Errorf("migrated: %s", migrated)
+	}
+	after := e.rawPipelines(home, dev)
+	for p, conn := range map[placedPipeline]string{home: homeConn, dev: devConn} {
+		if !strings.Contains(after[p], `"ConnectionArn":"`+conn+`"`) || !strings.Contains(after[p], `"provider":"CodeStarSourceConnection"`) {
+			t.Errorf("%v after the migration: %s", p, after[p])
+		}
+		var v0, v1 int
+		fmt.Sscanf(before[p], "version %d", &v0)
+		fmt.Sscanf(after[p], "version %d", &v1)
+		if v1 != v0+1 {
+			t.Errorf("%v: version %d → %d, want one update", p, v0, v1)
+		}
+	}
+	if st := e.state(e.tokens[0].Fingerprint()); st != ghemu.StateRevoked {
+		t.Errorf("the token after the migration: %q, want revoked", st)
 	}
 	e.canary()
 }

@@ -50,9 +50,10 @@ type Credential struct {
 type Options struct {
 	// Pipeline restricts the migration to one pipeline's actions.
 	Pipeline string
-	// Connection is the connection's ARN (required for a new migration;
-	// a resumed one uses the one it recorded).
-	Connection string
+	// Connections are the connections' ARNs, at most one per account ×
+	// region: each action moves to the one of its place (required for a
+	// new migration; a resumed one uses those it recorded).
+	Connections []string
 	// DryRun plans and writes nothing.
 	DryRun bool
 }
@@ -60,13 +61,12 @@ type Options struct {
 // Migrator runs migrations. Safe for concurrent use by different
 // credentials; one credential's runs are serialised by its lease.
 type Migrator struct {
-	Store       rotation.Store
-	Sealer      rotation.Sealer
-	Connections Connections
-	Log         *slog.Logger
-	Holder      string
-	LeaseTTL    time.Duration // default 30 s
-	Now         func() time.Time
+	Store    rotation.Store
+	Sealer   rotation.Sealer
+	Log      *slog.Logger
+	Holder   string
+	LeaseTTL time.Duration // default 30 s
+	Now      func() time.Time
 	// Concurrency bounds how many pipelines move at once (default 8).
 	Concurrency int
 	// MaxWait bounds the wait for a busy pipeline on the way back to
@@ -85,21 +85,25 @@ type Migrator struct {
 
 // Action is one version 1 action in a migration.
 type Action struct {
-	Binding  string   `json:"binding"`
-	Pipeline string   `json:"pipeline"`
-	Status   string   `json:"status"` // pending, refused, applied, verified, rolled_back, waiting, failed
-	Error    string   `json:"error,omitempty"`
-	Blockers []string `json:"blockers,omitempty"`
-	Webhooks []string `json:"webhooks,omitempty"`
+	Binding  string `json:"binding"`
+	Pipeline string `json:"pipeline"`
+	// Connection is the one of the action's account and region that it
+	// moves (or would move) to; "" for a dry run given none.
+	Connection string   `json:"connection,omitempty"`
+	Status     string   `json:"status"` // pending, refused, applied, verified, rolled_back, waiting, failed
+	Error      string   `json:"error,omitempty"`
+	Blockers   []string `json:"blockers,omitempty"`
+	Webhooks   []string `json:"webhooks,omitempty"`
 }
 
 // Result is a migration's outcome.
 type Result struct {
-	Credential string   `json:"credential"`
-	RunID      int64    `json:"run_id,omitempty"`
-	Connection string   `json:"connection"`
-	DryRun     bool     `json:"dry_run,omitempty"`
-	Actions    []Action `json:"actions"`
+	Credential string `json:"credential"`
+	RunID      int64  `json:"run_id,omitempty"`
+	// Connections are those the actions move to, one per account × region.
+	Connections []string `json:"connections"`
+	DryRun      bool     `json:"dry_run,omitempty"`
+	Actions     []Action `json:"actions"`
 	// Migrated: every action of the credential moved; the token retires
 	// after the grace period.
 	Migrated bool `json:"migrated"`
@@ -127,7 +131,7 @@ func (m *Migrator) holder() string { return cmp.Or(m.Holder, rotation.DefaultHol
 // Migrate moves c's version 1 actions (those of opts.Pipeline only, when
 // set) to the connection, or resumes c's unfinished migration.
 func (m *Migrator) Migrate(ctx context.Context, c Credential, opts Options) (Result, error) {
-	res := Result{Credential: c.Name, Connection: opts.Connection, DryRun: opts.DryRun}
+	res := Result{Credential: c.Name, DryRun: opts.DryRun}
 	lctx, held, err := lease.Hold(ctx, m.Store, m.holder(), []string{c.Name}, lease.Options{
 		TTL: cmp.Or(m.LeaseTTL, 30*time.Second), Now: m.Now,
 		Lost: func(err error) { m.log().Error("lost lease: stopping migration", "credential", c.Name, "err", err) },
@@ -193,18 +197,15 @@ func (m *Migrator) migrate(ctx context.Context, c Credential, opts Options, res 
 
 // start plans a new migration and, unless it is a dry run, records it:
 // the run and one binding per action, each with what its way back needs.
+// Everything it refuses (a connection missing for an action's account and
+// region, or not AVAILABLE) is refused here, before any write.
 func (m *Migrator) start(ctx context.Context, c Credential, opts Options, res *Result) (rotation.Run, error) {
-	if opts.Connection == "" && !opts.DryRun {
-		return rotation.Run{}, fmt.Errorf("%s: %w: give --connection ARN (or --create-connection NAME to create one)", c.Name, ErrNotAvailable)
+	conns, err := ParseConnections(opts.Connections)
+	if err != nil {
+		return rotation.Run{}, err
 	}
-	if opts.Connection != "" {
-		status, err := m.Connections.Status(ctx, opts.Connection)
-		if err != nil {
-			return rotation.Run{}, fmt.Errorf("connection %s: %w", opts.Connection, err)
-		}
-		if status != ConnectionAvailable {
-			return rotation.Run{}, fmt.Errorf("connection %s: %w: its status is %s; complete the handshake in the console (%s), then run this again", opts.Connection, ErrNotAvailable, status, m.Connections.ConsoleURL(opts.Connection))
-		}
+	if len(conns) == 0 && !opts.DryRun {
+		return rotation.Run{}, fmt.Errorf("%s: %w: give --connection ARN (or --create-connection NAME to create one)", c.Name, ErrNotAvailable)
 	}
 	versions, err := m.Store.Versions(ctx, c.Name)
 	if err != nil {
@@ -214,17 +215,41 @@ func (m *Migrator) start(ctx context.Context, c Credential, opts Options, res *R
 	if cur < 0 {
 		return rotation.Run{}, fmt.Errorf("%s: %w: a migration puts a pipeline that fails back on its version 1 action with the token; record it with 'rotor adopt %s --token-stdin' first", c.Name, rotation.ErrNoCurrent, c.Name)
 	}
-	plan, err := Plan(ctx, c, opts.Connection, versions[cur].Fingerprint)
+	plan, err := Plan(ctx, c, conns, versions[cur].Fingerprint)
 	if err != nil {
 		return rotation.Run{}, err
 	}
-	var states []rotation.BindingState
-	now := m.now()
+	var selected, movable []Planned
 	for _, p := range plan.Actions {
 		if opts.Pipeline != "" && p.Pipeline != opts.Pipeline {
 			continue
 		}
-		a := Action{Binding: p.Binding.ID, Pipeline: p.Pipeline, Status: string(rotation.BindingPending), Blockers: p.Blockers, Webhooks: p.webhookNames()}
+		selected = append(selected, p)
+		if len(p.Blockers) == 0 {
+			movable = append(movable, p)
+		}
+	}
+	if len(selected) == 0 {
+		what := ""
+		if opts.Pipeline != "" {
+			what = " in pipeline " + opts.Pipeline
+		}
+		return rotation.Run{}, fmt.Errorf("%s: %w%s", c.Name, ErrNothing, what)
+	}
+	// A dry run given no connection only lists what would move.
+	if len(conns) > 0 {
+		if missing := unplaced(movable, conns); len(missing) > 0 {
+			return rotation.Run{}, errUnplaced(c.Name, missing, conns)
+		}
+		if err := m.checkAvailable(ctx, c, movable, conns); err != nil {
+			return rotation.Run{}, err
+		}
+	}
+	var states []rotation.BindingState
+	now := m.now()
+	for _, p := range selected {
+		conn := conns[PlaceOf(p.Binding)]
+		a := Action{Binding: p.Binding.ID, Pipeline: p.Pipeline, Connection: conn, Status: string(rotation.BindingPending), Blockers: p.Blockers, Webhooks: p.webhookNames()}
 		st := rotation.BindingState{Binding: p.Binding, Status: rotation.BindingPending, UpdatedAt: now}
 		if len(p.Blockers) > 0 {
 			a.Status, st.Status = string(rotation.BindingRefused), rotation.BindingRefused
@@ -233,20 +258,14 @@ func (m *Migrator) start(ctx context.Context, c Credential, opts Options, res *R
 		}
 		v1, _ := json.Marshal(p.V1)
 		st.Binding.Attrs = cloneAttrs(p.Binding.Attrs)
-		st.Binding.Attrs[AttrConnection] = opts.Connection
+		st.Binding.Attrs[AttrConnection] = conn
 		st.Binding.Attrs[AttrV1] = string(v1)
 		st.Binding.Attrs[AttrDetect] = fmt.Sprint(p.Detect)
 		st.Binding.Attrs[AttrWebhooks] = strings.Join(a.Webhooks, ",")
 		states = append(states, st)
 		res.Actions = append(res.Actions, a)
 	}
-	if len(states) == 0 {
-		what := ""
-		if opts.Pipeline != "" {
-			what = " in pipeline " + opts.Pipeline
-		}
-		return rotation.Run{}, fmt.Errorf("%s: %w%s", c.Name, ErrNothing, what)
-	}
+	res.Connections = connectionsOf(states)
 	if opts.DryRun {
 		return rotation.Run{}, nil
 	}
@@ -263,13 +282,51 @@ func (m *Migrator) start(ctx context.Context, c Credential, opts Options, res *R
 		if err := tx.PutBindings(run.ID, states); err != nil {
 			return err
 		}
-		return m.audit(tx, run, "migrate.started", map[string]any{"connection": opts.Connection, "actions": len(states), "pipeline": opts.Pipeline})
+		return m.audit(tx, run, "migrate.started", map[string]any{"connections": res.Connections, "actions": len(states), "pipeline": opts.Pipeline})
 	})
 	if err != nil {
 		return rotation.Run{}, fmt.Errorf("%s: record migration: %w", c.Name, err)
 	}
 	m.hook("migrate.started")
 	return run, nil
+}
+
+// checkAvailable checks that the connection of each place of actions is
+// AVAILABLE, asking CodeConnections in that place.
+func (m *Migrator) checkAvailable(ctx context.Context, c Credential, actions []Planned, conns map[Place]string) error {
+	checked := map[Place]bool{}
+	for _, a := range actions {
+		place := PlaceOf(a.Binding)
+		if checked[place] {
+			continue
+		}
+		checked[place] = true
+		arn := conns[place]
+		api, err := c.Pipelines[a.Binding.Slot].Connections(ctx, place)
+		if err != nil {
+			return fmt.Errorf("connection %s: %w", arn, err)
+		}
+		status, err := api.Status(ctx, arn)
+		if err != nil {
+			return fmt.Errorf("connection %s: %w", arn, err)
+		}
+		if status != ConnectionAvailable {
+			return fmt.Errorf("connection %s: %w: its status is %s; complete the handshake in the console (%s), then run this again", arn, ErrNotAvailable, status, api.ConsoleURL(arn))
+		}
+	}
+	return nil
+}
+
+// connectionsOf lists the connections the actions move to, sorted.
+func connectionsOf(states []rotation.BindingState) []string {
+	var out []string
+	for _, st := range states {
+		if v := st.Binding.Attrs[AttrConnection]; v != "" {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func cloneAttrs(a map[string]string) map[string]string {
@@ -297,7 +354,7 @@ func (s *session) drive(ctx context.Context, res *Result) (Result, error) {
 	if s.tok, err = s.m.Sealer.Open(ctx, versions[vi].SealContext(), versions[vi].Sealed); err != nil {
 		return *res, fmt.Errorf("%s: open version %d: %w", s.c.Name, s.run.PrevSeq, err)
 	}
-	res.Connection = cmp.Or(res.Connection, firstAttr(states, AttrConnection))
+	res.Connections = connectionsOf(states)
 
 	// One worker per pipeline at a time: its actions move one after another.
 	byPipeline := map[string][]int{}
@@ -344,17 +401,8 @@ func (s *session) drive(ctx context.Context, res *Result) (Result, error) {
 	return s.finish(ctx, states, res)
 }
 
-func firstAttr(states []rotation.BindingState, k string) string {
-	for _, st := range states {
-		if v := st.Binding.Attrs[k]; v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 func actionOf(st rotation.BindingState) Action {
-	a := Action{Binding: st.Binding.ID, Pipeline: st.Binding.Attrs["pipeline"], Status: string(st.Status), Error: st.Error}
+	a := Action{Binding: st.Binding.ID, Pipeline: st.Binding.Attrs["pipeline"], Connection: st.Binding.Attrs[AttrConnection], Status: string(st.Status), Error: st.Error}
 	if w := st.Binding.Attrs[AttrWebhooks]; w != "" {
 		a.Webhooks = strings.Split(w, ",")
 	}
@@ -389,7 +437,7 @@ func (s *session) move(ctx context.Context, st rotation.BindingState) rotation.B
 			// A webhook's GitHub hook is deleted with the version 1
 			// action's token, so before the action moves.
 			for _, h := range hooks {
-				if err := p.DeregisterWebhook(ctx, h); err != nil {
+				if err := p.DeregisterWebhook(ctx, b, h); err != nil {
 					return s.put(ctx, st, rotation.BindingRefused, err, "migrate.refused")
 				}
 			}
@@ -398,7 +446,7 @@ func (s *session) move(ctx context.Context, st rotation.BindingState) rotation.B
 			err := s.waitIdle(ctx, p.MoveWait(), func() error { return p.ToConnection(ctx, b, b.Attrs[AttrConnection], b.Attrs[AttrDetect] == "true") })
 			switch {
 			case errors.Is(err, ErrBusy):
-				s.reregister(ctx, p, hooks)
+				s.reregister(ctx, p, b, hooks)
 				return s.put(ctx, st, rotation.BindingWaiting, err, "migrate.waiting")
 			case err != nil:
 				st = s.put(ctx, st, rotation.BindingFailed, err, "migrate.failed")
@@ -414,7 +462,7 @@ func (s *session) move(ctx context.Context, st rotation.BindingState) rotation.B
 				continue
 			}
 			for _, h := range hooks { // deregistered before the move; the action is no longer theirs
-				if err := p.DeleteWebhook(ctx, h); err != nil {
+				if err := p.DeleteWebhook(ctx, b, h); err != nil {
 					s.m.log().Warn("delete webhook", "webhook", h, "err", err)
 				}
 			}
@@ -428,7 +476,7 @@ func (s *session) move(ctx context.Context, st rotation.BindingState) rotation.B
 				st.Error = why + "; the way back failed: " + s.scrub(err.Error())
 				return st
 			}
-			s.reregister(ctx, p, hooks)
+			s.reregister(ctx, p, b, hooks)
 			st.Error = why
 			st = s.put(ctx, st, rotation.BindingRolledBack, nil, "migrate.rolled_back")
 		default: // applying's older names, or a status this build does not know
@@ -437,9 +485,9 @@ func (s *session) move(ctx context.Context, st rotation.BindingState) rotation.B
 	}
 }
 
-func (s *session) reregister(ctx context.Context, p Pipelines, hooks []string) {
+func (s *session) reregister(ctx context.Context, p Pipelines, b rotation.Binding, hooks []string) {
 	for _, h := range hooks {
-		if err := p.RegisterWebhook(ctx, h); err != nil {
+		if err := p.RegisterWebhook(ctx, b, h); err != nil {
 			s.m.log().Warn("register webhook again", "webhook", h, "err", s.scrub(err.Error()))
 		}
 	}

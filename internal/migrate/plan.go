@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,7 +50,6 @@ func (p Planned) webhookNames() []string {
 // MigrationPlan is every version 1 action of a credential.
 type MigrationPlan struct {
 	Credential string    `json:"credential"`
-	Connection string    `json:"connection,omitempty"`
 	Actions    []Planned `json:"actions"`
 	// Others are the credential's targets that are not pipelines: the token
 	// stays in use for them after every action moved.
@@ -57,15 +57,12 @@ type MigrationPlan struct {
 }
 
 // Plan lists c's version 1 actions with what blocks each from moving to
-// connection (may be "": a placeholder ARN is shown). current is the
-// fingerprint of the credential's token, to spot a webhook whose secret is
-// the token itself. Read-only.
-func Plan(ctx context.Context, c Credential, connection, current string) (MigrationPlan, error) {
-	mp := MigrationPlan{Credential: c.Name, Connection: connection, Others: c.Others}
-	shown := connection
-	if shown == "" {
-		shown = "arn:aws:codeconnections:REGION:ACCOUNT:connection/ID"
-	}
+// the connection of its account and region in conns (none: a placeholder
+// ARN of that place is shown). current is the fingerprint of the
+// credential's token, to spot a webhook whose secret is the token itself.
+// Read-only.
+func Plan(ctx context.Context, c Credential, conns map[Place]string, current string) (MigrationPlan, error) {
+	mp := MigrationPlan{Credential: c.Name, Others: c.Others}
 	for slot, p := range c.Pipelines {
 		if p == nil {
 			continue
@@ -83,6 +80,11 @@ func Plan(ctx context.Context, c Credential, connection, current string) (Migrat
 		}
 		for _, b := range bs {
 			b.Slot = slot
+			shown := conns[PlaceOf(b)]
+			if shown == "" {
+				pl := PlaceOf(b)
+				shown = "arn:aws:codeconnections:" + cmp.Or(pl.Region, "REGION") + ":" + cmp.Or(pl.Account, "ACCOUNT") + ":connection/ID"
+			}
 			in, err := p.InspectMove(ctx, b, shown)
 			if err != nil {
 				return mp, fmt.Errorf("%s: %w", c.Name, err)
@@ -100,8 +102,10 @@ func planned(b rotation.Binding, in Inspection, hooks []Webhook, connection, cur
 		Repo: in.V1["Owner"] + "/" + in.V1["Repo"], Branch: in.V1["Branch"], V1: in.V1,
 		Role: in.Role, Statement: UseConnectionStatement(connection), Stack: in.Stack}
 	p.Detect = in.V1["PollForSourceChanges"] != "false"
+	place := PlaceOf(b)
 	for _, h := range hooks {
-		if h.Pipeline != p.Pipeline || h.Action != a["action"] {
+		if h.Pipeline != p.Pipeline || h.Action != a["action"] ||
+			(h.Account != "" && h.Account != place.Account) || (h.Region != "" && h.Region != place.Region) {
 			continue
 		}
 		p.Webhooks = append(p.Webhooks, h)

@@ -48,7 +48,10 @@ type Inspection struct {
 // fingerprint only.
 type Webhook struct {
 	Name, Pipeline, Action string
-	SecretFingerprint      string // of authenticationConfiguration.SecretToken; "" if none
+	// Account and Region are where the webhook lives: a pipeline of the
+	// same name in another place is another pipeline ("" matches any).
+	Account, Region   string
+	SecretFingerprint string // of authenticationConfiguration.SecretToken; "" if none
 }
 
 // Pipelines is one codepipeline target of the credential, as a migration
@@ -76,15 +79,21 @@ type Pipelines interface {
 	// VerifyExecution starts b's pipeline and waits until b's source
 	// action succeeded (nil) or failed (the error says why).
 	VerifyExecution(ctx context.Context, b rotation.Binding) error
-	// Webhooks lists the version 1 webhooks of the target's account and
-	// region.
+	// Webhooks lists the version 1 webhooks of the target's accounts and
+	// regions.
 	Webhooks(ctx context.Context) ([]Webhook, error)
 	// RegisterWebhook, DeregisterWebhook and DeleteWebhook act on one
-	// webhook by name. Deregistering needs the version 1 action (its
-	// token deletes the GitHub hook), so it comes before the move.
-	RegisterWebhook(ctx context.Context, name string) error
-	DeregisterWebhook(ctx context.Context, name string) error
-	DeleteWebhook(ctx context.Context, name string) error
+	// webhook by name, in the account and region of b, the action it
+	// targets. Deregistering needs the version 1 action (its token deletes
+	// the GitHub hook), so it comes before the move.
+	RegisterWebhook(ctx context.Context, b rotation.Binding, name string) error
+	DeregisterWebhook(ctx context.Context, b rotation.Binding, name string) error
+	DeleteWebhook(ctx context.Context, b rotation.Binding, name string) error
+	// Connections is the CodeConnections API in place, one of the target's
+	// accounts and regions, with the target's credentials there: a
+	// connection is seen from its own account and region only. A place
+	// that is not the target's is an error.
+	Connections(ctx context.Context, place Place) (Connections, error)
 }
 
 // Connection statuses (CodeConnections' ConnectionStatus).
@@ -119,6 +128,15 @@ var (
 	ErrFailed = errors.New("migration failed")
 	// ErrNothing: the credential has no version 1 action to move.
 	ErrNothing = errors.New("no GitHub (version 1) action to migrate")
+	// ErrNoConnection: an action to move has no connection of its account
+	// and region; the migration is refused before anything is written.
+	ErrNoConnection = errors.New("no connection in the pipeline's account and region")
+	// ErrBadConnection: a connection ARN is malformed, or two are in the
+	// same account and region.
+	ErrBadConnection = errors.New("bad connection")
+	// ErrSeveralPlaces: a connection to create would serve actions in
+	// several accounts and regions; it can be in one only.
+	ErrSeveralPlaces = errors.New("the pipelines are in several accounts and regions")
 )
 
 // V1OnlyVariables are the output variables of the version 1 action that the

@@ -147,7 +147,7 @@ func Build(ctx context.Context, st status.Reader, in []Input, now time.Time, o O
 			}
 		}
 		if c.Migration != nil {
-			mp, err := migrate.Plan(ctx, *c.Migration, "", cp.Current)
+			mp, err := migrate.Plan(ctx, *c.Migration, nil, cp.Current)
 			if err != nil {
 				r.warn(Warning{Kind: "Migration", Credential: cp.Name, Message: "could not plan a migration: " + err.Error()})
 			} else if len(mp.Actions) > 0 {

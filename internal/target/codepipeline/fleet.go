@@ -284,6 +284,12 @@ func (f *Fleet) orgAccounts(ctx context.Context) ([]string, error) {
 // an error names the account and region it comes from. Each place is
 // summarised in the log.
 func (f *Fleet) Discover(ctx context.Context) ([]rotation.Binding, error) {
+	return f.gather(ctx, (*Target).Discover)
+}
+
+// gather calls discover on every place at once and returns all their
+// bindings, sorted; an error names the account and region it comes from.
+func (f *Fleet) gather(ctx context.Context, discover func(*Target, context.Context) ([]rotation.Binding, error)) ([]rotation.Binding, error) {
 	ts, err := f.targets(ctx)
 	if err != nil {
 		return nil, err
@@ -294,7 +300,7 @@ func (f *Fleet) Discover(ctx context.Context) ([]rotation.Binding, error) {
 	for i, t := range ts {
 		wg.Go(func() {
 			start := time.Now()
-			per[i], errs[i] = t.Discover(ctx)
+			per[i], errs[i] = discover(t, ctx)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("account %s region %s: %w", t.ownAccount(), t.region, errs[i])
 			}
@@ -351,12 +357,7 @@ func (f *Fleet) split(ctx context.Context, bindings []rotation.Binding, report f
 	out := map[*Target][]rotation.Binding{}
 	var order []*Target
 	for _, b := range bindings {
-		key := b.Attrs[AttrAccount] + ":" + b.Attrs[AttrRegion]
-		if rest, ok := strings.CutPrefix(b.ID, Type+":"); ok {
-			if parts := strings.SplitN(rest, ":", 3); len(parts) == 3 {
-				key = parts[0] + ":" + parts[1]
-			}
-		}
+		key := placeKey(b)
 		t, ok := byKey[key]
 		if !ok {
 			why := fmt.Errorf("binding %s: %w (no account and region of this target is %s)", b.ID, ErrForeignBinding, key)
@@ -372,6 +373,17 @@ func (f *Fleet) split(ctx context.Context, bindings []rotation.Binding, report f
 		out[t] = append(out[t], b)
 	}
 	return out, order
+}
+
+// placeKey is "account:region" of b, as its ID names them (else its
+// attributes).
+func placeKey(b rotation.Binding) string {
+	if rest, ok := strings.CutPrefix(b.ID, Type+":"); ok {
+		if parts := strings.SplitN(rest, ":", 3); len(parts) == 3 {
+			return parts[0] + ":" + parts[1]
+		}
+	}
+	return b.Attrs[AttrAccount] + ":" + b.Attrs[AttrRegion]
 }
 
 // each runs fn on every place's bindings at once and logs each place's

@@ -1,6 +1,7 @@
 package codepipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,11 +62,13 @@ var variableRef = regexp.MustCompile(`#\{([A-Za-z0-9@\-_]+)\.([A-Za-z0-9@\-_]+)\
 // in_flight: wait, no wait at all under skip. interrupt waits too: a
 // migration is never urgent (the token still works), so it stops no
 // deployment (migrate.Pipelines).
-func (t *Target) MoveWait() time.Duration {
-	if t.cfg.InFlight == InFlightSkip {
+func (t *Target) MoveWait() time.Duration { return moveWait(t.cfg) }
+
+func moveWait(c Config) time.Duration {
+	if c.InFlight == InFlightSkip {
 		return 0
 	}
-	return t.cfg.MaxWait
+	return cmp.Or(c.MaxWait, DefaultMaxWait)
 }
 
 // V1Actions is Discover without the errors of named pipelines that have no
@@ -296,6 +299,7 @@ func (t *Target) VerifyExecution(ctx context.Context, b rotation.Binding) error 
 // Webhooks lists the version 1 webhooks of the account and region
 // (migrate.Pipelines). Each secret is kept only as its fingerprint.
 func (t *Target) Webhooks(ctx context.Context) ([]migrate.Webhook, error) {
+	account := t.ownAccount()
 	var out []migrate.Webhook
 	p := codepipeline.NewListWebhooksPaginator(t.client, &codepipeline.ListWebhooksInput{})
 	for p.HasMorePages() {
@@ -308,7 +312,7 @@ func (t *Target) Webhooks(ctx context.Context) ([]migrate.Webhook, error) {
 			if d == nil {
 				continue
 			}
-			h := migrate.Webhook{Name: deref(d.Name), Pipeline: deref(d.TargetPipeline), Action: deref(d.TargetAction)}
+			h := migrate.Webhook{Name: deref(d.Name), Pipeline: deref(d.TargetPipeline), Action: deref(d.TargetAction), Account: account, Region: t.region}
 			if c := d.AuthenticationConfiguration; c != nil && deref(c.SecretToken) != "" {
 				h.SecretFingerprint = token.Fingerprint(deref(c.SecretToken))
 				c.SecretToken = nil
@@ -320,7 +324,8 @@ func (t *Target) Webhooks(ctx context.Context) ([]migrate.Webhook, error) {
 }
 
 // RegisterWebhook registers the webhook with GitHub again (the way back).
-func (t *Target) RegisterWebhook(ctx context.Context, name string) error {
+// The target has one place: b is not needed to find it.
+func (t *Target) RegisterWebhook(ctx context.Context, _ rotation.Binding, name string) error {
 	_, err := t.client.RegisterWebhookWithThirdParty(ctx, &codepipeline.RegisterWebhookWithThirdPartyInput{WebhookName: &name})
 	if err != nil {
 		return fmt.Errorf("webhook %s: register: %w", name, awsx.Sanitize(err))
@@ -329,7 +334,7 @@ func (t *Target) RegisterWebhook(ctx context.Context, name string) error {
 }
 
 // DeregisterWebhook deletes the webhook's GitHub hook.
-func (t *Target) DeregisterWebhook(ctx context.Context, name string) error {
+func (t *Target) DeregisterWebhook(ctx context.Context, _ rotation.Binding, name string) error {
 	_, err := t.client.DeregisterWebhookWithThirdParty(ctx, &codepipeline.DeregisterWebhookWithThirdPartyInput{WebhookName: &name})
 	if err != nil {
 		return fmt.Errorf("webhook %s: deregister: %w", name, awsx.Sanitize(err))
@@ -338,10 +343,153 @@ func (t *Target) DeregisterWebhook(ctx context.Context, name string) error {
 }
 
 // DeleteWebhook deletes the webhook; a missing one is not an error.
-func (t *Target) DeleteWebhook(ctx context.Context, name string) error {
+func (t *Target) DeleteWebhook(ctx context.Context, _ rotation.Binding, name string) error {
 	_, err := t.client.DeleteWebhook(ctx, &codepipeline.DeleteWebhookInput{Name: &name})
 	if err != nil {
 		return fmt.Errorf("webhook %s: delete: %w", name, awsx.Sanitize(err))
 	}
 	return nil
+}
+
+// Connections is the CodeConnections API in the target's account and
+// region, with the target's AWS credentials (migrate.Pipelines). Another
+// place is refused: the connection would not be seen from here.
+func (t *Target) Connections(ctx context.Context, place migrate.Place) (migrate.Connections, error) {
+	if own := t.ownAccount(); place.Region != t.region || (own != "" && place.Account != own) {
+		return nil, fmt.Errorf("%s is not a place of this target (it works in account %s, region %s)", place, cmp.Or(own, "not known yet"), t.region)
+	}
+	return NewConnections(ctx, t.cfg.AWS)
+}
+
+// A Fleet migrates as its places do: each call goes to the Target of the
+// account and region its binding names.
+
+var _ migrate.Pipelines = (*Fleet)(nil)
+
+// MoveWait is every place's (migrate.Pipelines).
+func (f *Fleet) MoveWait() time.Duration { return moveWait(f.base) }
+
+// V1Actions is Target.V1Actions in every place at once.
+func (f *Fleet) V1Actions(ctx context.Context) ([]rotation.Binding, error) {
+	return f.gather(ctx, (*Target).V1Actions)
+}
+
+// at is the Target of place key ("account:region"). Discovery builds the
+// places; a place not seen yet is looked for once more (an organization's
+// account added since).
+func (f *Fleet) at(ctx context.Context, key string) (*Target, error) {
+	f.mu.Lock()
+	t := f.built[key]
+	f.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	if _, err := f.targets(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t = f.built[key]; t == nil {
+		return nil, fmt.Errorf("%w (no account and region of this target is %s)", ErrForeignBinding, key)
+	}
+	return t, nil
+}
+
+func (f *Fleet) of(ctx context.Context, b rotation.Binding) (*Target, error) {
+	t, err := f.at(ctx, placeKey(b))
+	if err != nil {
+		return nil, fmt.Errorf("binding %s: %w", b.ID, err)
+	}
+	return t, nil
+}
+
+// InspectMove is Target.InspectMove in b's place.
+func (f *Fleet) InspectMove(ctx context.Context, b rotation.Binding, connection string) (migrate.Inspection, error) {
+	t, err := f.of(ctx, b)
+	if err != nil {
+		return migrate.Inspection{}, err
+	}
+	return t.InspectMove(ctx, b, connection)
+}
+
+// ToConnection is Target.ToConnection in b's place.
+func (f *Fleet) ToConnection(ctx context.Context, b rotation.Binding, connection string, detect bool) error {
+	t, err := f.of(ctx, b)
+	if err != nil {
+		return err
+	}
+	return t.ToConnection(ctx, b, connection, detect)
+}
+
+// ToV1 is Target.ToV1 in b's place.
+func (f *Fleet) ToV1(ctx context.Context, b rotation.Binding, v1 map[string]string, tok token.Token) error {
+	t, err := f.of(ctx, b)
+	if err != nil {
+		return err
+	}
+	return t.ToV1(ctx, b, v1, tok)
+}
+
+// VerifyExecution is Target.VerifyExecution in b's place.
+func (f *Fleet) VerifyExecution(ctx context.Context, b rotation.Binding) error {
+	t, err := f.of(ctx, b)
+	if err != nil {
+		return err
+	}
+	return t.VerifyExecution(ctx, b)
+}
+
+// Webhooks lists the version 1 webhooks of every place, each with its
+// account and region.
+func (f *Fleet) Webhooks(ctx context.Context) ([]migrate.Webhook, error) {
+	ts, err := f.targets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []migrate.Webhook
+	for _, t := range ts {
+		hs, err := t.Webhooks(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("account %s region %s: %w", t.ownAccount(), t.region, err)
+		}
+		out = append(out, hs...)
+	}
+	return out, nil
+}
+
+// RegisterWebhook is Target.RegisterWebhook in b's place.
+func (f *Fleet) RegisterWebhook(ctx context.Context, b rotation.Binding, name string) error {
+	t, err := f.of(ctx, b)
+	if err != nil {
+		return err
+	}
+	return t.RegisterWebhook(ctx, b, name)
+}
+
+// DeregisterWebhook is Target.DeregisterWebhook in b's place.
+func (f *Fleet) DeregisterWebhook(ctx context.Context, b rotation.Binding, name string) error {
+	t, err := f.of(ctx, b)
+	if err != nil {
+		return err
+	}
+	return t.DeregisterWebhook(ctx, b, name)
+}
+
+// DeleteWebhook is Target.DeleteWebhook in b's place.
+func (f *Fleet) DeleteWebhook(ctx context.Context, b rotation.Binding, name string) error {
+	t, err := f.of(ctx, b)
+	if err != nil {
+		return err
+	}
+	return t.DeleteWebhook(ctx, b, name)
+}
+
+// Connections is Target.Connections in place, with the role of that
+// account.
+func (f *Fleet) Connections(ctx context.Context, place migrate.Place) (migrate.Connections, error) {
+	t, err := f.at(ctx, place.Account+":"+place.Region)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", place, err)
+	}
+	return t.Connections(ctx, place)
 }

@@ -3,9 +3,12 @@ package codepipeline
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rotor-ci/rotor/internal/migrate"
+	"github.com/rotor-ci/rotor/internal/rotation"
 	"github.com/rotor-ci/rotor/internal/token"
 )
 
@@ -80,4 +83,67 @@ func TestMove_Moto(t *testing.T) {
 	}
 	isolate(t)
 	runMoveContract(t, motoBackend(t))
+}
+
+// TestFleet_Migrate: a fleet migrates as its places do. Each place's
+// CodeConnections client works in that account and region (a connection
+// created there is named so, and another place cannot see it); a place the
+// fleet does not span has none; ToConnection rewrites the action in its
+// binding's place only, not the same pipeline name elsewhere.
+func TestFleet_Migrate(t *testing.T) {
+	isolate(t)
+	sb := startFleetSandbox(t)
+	ctx := context.Background()
+	f, err := NewFleet(ctx, fleetBase(sb.AWSURL), sandboxPlaces(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := f.V1Actions(ctx)
+	if err != nil || len(bs) != 4 {
+		t.Fatalf("V1Actions: %v, %v", bindingIDs(bs), err)
+	}
+	eu := migrate.Place{Account: "111111111111", Region: "eu-west-1"}
+	api, err := f.Connections(ctx, eu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn, err := api.Create(ctx, "github-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := migrate.ParseConnection(arn); err != nil || p != eu {
+		t.Errorf("created %s: place %v (%v), want %v", arn, p, err, eu)
+	}
+	if st, err := api.Status(ctx, arn); err != nil || st != migrate.ConnectionPending {
+		t.Errorf("status in its place: %q %v, want PENDING", st, err)
+	}
+	prod, err := f.Connections(ctx, migrate.Place{Account: "222222222222", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := prod.Status(ctx, arn); err == nil {
+		t.Errorf("account 222222222222 sees the connection of %v: %q", eu, st)
+	}
+	if _, err := f.Connections(ctx, migrate.Place{Account: "333333333333", Region: "us-east-1"}); err == nil {
+		t.Error("a place the fleet does not span has a connections client")
+	}
+
+	id := BindingID(eu.Account, eu.Region, "dev-a", "Source", "Source")
+	i := slices.IndexFunc(bs, func(b rotation.Binding) bool { return b.ID == id })
+	if i < 0 {
+		t.Fatalf("no binding %s in %v", id, bindingIDs(bs))
+	}
+	seed, _ := sb.CodePipeline.In("111111111111", "us-east-1").StoredToken("dev-a", "Source")
+	if err := f.ToConnection(ctx, bs[i], arn, true); err != nil {
+		t.Fatalf("ToConnection: %v", err)
+	}
+	if _, v1 := sb.CodePipeline.In(eu.Account, eu.Region).StoredToken("dev-a", "Source"); v1 {
+		t.Errorf("dev-a in %v is still on version 1", eu)
+	}
+	if got, v1 := sb.CodePipeline.In("111111111111", "us-east-1").StoredToken("dev-a", "Source"); !v1 || !got.Equal(seed) {
+		t.Errorf("dev-a in us-east-1 changed: version 1 %v", v1)
+	}
+	if hooks, err := f.Webhooks(ctx); err != nil || len(hooks) != 0 {
+		t.Errorf("Webhooks: %v %v", hooks, err)
+	}
 }
