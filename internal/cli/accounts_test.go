@@ -38,34 +38,7 @@ aws:
 // regions (accounts:) is adopted and rotated in one run; the result says
 // how each account × region fared, and both pipelines hold the new token.
 func TestCLI_AccountsFleet(t *testing.T) {
-	e := newE2EWorld(t, "0s", func(w *emulator.World) {
-		parsed, err := emulator.ParseWorld("dev.yaml", []byte(devAccount))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.AWS = parsed.AWS
-		dev := strings.ReplaceAll(string(emulator.GitHubPipeline("DevPipeline", emulator.SeedUser, emulator.SeedRepo, emulator.SeedBranch, emulator.SeedTokenNote)), "123456789012", "111111111111")
-		r, err := emulator.ParseWorld("regions.yaml", []byte("codepipeline:\n  regions:\n    - account: \"111111111111\"\n      region: eu-west-1\n      pipelines: ["+dev+"]\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.CodePipeline.Regions = r.CodePipeline.Regions
-	})
-	b, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.Replace(string(b), "      - {type: codepipeline, pipelines: [MyFirstPipeline]}\n      - {type: file, path: ci/github-token}\n",
-		"      - type: codepipeline\n        match: {owner: "+emulator.SeedUser+"}\n        accounts:\n"+
-			"          - {role_arn: \"arn:aws:iam::123456789012:role/rotor\", regions: [us-east-1]}\n"+
-			"          - {role_arn: \"arn:aws:iam::111111111111:role/rotor\", external_id: rotor-ext, regions: [eu-west-1]}\n", 1)
-	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := e.tokens[0]
-	if code, out := e.rotor(old.Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
-		t.Fatalf("adopt: %d\n%s", code, out)
-	}
+	e := newTwoAccountE2E(t, "")
 	fresh := e.newToken(emulator.SeedUser, "repo", "admin:repo_hook")
 	code, out := e.rotor(fresh.Reveal()+"\n", "rotate", "pipeline-token", "--token-stdin")
 	if code != 0 {
@@ -142,4 +115,44 @@ func TestProgressLine_perAccount(t *testing.T) {
 			t.Errorf("%q printed %d times, want %d; output:\n%s", line, n, want, got)
 		}
 	}
+}
+
+// newTwoAccountE2E is an installation whose credential pipeline-token
+// feeds, through one codepipeline target over two accounts (accounts:), the
+// seed pipeline in 123456789012 us-east-1 and DevPipeline in 111111111111
+// eu-west-1 (devAccount's roles); targetExtra (YAML lines at the target's
+// indent) is added to the target. Its token is adopted.
+func newTwoAccountE2E(t *testing.T, targetExtra string) *e2e {
+	t.Helper()
+	e := newE2EWorld(t, "0s", func(w *emulator.World) {
+		parsed, err := emulator.ParseWorld("dev.yaml", []byte(devAccount))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.AWS = parsed.AWS
+		dev := strings.ReplaceAll(string(emulator.GitHubPipeline("DevPipeline", emulator.SeedUser, emulator.SeedRepo, emulator.SeedBranch, emulator.SeedTokenNote)), "123456789012", "111111111111")
+		r, err := emulator.ParseWorld("regions.yaml", []byte("codepipeline:\n  regions:\n    - account: \"111111111111\"\n      region: eu-west-1\n      pipelines: ["+dev+"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.CodePipeline.Regions = r.CodePipeline.Regions
+	})
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "      - {type: codepipeline, pipelines: [MyFirstPipeline]}\n      - {type: file, path: ci/github-token}\n",
+		"      - type: codepipeline\n        match: {owner: "+emulator.SeedUser+"}\n"+targetExtra+"        accounts:\n"+
+			"          - {role_arn: \"arn:aws:iam::123456789012:role/rotor\", regions: [us-east-1]}\n"+
+			"          - {role_arn: \"arn:aws:iam::111111111111:role/rotor\", external_id: rotor-ext, regions: [eu-west-1]}\n", 1)
+	if cfg == string(b) {
+		t.Fatal("the config has no codepipeline target to change")
+	}
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.rotor(e.tokens[0].Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
+		t.Fatalf("adopt: %d\n%s", code, out)
+	}
+	return e
 }

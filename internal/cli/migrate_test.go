@@ -419,45 +419,6 @@ func TestCLI_MigrateHonoursInFlightSkip(t *testing.T) {
 	e.canary()
 }
 
-// newTwoAccountMigrateE2E is an installation whose credential pipeline-token
-// feeds, through one codepipeline target over two accounts (accounts:), the
-// seed pipeline in 123456789012 us-east-1 and DevPipeline in 111111111111
-// eu-west-1 (devAccount's roles); its token is adopted.
-func newTwoAccountMigrateE2E(t *testing.T) *e2e {
-	t.Helper()
-	e := newE2EWorld(t, "0s", func(w *emulator.World) {
-		parsed, err := emulator.ParseWorld("dev.yaml", []byte(devAccount))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.AWS = parsed.AWS
-		dev := strings.ReplaceAll(string(emulator.GitHubPipeline("DevPipeline", emulator.SeedUser, emulator.SeedRepo, emulator.SeedBranch, emulator.SeedTokenNote)), "123456789012", "111111111111")
-		r, err := emulator.ParseWorld("regions.yaml", []byte("codepipeline:\n  regions:\n    - account: \"111111111111\"\n      region: eu-west-1\n      pipelines: ["+dev+"]\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.CodePipeline.Regions = r.CodePipeline.Regions
-	})
-	b, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.Replace(string(b), "      - {type: codepipeline, pipelines: [MyFirstPipeline]}\n      - {type: file, path: ci/github-token}\n",
-		"      - type: codepipeline\n        match: {owner: "+emulator.SeedUser+"}\n        verify: execution\n        accounts:\n"+
-			"          - {role_arn: \"arn:aws:iam::123456789012:role/rotor\", regions: [us-east-1]}\n"+
-			"          - {role_arn: \"arn:aws:iam::111111111111:role/rotor\", external_id: rotor-ext, regions: [eu-west-1]}\n", 1)
-	if cfg == string(b) {
-		t.Fatal("the config has no codepipeline target to change")
-	}
-	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if code, out := e.rotor(e.tokens[0].Reveal()+"\n", "adopt", "pipeline-token", "--token-stdin", "--confirm-unverifiable"); code != 0 {
-		t.Fatalf("adopt: %d\n%s", code, out)
-	}
-	return e
-}
-
 // placedPipeline is one pipeline of the two-account installation, read from
 // the emulator of its account and region.
 type placedPipeline struct{ account, region, name string }
@@ -485,7 +446,7 @@ func (e *e2e) rawPipelines(ps ...placedPipeline) map[placedPipeline]string {
 // place's (-o json says which, before and after), both are verified, and
 // the credential is migrated.
 func TestCLI_MigrateTwoAccounts(t *testing.T) {
-	e := newTwoAccountMigrateE2E(t)
+	e := newTwoAccountE2E(t, "        verify: execution\n")
 	home := placedPipeline{"123456789012", "us-east-1", emulator.SeedPipeline}
 	dev := placedPipeline{"111111111111", "eu-west-1", "DevPipeline"}
 	before := e.rawPipelines(home, dev)
