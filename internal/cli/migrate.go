@@ -14,7 +14,7 @@ import (
 )
 
 type migrateFlags struct {
-	pipeline         string
+	sel              migrate.Selection
 	connections      []string
 	createConnection string
 	dryRun           bool
@@ -26,9 +26,10 @@ func newMigrateCmd(app *App) *cobra.Command {
 		Use:   "migrate NAME",
 		Short: "Move a credential's pipelines off its token, to a CodeConnections connection",
 		Long: `Move every GitHub (version 1) source action of a credential (or of one
-pipeline, --pipeline) to the GitHub (version 2) action, which holds no token:
-it reads the repository through a CodeConnections connection. Each action is
-rewritten for the same owner, repository and branch, and nothing else changes.
+pipeline, --pipeline, or of one account and region, --account and --region)
+to the GitHub (version 2) action, which holds no token: it reads the
+repository through a CodeConnections connection. Each action is rewritten
+for the same owner, repository and branch, and nothing else changes.
 A pipeline running a deployment is waited for, never stopped. Each pipeline is
 then verified by an execution of its source action; one that fails is put
 back on its version 1 action with the token rotor holds (exit code 3).
@@ -41,9 +42,9 @@ command before anything is written; so do two connections of one place.
 
 A connection created by API is PENDING until someone completes the handshake
 in the AWS console (there is no API for it): --create-connection creates one
-in the account and region of the pipelines (narrow with --pipeline to one
-place's pipeline when they span several), prints where to complete it, and
-stops; run again with --connection ARN.
+in the account and region of the pipelines (narrow with --account and
+--region when they span several), prints where to complete it, and stops;
+run again with --connection ARN.
 
 When the credential's last action has moved, its version 1 webhooks are gone
 (deregistered before each move, deleted after it), its token is retired after
@@ -58,7 +59,7 @@ See docs/migrate.md.`,
   rotor migrate codepipeline-test-repo --connection arn:aws:codeconnections:us-east-1:123456789012:connection/abc
 
   # pipelines in two accounts: one connection in each
-  rotor migrate payments-github --create-connection github-acme --pipeline dev-deploy
+  rotor migrate payments-github --create-connection github-acme --account 111111111111 --region eu-west-1
   rotor migrate payments-github \
       --connection arn:aws:codeconnections:eu-west-1:111111111111:connection/def \
       --connection arn:aws:codeconnections:us-east-1:123456789012:connection/abc`,
@@ -67,7 +68,9 @@ See docs/migrate.md.`,
 			return runMigrate(cmd, app, args[0], f)
 		},
 	}
-	cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "move only this pipeline's actions")
+	cmd.Flags().StringVar(&f.sel.Pipeline, "pipeline", "", "move only this pipeline's actions (in every account and region that has one by this name)")
+	cmd.Flags().StringVar(&f.sel.Account, "account", "", "move only the actions of pipelines in this AWS account (12 digits)")
+	cmd.Flags().StringVar(&f.sel.Region, "region", "", "move only the actions of pipelines in this AWS region")
 	cmd.Flags().StringArrayVar(&f.connections, "connection", nil, "ARN of an AVAILABLE CodeConnections (or codestar-connections) connection; repeat it, one per account × region of the pipelines")
 	cmd.Flags().StringVar(&f.createConnection, "create-connection", "", "create a GitHub connection by this name in the pipelines' account and region, print how to complete it, and stop")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "show what would move and change nothing")
@@ -78,8 +81,12 @@ func runMigrate(cmd *cobra.Command, app *App, name string, f migrateFlags) error
 	if len(f.connections) > 0 && f.createConnection != "" {
 		return usageErrorf("give --connection or --create-connection, not both")
 	}
-	// A malformed ARN, or two of one place, is refused before anything is read.
+	// A malformed ARN or account, or two connections of one place, is
+	// refused before anything is read.
 	if _, err := migrate.ParseConnections(f.connections); err != nil {
+		return &UsageError{Err: err}
+	}
+	if err := f.sel.Check(); err != nil {
 		return &UsageError{Err: err}
 	}
 	return app.withEnv(cmd, func(ctx context.Context, env *wiring.Env) error {
@@ -96,7 +103,7 @@ func runMigrate(cmd *cobra.Command, app *App, name string, f migrateFlags) error
 			return &UsageError{Err: err}
 		}
 		if f.createConnection != "" {
-			created, err := migrate.CreateConnection(ctx, mc, f.pipeline, f.createConnection)
+			created, err := migrate.CreateConnection(ctx, mc, f.sel, f.createConnection)
 			if errors.Is(err, migrate.ErrSeveralPlaces) || errors.Is(err, migrate.ErrNothing) {
 				return &UsageError{Err: err}
 			} else if err != nil {
@@ -113,7 +120,7 @@ func runMigrate(cmd *cobra.Command, app *App, name string, f migrateFlags) error
 				fmt.Fprintf(app.Err, "  %s: %s%s\n", a.Binding, a.Status, prefixed(": ", a.Error))
 			}
 		}
-		res, err := m.Migrate(ctx, mc, migrate.Options{Pipeline: f.pipeline, Connections: f.connections, DryRun: f.dryRun})
+		res, err := m.Migrate(ctx, mc, migrate.Options{Selection: f.sel, Connections: f.connections, DryRun: f.dryRun})
 		if err != nil && res.RunID == 0 {
 			// Refused before anything was written (a dry run writes nothing).
 			if errors.Is(err, migrate.ErrNotAvailable) || errors.Is(err, migrate.ErrNothing) ||

@@ -438,10 +438,11 @@ func (e *e2e) rawPipelines(ps ...placedPipeline) map[placedPipeline]string {
 
 // TestCLI_MigrateTwoAccounts: a credential whose pipelines are in two
 // accounts and regions. --create-connection refuses to pick a place, and
-// creates in the one --pipeline narrows to. With only the home account's
-// connection, migrate (and its dry run) is refused before any write, naming
-// the other account's pipeline: every declaration and version unchanged,
-// no run opened. A malformed ARN and two connections of one place are usage
+// creates in the one --pipeline (or --account and --region) narrows to.
+// With only the home account's connection, migrate (and its dry run) is
+// refused before any write, naming the other account's pipeline: every
+// declaration and version unchanged, no run opened; narrowed to the home
+// account and region, it is not. A malformed ARN and two connections of one place are usage
 // errors. With one connection per place, each action moves to its own
 // place's (-o json says which, before and after), both are verified, and
 // the credential is migrated.
@@ -455,18 +456,27 @@ func TestCLI_MigrateTwoAccounts(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(out, "account 111111111111, region eu-west-1; account 123456789012, region us-east-1") || len(e.sb.Connections.Connections()) != 0 {
 		t.Fatalf("--create-connection over two places: exit %d, connections %v\n%s", code, e.sb.Connections.Connections(), out)
 	}
-	create := func(name, pipeline, wantPrefix string) string {
+	if code, out := e.rotor("", "migrate", "pipeline-token", "--create-connection", "github-acme", "--account", "11111111111"); code != ExitUsage || !strings.Contains(out, `--account "11111111111"`) {
+		t.Fatalf("--account of 11 digits: exit %d\n%s", code, out)
+	}
+	create := func(name string, narrow ...string) string {
 		t.Helper()
-		code, out := e.rotor("", "migrate", "pipeline-token", "--create-connection", name, "--pipeline", pipeline, "-o", "json")
+		code, out := e.rotor("", append([]string{"migrate", "pipeline-token", "--create-connection", name, "-o", "json"}, narrow...)...)
 		var created map[string]string
-		if code != 0 || json.NewDecoder(strings.NewReader(out)).Decode(&created) != nil || !strings.HasPrefix(created["connection"], wantPrefix) {
-			t.Fatalf("--create-connection %s --pipeline %s: exit %d\n%s", name, pipeline, code, out)
+		if code != 0 || json.NewDecoder(strings.NewReader(out)).Decode(&created) != nil {
+			t.Fatalf("--create-connection %s %v: exit %d\n%s", name, narrow, code, out)
 		}
 		e.handshake(created["connection"])
 		return created["connection"]
 	}
-	homeConn := create("github-home", emulator.SeedPipeline, "arn:aws:codeconnections:us-east-1:123456789012:connection/")
-	devConn := create("github-dev", "DevPipeline", "arn:aws:codeconnections:eu-west-1:111111111111:connection/")
+	// Narrowed by pipeline, or by account and region.
+	homeConn := create("github-home", "--pipeline", emulator.SeedPipeline)
+	devConn := create("github-dev", "--account", "111111111111", "--region", "eu-west-1")
+	for conn, want := range map[string]string{homeConn: "arn:aws:codeconnections:us-east-1:123456789012:connection/", devConn: "arn:aws:codeconnections:eu-west-1:111111111111:connection/"} {
+		if !strings.HasPrefix(conn, want) {
+			t.Fatalf("created %s, want one under %s", conn, want)
+		}
+	}
 
 	// (a) One connection for two places: refused, nothing written.
 	for _, dry := range []bool{true, false} {
@@ -482,6 +492,11 @@ func TestCLI_MigrateTwoAccounts(t *testing.T) {
 		if !dry {
 			t.Logf("what a user sees:\n%s", out)
 		}
+	}
+	// Narrowed to the home place, the same connection is enough.
+	code, out = e.rotor("", "migrate", "pipeline-token", "--connection", homeConn, "--account", "123456789012", "--region", "us-east-1", "--dry-run", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"binding": "codepipeline:123456789012:us-east-1:MyFirstPipeline/Source/Source"`) || strings.Contains(out, "DevPipeline") {
+		t.Fatalf("dry run narrowed to the home account and region: exit %d\n%s", code, out)
 	}
 	if d := cmp.Diff(before, e.rawPipelines(home, dev)); d != "" {
 		t.Fatalf("a refused migration changed a pipeline (-before +after):\n%s", d)

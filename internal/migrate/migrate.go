@@ -48,8 +48,8 @@ type Credential struct {
 
 // Options of one migration.
 type Options struct {
-	// Pipeline restricts the migration to one pipeline's actions.
-	Pipeline string
+	// Selection narrows a new migration to some actions (zero: all).
+	Selection
 	// Connections are the connections' ARNs, at most one per account ×
 	// region: each action moves to the one of its place (required for a
 	// new migration; a resumed one uses those it recorded).
@@ -128,7 +128,7 @@ func (m *Migrator) log() *slog.Logger {
 
 func (m *Migrator) holder() string { return cmp.Or(m.Holder, rotation.DefaultHolder()) }
 
-// Migrate moves c's version 1 actions (those of opts.Pipeline only, when
+// Migrate moves c's version 1 actions (those opts.Selection selects, when
 // set) to the connection, or resumes c's unfinished migration.
 func (m *Migrator) Migrate(ctx context.Context, c Credential, opts Options) (Result, error) {
 	res := Result{Credential: c.Name, DryRun: opts.DryRun}
@@ -221,7 +221,7 @@ func (m *Migrator) start(ctx context.Context, c Credential, opts Options, res *R
 	}
 	var selected, movable []Planned
 	for _, p := range plan.Actions {
-		if opts.Pipeline != "" && p.Pipeline != opts.Pipeline {
+		if !opts.Selects(p.Binding) {
 			continue
 		}
 		selected = append(selected, p)
@@ -230,11 +230,7 @@ func (m *Migrator) start(ctx context.Context, c Credential, opts Options, res *R
 		}
 	}
 	if len(selected) == 0 {
-		what := ""
-		if opts.Pipeline != "" {
-			what = " in pipeline " + opts.Pipeline
-		}
-		return rotation.Run{}, fmt.Errorf("%s: %w%s", c.Name, ErrNothing, what)
+		return rotation.Run{}, fmt.Errorf("%s: %w%s", c.Name, ErrNothing, opts.Selection)
 	}
 	// A dry run given no connection only lists what would move.
 	if len(conns) > 0 {
@@ -282,7 +278,7 @@ func (m *Migrator) start(ctx context.Context, c Credential, opts Options, res *R
 		if err := tx.PutBindings(run.ID, states); err != nil {
 			return err
 		}
-		return m.audit(tx, run, "migrate.started", map[string]any{"connections": res.Connections, "actions": len(states), "pipeline": opts.Pipeline})
+		return m.audit(tx, run, "migrate.started", map[string]any{"connections": res.Connections, "actions": len(states), "pipeline": opts.Pipeline, "account": opts.Account, "region": opts.Region})
 	})
 	if err != nil {
 		return rotation.Run{}, fmt.Errorf("%s: record migration: %w", c.Name, err)

@@ -103,8 +103,8 @@ func errUnplaced(credential string, missing []Planned, conns map[Place]string) e
 	}
 	return fmt.Errorf("%s: %w, for:\n  %s\nNothing was changed. A pipeline can use only a connection of its own AWS account and region; %s%s. "+
 		"Give a --connection in each account and region above as well (repeat --connection, one per account × region; "+
-		"'rotor migrate %s --create-connection NAME --pipeline %s' creates one there), or migrate the other pipelines only, with --pipeline",
-		credential, ErrNoConnection, strings.Join(lines, "\n  "), given, describe(maps.Keys(conns)), credential, missing[0].Pipeline)
+		"'rotor migrate %s --create-connection NAME --account %s --region %s' creates one there), or migrate the other places only, with --account and --region (or --pipeline)",
+		credential, ErrNoConnection, strings.Join(lines, "\n  "), given, describe(maps.Keys(conns)), credential, PlaceOf(missing[0].Binding).Account, PlaceOf(missing[0].Binding).Region)
 }
 
 // Created is a connection CreateConnection made.
@@ -115,13 +115,54 @@ type Created struct {
 	Place
 }
 
+// Selection narrows a migration to the actions of one pipeline, account or
+// region, or of several of these at once; each "" selects any.
+type Selection struct {
+	Pipeline, Account, Region string
+}
+
+// accountID is an AWS account ID.
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+// Check refuses an account that is not an AWS account ID, which would
+// select nothing.
+func (sel Selection) Check() error {
+	if sel.Account != "" && !accountID.MatchString(sel.Account) {
+		return fmt.Errorf("--account %q: want a 12-digit AWS account ID", sel.Account)
+	}
+	return nil
+}
+
+// Selects reports whether b's action is one sel selects.
+func (sel Selection) Selects(b rotation.Binding) bool {
+	place := PlaceOf(b)
+	return (sel.Pipeline == "" || b.Attrs["pipeline"] == sel.Pipeline) &&
+		(sel.Account == "" || place.Account == sel.Account) &&
+		(sel.Region == "" || place.Region == sel.Region)
+}
+
+// String says what sel narrows to, for errors: " in pipeline p, account a"
+// ("" when it selects everything).
+func (sel Selection) String() string {
+	var parts []string
+	for _, f := range [][2]string{{"pipeline", sel.Pipeline}, {"account", sel.Account}, {"region", sel.Region}} {
+		if f[1] != "" {
+			parts = append(parts, f[0]+" "+f[1])
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " in " + strings.Join(parts, ", ")
+}
+
 // CreateConnection creates a GitHub connection named name (PENDING until a
 // person completes it in the console) in the account and region of c's
-// version 1 actions, of pipeline only when it is set. Actions in several
-// places are refused (ErrSeveralPlaces, naming them) before anything is
-// created: a connection serves one place, so narrow with pipeline and
-// create one per place.
-func CreateConnection(ctx context.Context, c Credential, pipeline, name string) (Created, error) {
+// version 1 actions that sel selects. Actions in several places are refused
+// (ErrSeveralPlaces, naming them) before anything is created: a connection
+// serves one place, so narrow sel (an account and region, or a pipeline)
+// and create one per place.
+func CreateConnection(ctx context.Context, c Credential, sel Selection, name string) (Created, error) {
 	at := map[Place]Pipelines{}
 	for _, p := range c.Pipelines {
 		if p == nil {
@@ -132,21 +173,17 @@ func CreateConnection(ctx context.Context, c Credential, pipeline, name string) 
 			return Created{}, fmt.Errorf("%s: discover: %w", c.Name, err)
 		}
 		for _, b := range bs {
-			if pipeline == "" || b.Attrs["pipeline"] == pipeline {
+			if sel.Selects(b) {
 				at[PlaceOf(b)] = p
 			}
 		}
 	}
 	switch len(at) {
 	case 0:
-		what := ""
-		if pipeline != "" {
-			what = " in pipeline " + pipeline
-		}
-		return Created{}, fmt.Errorf("%s: %w%s: no connection to create", c.Name, ErrNothing, what)
+		return Created{}, fmt.Errorf("%s: %w%s: no connection to create", c.Name, ErrNothing, sel)
 	case 1:
 	default:
-		return Created{}, fmt.Errorf("%s: %w (%s), and a connection serves one: create one per account and region, narrowing with --pipeline to a pipeline of each (or create them in the console); nothing was created",
+		return Created{}, fmt.Errorf("%s: %w (%s), and a connection serves one: create one per account and region, narrowing with --account and --region (or --pipeline); nothing was created",
 			c.Name, ErrSeveralPlaces, describe(maps.Keys(at)))
 	}
 	var place Place

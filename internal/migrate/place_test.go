@@ -94,7 +94,7 @@ func TestUnplaced(t *testing.T) {
 	for _, s := range []string{"payments: no connection in the pipeline's account and region",
 		"\n  dev (account 111111111111, region eu-west-1)\n  dev (account 111111111111, region us-east-1)\n",
 		"Nothing was changed", "the --connection given is in account 123456789012, region us-east-1",
-		"--create-connection NAME --pipeline dev", "--pipeline"} {
+		"--create-connection NAME --account 111111111111 --region eu-west-1", "with --account and --region (or --pipeline)"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("the refusal lacks %q:\n%v", s, err)
 		}
@@ -152,24 +152,71 @@ func TestCreateConnection(t *testing.T) {
 	eu := &fakePipelines{place: Place{"111111111111", "eu-west-1"}, actions: []rotation.Binding{binding("111111111111", "eu-west-1", "dev")}}
 	c := Credential{Name: "payments", Pipelines: []Pipelines{us, nil, eu}}
 
-	_, err := CreateConnection(ctx, c, "", "gh")
+	_, err := CreateConnection(ctx, c, Selection{}, "gh")
 	if !errors.Is(err, ErrSeveralPlaces) || !strings.Contains(err.Error(), "account 111111111111, region eu-west-1; account 123456789012, region us-east-1") {
 		t.Errorf("two places: %v, want ErrSeveralPlaces naming both", err)
 	}
 	if len(us.created)+len(eu.created) != 0 {
 		t.Fatalf("refused, yet created %v %v", us.created, eu.created)
 	}
-	got, err := CreateConnection(ctx, c, "dev", "gh")
+	got, err := CreateConnection(ctx, c, Selection{Pipeline: "dev"}, "gh")
 	if err != nil || got.Place != eu.place || got.Connection != "arn:aws:codeconnections:eu-west-1:111111111111:connection/gh" ||
 		got.Status != ConnectionPending || len(eu.created) != 1 || len(us.created) != 0 {
 		t.Errorf("--pipeline dev: %+v %v (created here %v, there %v)", got, err, eu.created, us.created)
 	}
-	if _, err := CreateConnection(ctx, c, "nope", "gh"); !errors.Is(err, ErrNothing) {
+	if _, err := CreateConnection(ctx, c, Selection{Pipeline: "nope"}, "gh"); !errors.Is(err, ErrNothing) {
 		t.Errorf("a pipeline with no version 1 action: %v, want ErrNothing", err)
 	}
 	one := Credential{Name: "app", Pipelines: []Pipelines{us}}
-	if got, err := CreateConnection(ctx, one, "", "gh"); err != nil || got.Place != us.place {
+	if got, err := CreateConnection(ctx, one, Selection{}, "gh"); err != nil || got.Place != us.place {
 		t.Errorf("one place: %+v %v", got, err)
+	}
+	// The same pipeline name in both places: only the account and region
+	// tell them apart.
+	us.actions = append(us.actions, binding("123456789012", "us-east-1", "app"))
+	eu.actions = append(eu.actions, binding("111111111111", "eu-west-1", "app"))
+	us.created, eu.created = nil, nil
+	if _, err := CreateConnection(ctx, c, Selection{Pipeline: "app"}, "gh"); !errors.Is(err, ErrSeveralPlaces) {
+		t.Errorf("--pipeline app in two places: %v, want ErrSeveralPlaces", err)
+	}
+	got, err = CreateConnection(ctx, c, Selection{Pipeline: "app", Account: "123456789012", Region: "us-east-1"}, "gh")
+	if err != nil || got.Place != us.place || len(us.created) != 1 || len(eu.created) != 0 {
+		t.Errorf("--pipeline app --account 123456789012 --region us-east-1: %+v %v (created there %v, here %v)", got, err, us.created, eu.created)
+	}
+}
+
+// TestSelection: what --pipeline, --account and --region select, how an
+// error names them, and an account that is no account ID.
+func TestSelection(t *testing.T) {
+	b := binding("111111111111", "eu-west-1", "dev")
+	for _, tt := range []struct {
+		sel  Selection
+		want bool
+	}{
+		{Selection{}, true},
+		{Selection{Pipeline: "dev"}, true},
+		{Selection{Pipeline: "prod"}, false},
+		{Selection{Account: "111111111111"}, true},
+		{Selection{Account: "123456789012"}, false},
+		{Selection{Region: "eu-west-1"}, true},
+		{Selection{Account: "111111111111", Region: "us-east-1"}, false},
+		{Selection{Pipeline: "dev", Account: "111111111111", Region: "eu-west-1"}, true},
+	} {
+		if got := tt.sel.Selects(b); got != tt.want {
+			t.Errorf("%+v selects %v: %v, want %v", tt.sel, b.ID, got, tt.want)
+		}
+	}
+	if got := (Selection{Pipeline: "dev", Region: "eu-west-1"}).String(); got != " in pipeline dev, region eu-west-1" {
+		t.Errorf("String = %q", got)
+	}
+	if got := (Selection{}).String(); got != "" {
+		t.Errorf("String of everything = %q, want empty", got)
+	}
+	if err := (Selection{Account: "11111111111"}).Check(); err == nil || !strings.Contains(err.Error(), `--account "11111111111"`) {
+		t.Errorf("an 11-digit account: %v, want an error naming it", err)
+	}
+	if err := (Selection{Account: "111111111111"}).Check(); err != nil {
+		t.Errorf("a 12-digit account: %v", err)
 	}
 }
 
