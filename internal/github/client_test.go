@@ -627,3 +627,36 @@ func TestClient_canceled(t *testing.T) {
 		t.Errorf("Identify(canceled) = %v, want context.Canceled", err)
 	}
 }
+
+// TestClient_attemptTimeout: a request that is never sent twice (a mint)
+// is bounded by the caller's deadline when that is later than the attempt
+// timeout, so that an answer that comes after the attempt timeout (as it
+// does for a process paused while GitHub answered) is not dropped with the
+// token in it. An idempotent request keeps the attempt timeout.
+func TestClient_attemptTimeout(t *testing.T) {
+	minted := token.Generate(token.KindInstallation)
+	const slow = 300 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(slow)
+		if r.Method == http.MethodPost {
+			writeJSON(w, 201, map[string]any{"token": minted.Reveal(), "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"login": "octocat"})
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, WithClock(&fakeClock{now: t0}),
+		WithRetryPolicy(RetryPolicy{MaxAttempts: 1, AttemptTimeout: 50 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, _, err := c.CreateInstallationToken(ctx, "header.payload.signature", 678, nil, nil)
+	if err != nil || !got.Equal(minted) {
+		t.Fatalf("a mint answered after the attempt timeout, within the caller's deadline: %v, %v; want the token", got.Fingerprint(), err)
+	}
+	if _, err := c.Identify(ctx, token.Generate(token.KindClassicPAT)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("an idempotent GET answered after the attempt timeout: %v, want the attempt's deadline", err)
+	}
+}

@@ -101,7 +101,7 @@ func (t *retryTransport) try(req *http.Request, attempt int) (*http.Response, er
 		r = req.Clone(req.Context())
 		r.Body = body
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), t.policy.AttemptTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), t.attemptTimeout(r))
 	defer cancel()
 	resp, err := t.base.RoundTrip(r.WithContext(ctx))
 	if err != nil {
@@ -117,6 +117,26 @@ func (t *retryTransport) try(req *http.Request, attempt int) (*http.Response, er
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(data))
 	return resp, nil
+}
+
+// attemptTimeout bounds one try of r: AttemptTimeout, except that a request
+// that is never sent twice (not idempotent: decide retries it only when it
+// never left) gets the caller's deadline when that is later. Such a request
+// creates something, an installation token above all, and its answer may
+// already wait in the socket when a paused process wakes: the attempt's
+// timer fires on waking too, and if it won the race the token would be
+// live in GitHub and nowhere in rotor (seen in the HA test, a replica
+// frozen for 32 s right after its mint request left). The minting sources
+// give their request two minutes (rotation.Detached).
+func (t *retryTransport) attemptTimeout(r *http.Request) time.Duration {
+	d := t.policy.AttemptTimeout
+	if idempotent(r) {
+		return d
+	}
+	if dl, ok := r.Context().Deadline(); ok {
+		d = max(d, time.Until(dl))
+	}
+	return d
 }
 
 // decide says whether to try again and after how long.
