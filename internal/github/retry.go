@@ -127,17 +127,22 @@ func (t *retryTransport) try(req *http.Request, attempt int) (*http.Response, er
 // timer fires on waking too, and if it won the race the token would be
 // live in GitHub and nowhere in rotor (seen in the HA test, a replica
 // frozen for 32 s right after its mint request left). The minting sources
-// give their request two minutes (rotation.Detached).
+// give their request two minutes (rotation.Detached); longer deadlines are
+// cut to maxSingleAttempt, so that a hung GitHub holds no such request for
+// a whole run.
 func (t *retryTransport) attemptTimeout(r *http.Request) time.Duration {
 	d := t.policy.AttemptTimeout
 	if idempotent(r) {
 		return d
 	}
 	if dl, ok := r.Context().Deadline(); ok {
-		d = max(d, time.Until(dl))
+		d = max(d, min(time.Until(dl), maxSingleAttempt))
 	}
 	return d
 }
+
+// maxSingleAttempt bounds a request that is never sent twice.
+const maxSingleAttempt = 2 * time.Minute
 
 // decide says whether to try again and after how long.
 func (t *retryTransport) decide(req *http.Request, resp *http.Response, err error, attempt int) (time.Duration, bool) {
