@@ -55,7 +55,7 @@ func (p pacer) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, 
 	op := awsmiddleware.GetOperationName(ctx)
 	if p.unpaced {
 		out, md, err := next.HandleFinalize(ctx, in)
-		p.report(ctx, op, err, 0)
+		p.report(ctx, op, result(err), 0)
 		return out, md, err
 	}
 	l := p.g.For(op)
@@ -63,30 +63,35 @@ func (p pacer) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, 
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 	}
 	out, md, err := next.HandleFinalize(ctx, in)
+	r := result(err)
 	switch {
-	case err == nil:
+	case r == ratelimit.ResultOK:
 		l.OnSuccess()
-	case IsThrottle(err):
+	case r == ratelimit.ResultThrottled:
 		l.OnThrottle()
 	case answered(err):
 		// A validation error or a missing pipeline: the server had room.
 		l.OnSuccess()
 	}
-	p.report(ctx, op, err, l.Rate())
+	p.report(ctx, op, r, l.Rate())
 	return out, md, err
 }
 
-// report tells the observer, if any, of one attempt.
-func (p pacer) report(ctx context.Context, op string, err error, rate float64) {
-	if p.observe == nil {
-		return
-	}
-	result := ratelimit.ResultError
+// result classifies one attempt's answer, for the limiter and the observer.
+func result(err error) string {
 	switch {
 	case err == nil:
-		result = ratelimit.ResultOK
+		return ratelimit.ResultOK
 	case IsThrottle(err):
-		result = ratelimit.ResultThrottled
+		return ratelimit.ResultThrottled
+	}
+	return ratelimit.ResultError
+}
+
+// report tells the observer, if any, of one attempt.
+func (p pacer) report(ctx context.Context, op, result string, rate float64) {
+	if p.observe == nil {
+		return
 	}
 	p.observe(ratelimit.Call{
 		Service: serviceName(awsmiddleware.GetServiceID(ctx)), Operation: op,
