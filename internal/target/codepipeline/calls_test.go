@@ -2,6 +2,7 @@ package codepipeline
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -39,11 +40,7 @@ func (l *callLog) observe(c ratelimit.Call) {
 func (l *callLog) counts() map[callKey]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[callKey]int, len(l.n))
-	for k, v := range l.n {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(l.n)
 }
 
 // TestFleet_Calls: every attempt of every CodePipeline call of a fleet,
